@@ -1,0 +1,260 @@
+//! Column buffers laid out exactly as ClickHouse's Native format stores a column.
+//!
+//! Decoding writes each value straight into its column's final byte layout
+//! (little-endian fixed-width values, or varint-length-prefixed strings), so turning a
+//! batch into a Native block costs a header and nothing per value. Variable-width
+//! columns also keep the end offset of each row so that RowBinary (row-major) can be
+//! produced from the same buffers, and so a half-decoded row can be rolled back.
+//!
+//! Invariant: after every completed row, every column of a [`Block`] holds exactly
+//! `rows` values; a failed row is removed from every column with [`Block::rollback`].
+
+use crate::types::ColumnType;
+
+/// One column of a batch in Native layout.
+#[derive(Debug, Clone)]
+pub struct Column {
+    name: String,
+    ty: ColumnType,
+    /// Encoded values of the non-nullable part.
+    data: Vec<u8>,
+    /// For variable-width columns, the end offset in `data` of each row.
+    ends: Vec<u32>,
+    /// For `Nullable` columns, one byte per row: 1 = NULL.
+    nulls: Option<Vec<u8>>,
+    /// Width of one value when fixed.
+    width: Option<usize>,
+    /// The encoded bytes of the type's default value (what a NULL row stores).
+    default: Vec<u8>,
+}
+
+impl Column {
+    /// An empty column named `name` of type `ty`.
+    pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
+        let inner = ty.non_nullable().clone();
+        let width = inner.fixed_width();
+        let default = match width {
+            Some(w) => vec![0; w],
+            None => vec![0], // empty string: varint length 0
+        };
+        let nulls = ty.is_nullable().then(Vec::new);
+        Column { name: name.into(), ty, data: Vec::new(), ends: Vec::new(), nulls, width, default }
+    }
+
+    /// Column name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Column type.
+    pub fn column_type(&self) -> &ColumnType {
+        &self.ty
+    }
+
+    /// Bytes held (data plus null map), a measure of the batch size.
+    pub fn byte_len(&self) -> usize {
+        self.data.len() + self.nulls.as_ref().map_or(0, Vec::len)
+    }
+
+    /// The Native bytes of the non-nullable part.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The null map, for `Nullable` columns.
+    pub fn nulls(&self) -> Option<&[u8]> {
+        self.nulls.as_deref()
+    }
+
+    /// Encoded bytes of row `row`'s value (the default value for a NULL).
+    pub fn value_bytes(&self, row: usize) -> &[u8] {
+        match self.width {
+            Some(w) => &self.data[row * w..row * w + w],
+            None => {
+                let start = if row == 0 { 0 } else { self.ends[row - 1] as usize };
+                &self.data[start..self.ends[row] as usize]
+            }
+        }
+    }
+
+    /// True when row `row` is NULL.
+    pub fn is_null(&self, row: usize) -> bool {
+        self.nulls.as_ref().is_some_and(|n| n[row] != 0)
+    }
+
+    #[inline]
+    fn finish_value(&mut self) {
+        if self.width.is_none() {
+            self.ends.push(self.data.len() as u32);
+        }
+        if let Some(n) = &mut self.nulls {
+            n.push(0);
+        }
+    }
+
+    /// Appends a fixed-width value given as little-endian bytes.
+    #[inline]
+    pub fn push_fixed(&mut self, bytes: &[u8]) {
+        debug_assert_eq!(Some(bytes.len()), self.width, "column {}", self.name);
+        self.data.extend_from_slice(bytes);
+        self.finish_value();
+    }
+
+    /// Appends a string value (varint length + bytes).
+    #[inline]
+    pub fn push_str(&mut self, bytes: &[u8]) {
+        debug_assert!(self.width.is_none(), "column {}", self.name);
+        write_varint(&mut self.data, bytes.len() as u64);
+        self.data.extend_from_slice(bytes);
+        self.finish_value();
+    }
+
+    /// Appends NULL. Only valid for `Nullable` columns.
+    #[inline]
+    pub fn push_null(&mut self) {
+        debug_assert!(self.nulls.is_some(), "column {} is not nullable", self.name);
+        self.data.extend_from_slice(&self.default);
+        if self.width.is_none() {
+            self.ends.push(self.data.len() as u32);
+        }
+        if let Some(n) = &mut self.nulls {
+            n.push(1);
+        }
+    }
+
+    /// Appends the type's default value (0, empty string, 1970-01-01...), not NULL.
+    #[inline]
+    pub fn push_default(&mut self) {
+        self.data.extend_from_slice(&self.default);
+        self.finish_value();
+    }
+
+    /// Removes every row at index `rows` and above.
+    pub fn truncate(&mut self, rows: usize) {
+        match self.width {
+            Some(w) => self.data.truncate(rows * w),
+            None => {
+                let end = if rows == 0 { 0 } else { self.ends[rows - 1] as usize };
+                self.data.truncate(end);
+                self.ends.truncate(rows);
+            }
+        }
+        if let Some(n) = &mut self.nulls {
+            n.truncate(rows);
+        }
+    }
+
+    /// Empties the column, keeping its allocation.
+    pub fn clear(&mut self) {
+        self.truncate(0);
+    }
+}
+
+/// Appends `v` as an unsigned LEB128 varint (ClickHouse's `VarUInt`).
+#[inline]
+pub fn write_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A batch of rows held as columns.
+#[derive(Debug, Clone)]
+pub struct Block {
+    columns: Vec<Column>,
+    rows: usize,
+}
+
+impl Block {
+    /// An empty block with the given columns.
+    pub fn new(columns: Vec<Column>) -> Self {
+        Block { columns, rows: 0 }
+    }
+
+    /// Number of complete rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// True when the block has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The columns, in insert order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// Mutable access for decoders; callers must keep the row invariant.
+    pub fn columns_mut(&mut self) -> &mut [Column] {
+        &mut self.columns
+    }
+
+    /// Bytes held by all columns.
+    pub fn byte_len(&self) -> usize {
+        self.columns.iter().map(Column::byte_len).sum()
+    }
+
+    /// Declares that every column has received one more value.
+    pub fn commit_row(&mut self) {
+        self.rows += 1;
+        debug_assert!(self.columns.iter().all(|c| c.nulls.as_ref().map_or(true, |n| n.len() == self.rows)));
+    }
+
+    /// Removes any partial row written since the last [`Block::commit_row`].
+    pub fn rollback(&mut self) {
+        let rows = self.rows;
+        for c in &mut self.columns {
+            c.truncate(rows);
+        }
+    }
+
+    /// Empties the block for reuse, keeping allocations.
+    pub fn clear(&mut self) {
+        for c in &mut self.columns {
+            c.clear();
+        }
+        self.rows = 0;
+    }
+
+    /// An empty block with the same columns (fresh allocations).
+    pub fn empty_like(&self) -> Block {
+        Block::new(self.columns.iter().map(|c| Column::new(c.name.clone(), c.ty.clone())).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints() {
+        let mut v = Vec::new();
+        write_varint(&mut v, 0);
+        write_varint(&mut v, 127);
+        write_varint(&mut v, 128);
+        write_varint(&mut v, 300);
+        assert_eq!(v, [0x00, 0x7f, 0x80, 0x01, 0xac, 0x02]);
+    }
+
+    #[test]
+    fn rollback_restores_every_column() {
+        let mut b = Block::new(vec![
+            Column::new("s", ColumnType::String),
+            Column::new("n", ColumnType::Nullable(Box::new(ColumnType::UInt32))),
+        ]);
+        b.columns_mut()[0].push_str(b"ok");
+        b.columns_mut()[1].push_null();
+        b.commit_row();
+        b.columns_mut()[0].push_str(b"half");
+        b.rollback();
+        assert_eq!(b.columns()[0].data(), b"\x02ok");
+        assert_eq!(b.columns()[1].nulls().unwrap(), [1]);
+        assert_eq!(b.columns()[1].data(), [0, 0, 0, 0]);
+        assert_eq!(b.columns()[0].value_bytes(0), b"\x02ok");
+        assert!(b.columns()[1].is_null(0));
+    }
+}

@@ -1,0 +1,235 @@
+use super::*;
+use crate::native::encode_native;
+
+fn field(name: &str, ty: &str) -> FieldSpec {
+    FieldSpec {
+        column: name.into(),
+        ty: ColumnType::parse(ty).unwrap(),
+        source: ValueSource::Json(name.into()),
+        required: false,
+        on_error: OnError::Reject,
+    }
+}
+
+fn meta() -> MessageMeta<'static> {
+    MessageMeta {
+        topic: "tx",
+        partition: 2,
+        offset: 41,
+        timestamp_ms: Some(1_700_000_000_123),
+        key: Some(b"k1"),
+        now: Timestamp { secs: 1_800_000_000, nanos: 5_000_000 },
+    }
+}
+
+fn decoder(fields: Vec<FieldSpec>) -> JsonDecoder {
+    JsonDecoder::new(fields, DecodeLimits::default()).unwrap()
+}
+
+fn one(ty: &str, json_value: &str) -> Result<Vec<u8>, DecodeError> {
+    let mut d = decoder(vec![field("v", ty)]);
+    let mut b = d.new_block();
+    d.decode(format!("{{\"v\": {json_value}}}").as_bytes(), &meta(), &mut b)?;
+    let c = &b.columns()[0];
+    let mut out = c.nulls().map(<[u8]>::to_vec).unwrap_or_default();
+    out.extend_from_slice(c.data());
+    Ok(out)
+}
+
+#[test]
+fn transactions_event() {
+    let mut d = decoder(vec![
+        field("event_id", "UUID"),
+        field("user_id", "UInt64"),
+        field("amount", "Decimal(12,2)"),
+        field("region", "String"),
+        field("event_type", "Enum8('purchase'=1,'refund'=2,'view'=3)"),
+        field("event_time", "DateTime('UTC')"),
+    ]);
+    let mut b = d.new_block();
+    let msg = br#"{"event_id":"3c7d1004-4dce-48d2-9e13-8f3288aac743","user_id":9329005,"amount":5299.10,"region":"ap-northeast-1","event_type":"refund","event_time":"2026-05-25T15:35:55.092Z"}"#;
+    d.decode(msg, &meta(), &mut b).unwrap();
+    assert_eq!(b.rows(), 1);
+    let c = b.columns();
+    assert_eq!(c[1].data(), 9_329_005u64.to_le_bytes());
+    assert_eq!(c[2].data(), 529_910i64.to_le_bytes());
+    assert_eq!(c[3].data(), b"\x0eap-northeast-1");
+    assert_eq!(c[4].data(), [2]);
+    assert_eq!(c[5].data(), 1_779_723_355u32.to_le_bytes());
+}
+
+#[test]
+fn every_basic_type() {
+    assert_eq!(one("Int8", "-128").unwrap(), [0x80]);
+    assert_eq!(one("Int16", "\"-2\"").unwrap(), (-2i16).to_le_bytes());
+    assert_eq!(one("Int32", "7").unwrap(), 7i32.to_le_bytes());
+    assert_eq!(one("Int64", "-9223372036854775808").unwrap(), i64::MIN.to_le_bytes());
+    assert_eq!(one("UInt8", "true").unwrap(), [1]);
+    assert_eq!(one("UInt16", "65535").unwrap(), [255, 255]);
+    assert_eq!(one("UInt32", "4294967295").unwrap(), u32::MAX.to_le_bytes());
+    assert_eq!(one("UInt64", "18446744073709551615").unwrap(), u64::MAX.to_le_bytes());
+    assert_eq!(one("Float32", "0.1").unwrap(), 0.1f32.to_le_bytes());
+    assert_eq!(one("Float64", "1e-7").unwrap(), 1e-7f64.to_le_bytes());
+    assert_eq!(one("Float64", "\"2.5\"").unwrap(), 2.5f64.to_le_bytes());
+    assert_eq!(one("String", r#""a\nb""#).unwrap(), b"\x03a\nb");
+    assert_eq!(one("String", "12.50").unwrap(), b"\x0512.50");
+    assert_eq!(one("String", r#"{"x": [1]}"#).unwrap(), b"\x0a{\"x\": [1]}");
+    assert_eq!(one("Date", "\"2026-11-21\"").unwrap(), 20_778u16.to_le_bytes());
+    assert_eq!(one("Date", "20778").unwrap(), 20_778u16.to_le_bytes());
+    assert_eq!(one("DateTime", "\"1970-01-01 00:01:40\"").unwrap(), 100u32.to_le_bytes());
+    assert_eq!(one("DateTime", "100").unwrap(), 100u32.to_le_bytes());
+    assert_eq!(one("DateTime", "100.9").unwrap(), 100u32.to_le_bytes());
+    assert_eq!(one("DateTime64(3)", "\"1970-01-01T00:00:01.5+00:00\"").unwrap(), 1500i64.to_le_bytes());
+    assert_eq!(one("DateTime64(3)", "1.5").unwrap(), 1500i64.to_le_bytes());
+    assert_eq!(one("Decimal(9,3)", "\"-1.5\"").unwrap(), (-1500i32).to_le_bytes());
+    assert_eq!(one("Decimal(38,0)", "12").unwrap(), 12i128.to_le_bytes());
+    assert_eq!(one("Enum16('a'=-300,'b'=2)", "\"a\"").unwrap(), (-300i16).to_le_bytes());
+    assert_eq!(one("Enum8('a'=1,'b'=2)", "2").unwrap(), [2]);
+    assert_eq!(one("Nullable(UInt8)", "null").unwrap(), [1, 0]);
+    assert_eq!(one("Nullable(UInt8)", "3").unwrap(), [0, 3]);
+}
+
+#[test]
+fn bad_values_name_the_column_and_reason() {
+    for (ty, v, kind) in [
+        ("Int8", "128", DecodeErrorKind::OutOfRange),
+        ("UInt8", "-1", DecodeErrorKind::OutOfRange),
+        ("UInt64", "18446744073709551616", DecodeErrorKind::OutOfRange),
+        ("Int32", "1.5", DecodeErrorKind::WrongType),
+        ("Int32", "\"x\"", DecodeErrorKind::WrongType),
+        ("Int32", "[1]", DecodeErrorKind::WrongType),
+        ("Float64", "\"NaN\"", DecodeErrorKind::OutOfRange),
+        ("Float64", "1e400", DecodeErrorKind::OutOfRange),
+        ("Float32", "\"abc\"", DecodeErrorKind::WrongType),
+        ("Date", "\"2026-02-30\"", DecodeErrorKind::InvalidValue),
+        ("Date", "70000", DecodeErrorKind::OutOfRange),
+        ("DateTime", "\"yesterday\"", DecodeErrorKind::InvalidValue),
+        ("DateTime", "-1", DecodeErrorKind::OutOfRange),
+        ("DateTime", "true", DecodeErrorKind::WrongType),
+        ("UUID", "\"not-a-uuid\"", DecodeErrorKind::InvalidValue),
+        ("UUID", "5", DecodeErrorKind::WrongType),
+        ("Decimal(4,2)", "100", DecodeErrorKind::OutOfRange),
+        ("Decimal(4,2)", "\"1,5\"", DecodeErrorKind::WrongType),
+        ("Enum8('a'=1)", "\"b\"", DecodeErrorKind::InvalidValue),
+        ("Enum8('a'=1)", "2", DecodeErrorKind::InvalidValue),
+    ] {
+        let e = one(ty, v).unwrap_err();
+        assert_eq!(e.kind, kind, "{ty} {v}: {e}");
+        assert_eq!(e.column.as_deref(), Some("v"));
+        assert!(e.to_string().contains(ty.split('(').next().unwrap()), "{e}");
+    }
+}
+
+#[test]
+fn message_level_errors() {
+    let mut d = JsonDecoder::new(vec![field("a", "UInt8")], DecodeLimits { max_message_bytes: 64, max_depth: 3 }).unwrap();
+    let mut b = d.new_block();
+    let m = meta();
+    let kind = |d: &mut JsonDecoder, b: &mut Block, msg: &[u8]| d.decode(msg, &m, b).unwrap_err().kind;
+    assert_eq!(kind(&mut d, &mut b, b""), DecodeErrorKind::InvalidJson);
+    assert_eq!(kind(&mut d, &mut b, b"null"), DecodeErrorKind::InvalidJson);
+    assert_eq!(kind(&mut d, &mut b, b"{\"a\":1"), DecodeErrorKind::InvalidJson);
+    assert_eq!(kind(&mut d, &mut b, b"{\"a\":\"\xff\"}"), DecodeErrorKind::NotUtf8);
+    assert_eq!(kind(&mut d, &mut b, &[b' '; 65]), DecodeErrorKind::TooLarge);
+    assert_eq!(kind(&mut d, &mut b, b"{\"x\":[[[1]]]}"), DecodeErrorKind::TooDeep);
+    assert_eq!(kind(&mut d, &mut b, b"\xef\xbb\xbf{\"a\":1}"), DecodeErrorKind::InvalidJson);
+    assert!(b.is_empty());
+    d.decode(b"{\"x\":[[1]]}", &m, &mut b).unwrap();
+    assert_eq!(b.rows(), 1);
+}
+
+#[test]
+fn failed_row_leaves_no_trace() {
+    let mut d = decoder(vec![field("s", "String"), field("n", "Nullable(String)"), field("i", "UInt8")]);
+    let mut b = d.new_block();
+    d.decode(br#"{"s":"ok","n":"x","i":1}"#, &meta(), &mut b).unwrap();
+    let before = encode_native(&b);
+    assert!(d.decode(br#"{"s":"long string","n":null,"i":300}"#, &meta(), &mut b).is_err());
+    assert_eq!(encode_native(&b), before);
+}
+
+#[test]
+fn missing_required_and_policies() {
+    let mut req = field("a", "UInt8");
+    req.required = true;
+    let mut to_null = field("b", "Nullable(UInt8)");
+    to_null.on_error = OnError::Null;
+    let mut to_default = field("c", "UInt8");
+    to_default.on_error = OnError::Default;
+    let mut d = decoder(vec![req, to_null, to_default, field("d", "String"), field("e", "Nullable(Int8)")]);
+    let mut b = d.new_block();
+    let e = d.decode(br#"{"b":1}"#, &meta(), &mut b).unwrap_err();
+    assert_eq!((e.kind, e.column.as_deref()), (DecodeErrorKind::MissingField, Some("a")));
+    let e = d.decode(br#"{"a":null}"#, &meta(), &mut b).unwrap_err();
+    assert_eq!(e.kind, DecodeErrorKind::NullValue);
+    d.decode(br#"{"a":1,"b":"bad","c":"bad"}"#, &meta(), &mut b).unwrap();
+    let c = b.columns();
+    assert!(c[1].is_null(0));
+    assert_eq!(c[2].data(), [0]);
+    assert_eq!(c[3].data(), [0]); // missing String -> ''
+    assert!(c[4].is_null(0)); // missing Nullable -> NULL
+}
+
+#[test]
+fn virtual_columns() {
+    let v = |name: &str, ty: &str, source| FieldSpec {
+        column: name.into(),
+        ty: ColumnType::parse(ty).unwrap(),
+        source,
+        required: false,
+        on_error: OnError::Reject,
+    };
+    let mut d = decoder(vec![
+        v("_topic", "String", ValueSource::Topic),
+        v("_partition", "Int32", ValueSource::Partition),
+        v("_offset", "UInt64", ValueSource::Offset),
+        v("_timestamp", "DateTime64(3)", ValueSource::Timestamp),
+        v("_ts_ms", "Int64", ValueSource::Timestamp),
+        v("_key", "Nullable(String)", ValueSource::Key),
+        v("ingest", "DateTime", ValueSource::Now),
+    ]);
+    let mut b = d.new_block();
+    d.decode(b"{}", &meta(), &mut b).unwrap();
+    let mut m = meta();
+    m.key = None;
+    d.decode(b"{}", &m, &mut b).unwrap();
+    let c = b.columns();
+    assert_eq!(c[0].value_bytes(0), b"\x02tx");
+    assert_eq!(c[1].value_bytes(0), 2i32.to_le_bytes());
+    assert_eq!(c[2].value_bytes(0), 41u64.to_le_bytes());
+    assert_eq!(c[3].value_bytes(0), 1_700_000_000_123i64.to_le_bytes());
+    assert_eq!(c[4].value_bytes(0), 1_700_000_000_123i64.to_le_bytes());
+    assert_eq!(c[5].value_bytes(0), b"\x02k1");
+    assert!(c[5].is_null(1));
+    assert_eq!(c[6].value_bytes(0), 1_800_000_000u32.to_le_bytes());
+}
+
+#[test]
+fn schema_errors() {
+    let bad = FieldSpec {
+        column: "_topic".into(),
+        ty: ColumnType::UInt8,
+        source: ValueSource::Topic,
+        required: false,
+        on_error: OnError::Reject,
+    };
+    let e = JsonDecoder::new(vec![bad], DecodeLimits::default()).unwrap_err();
+    assert!(e.to_string().contains("needs a column of String"), "{e}");
+    let mut n = field("x", "UInt8");
+    n.on_error = OnError::Null;
+    let e = JsonDecoder::new(vec![n], DecodeLimits::default()).unwrap_err();
+    assert!(e.to_string().contains("needs a Nullable column"), "{e}");
+}
+
+#[test]
+fn two_columns_from_one_key() {
+    let mut a = field("raw", "String");
+    a.source = ValueSource::Json("x".into());
+    let mut b2 = field("num", "UInt8");
+    b2.source = ValueSource::Json("x".into());
+    let mut d = decoder(vec![a, b2]);
+    let mut b = d.new_block();
+    d.decode(br#"{"x": 5}"#, &meta(), &mut b).unwrap();
+    assert_eq!(b.columns()[0].data(), b"\x015");
+    assert_eq!(b.columns()[1].data(), [5]);
+}
