@@ -1,0 +1,382 @@
+//! The pipeline file as written: every key, its meaning and its default.
+//!
+//! These types mirror the YAML one to one and reject unknown keys. Values that have a
+//! syntax of their own (types, durations, sizes) are parsed while deserializing, so a
+//! mistake is reported at its line and column. Rules that span several keys are
+//! checked afterwards by [`crate::validate`].
+//!
+//! ```yaml
+//! name: transactions
+//! source:
+//!   kafka:
+//!     brokers: 127.0.0.1:9092
+//!     topics: [transactions]
+//!     group: penstock-transactions
+//!     start: earliest
+//! format: json
+//! schema:
+//!   event_id:   { type: UUID, required: true }
+//!   user_id:    UInt64                      # shorthand: just the type
+//!   event_time: "DateTime('UTC')"
+//!   kafka_partition: { type: Int32, from: _partition }
+//!   ingested_at: { type: DateTime, value: now }
+//! sink:
+//!   clickhouse:
+//!     url: http://127.0.0.1:8123
+//!     table: analytics.transactions
+//!     batch: { max_rows: 200000, max_bytes: 64MiB, max_wait: 500ms }
+//! ```
+
+use crate::units::{ByteSize, HumanDuration};
+use penstock_codec::ColumnType;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A whole pipeline file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    /// Pipeline name: letters, digits, `_`, `-`, `.`; used in logs and as the default
+    /// consumer group (`penstock-<name>`).
+    pub name: Spanned<String>,
+    /// Where messages come from.
+    pub source: SourceFile,
+    /// Message format. Only `json` (one JSON object per message) for now.
+    #[serde(default)]
+    pub format: Format,
+    /// Limits applied to each message before it is parsed.
+    #[serde(default)]
+    pub limits: LimitsFile,
+    /// Destination columns, in order: `column: TYPE` or `column: { type: TYPE, ... }`.
+    pub schema: Spanned<OrderedMap<Spanned<FieldFile>>>,
+    /// Where rows go.
+    pub sink: SinkFile,
+}
+
+/// The source section: exactly one kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SourceFile {
+    /// Kafka topics through a consumer group.
+    Kafka(Spanned<KafkaFile>),
+}
+
+/// Kafka source settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaFile {
+    /// Bootstrap servers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// Topics to consume (at least one).
+    pub topics: Vec<String>,
+    /// Consumer group id. Default: `penstock-<name>`.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Where a group with no committed offset starts: `earliest` (default) or `latest`.
+    #[serde(default)]
+    pub start: StartFile,
+    /// Extra librdkafka properties, e.g. `{ security.protocol: SASL_SSL }`. They
+    /// override Penstock's defaults except the ones that keep delivery correct
+    /// (`enable.auto.commit`, `enable.auto.offset.store`), which are refused.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Where to start when the group has no committed offset.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StartFile {
+    /// The oldest retained message.
+    #[default]
+    Earliest,
+    /// Only messages produced after the group first joins.
+    Latest,
+}
+
+/// Message formats.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// One JSON object per message.
+    #[default]
+    Json,
+}
+
+/// Per-message limits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Largest message accepted (default 1MiB); larger ones are rejected unparsed.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: ByteSize,
+    /// Deepest object/array nesting accepted (default 64).
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+}
+
+impl Default for LimitsFile {
+    fn default() -> Self {
+        LimitsFile { max_message_bytes: default_max_message(), max_depth: default_max_depth() }
+    }
+}
+
+const fn default_max_message() -> ByteSize {
+    ByteSize(1 << 20)
+}
+
+const fn default_max_depth() -> usize {
+    64
+}
+
+/// One destination column.
+#[derive(Debug)]
+pub struct FieldFile {
+    /// ClickHouse type, e.g. `UInt64`, `Nullable(String)`, `DateTime('UTC')`.
+    pub ty: TypeFile,
+    /// Where the value comes from: a top-level JSON key (default: the column name), or
+    /// Kafka metadata `_topic`, `_partition`, `_offset`, `_timestamp`, `_key`.
+    /// A column named like a metadata field takes that metadata unless `from` says
+    /// otherwise.
+    pub from: Option<String>,
+    /// A computed value instead of a message field: `now` (decode time).
+    pub value: Option<ComputedFile>,
+    /// Reject the message when the value is missing or null (default false: missing
+    /// values become NULL for Nullable columns, the type's default otherwise).
+    pub required: bool,
+    /// What to do with a value that cannot be converted: `reject` the message
+    /// (default), store `null` (Nullable columns only), or store the type's `default`.
+    pub on_error: OnErrorFile,
+}
+
+/// Computed column values.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputedFile {
+    /// The time the message was decoded.
+    Now,
+}
+
+/// Bad-value policy.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnErrorFile {
+    /// Reject the whole message.
+    #[default]
+    Reject,
+    /// Store NULL.
+    Null,
+    /// Store the type's default value.
+    Default,
+}
+
+/// A ClickHouse type, parsed (and checked) while the file is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeFile(pub ColumnType);
+
+impl<'de> Deserialize<'de> for TypeFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ColumnType::parse(&s).map(TypeFile).map_err(|e| de::Error::custom(e.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldFile {
+    /// Accepts the full map form or the shorthand `column: TYPE`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FieldFile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a ClickHouse type or a map with `type`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldFile, E> {
+                let ty = ColumnType::parse(v).map_err(|e| E::custom(e.to_string()))?;
+                Ok(FieldFile {
+                    ty: TypeFile(ty),
+                    from: None,
+                    value: None,
+                    required: false,
+                    on_error: OnErrorFile::Reject,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldFile, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Full {
+                    #[serde(rename = "type")]
+                    ty: TypeFile,
+                    #[serde(default)]
+                    from: Option<String>,
+                    #[serde(default)]
+                    value: Option<ComputedFile>,
+                    #[serde(default)]
+                    required: bool,
+                    #[serde(default)]
+                    on_error: OnErrorFile,
+                }
+                let f = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(FieldFile { ty: f.ty, from: f.from, value: f.value, required: f.required, on_error: f.on_error })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The sink section: exactly one kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SinkFile {
+    /// A ClickHouse table over HTTP(S).
+    Clickhouse(Spanned<ClickHouseFile>),
+}
+
+/// ClickHouse sink settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseFile {
+    /// HTTP interface URL, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database (default `default`). May also be given as `table: db.table`.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Destination table, `name` or `database.name`.
+    pub table: String,
+    /// User (default `default`).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password; use `${VAR}` to take it from the environment. Never logged.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Insert format: `native` (default) or `row_binary`.
+    #[serde(default)]
+    pub format: InsertFormatFile,
+    /// Body compression: `lz4` (ClickHouse block compression, default) or `none`.
+    #[serde(default)]
+    pub compression: CompressionFile,
+    /// When a batch is sent.
+    #[serde(default)]
+    pub batch: BatchFile,
+    /// Retries of failed inserts.
+    #[serde(default)]
+    pub retry: RetryFile,
+    /// Time limit of one HTTP request (default 60s).
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(60))
+}
+
+/// Insert formats.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InsertFormatFile {
+    /// Columnar Native.
+    #[default]
+    Native,
+    /// Row-major RowBinary.
+    RowBinary,
+}
+
+/// Body compression.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CompressionFile {
+    /// ClickHouse LZ4 blocks (`decompress=1`).
+    #[default]
+    Lz4,
+    /// Plain body.
+    None,
+}
+
+/// Batch limits: a batch is sent when any is reached.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchFile {
+    /// Rows per batch (default 200000).
+    #[serde(default = "default_max_rows")]
+    pub max_rows: usize,
+    /// Encoded bytes per batch (default 64MiB).
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: ByteSize,
+    /// Longest time the first row of a batch waits (default 500ms).
+    #[serde(default = "default_max_wait")]
+    pub max_wait: HumanDuration,
+}
+
+impl Default for BatchFile {
+    fn default() -> Self {
+        BatchFile { max_rows: default_max_rows(), max_bytes: default_max_bytes(), max_wait: default_max_wait() }
+    }
+}
+
+const fn default_max_rows() -> usize {
+    200_000
+}
+
+const fn default_max_bytes() -> ByteSize {
+    ByteSize(64 << 20)
+}
+
+fn default_max_wait() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_millis(500))
+}
+
+/// Retry backoff for inserts that fail for a passing reason (server down, overloaded).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryFile {
+    /// First wait (default 100ms); doubles after each failure.
+    #[serde(default = "default_initial_backoff")]
+    pub initial_backoff: HumanDuration,
+    /// Longest wait (default 10s). Retries go on until the insert succeeds or the
+    /// error is permanent; consumption is paused meanwhile.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: HumanDuration,
+}
+
+impl Default for RetryFile {
+    fn default() -> Self {
+        RetryFile { initial_backoff: default_initial_backoff(), max_backoff: default_max_backoff() }
+    }
+}
+
+fn default_initial_backoff() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_millis(100))
+}
+
+fn default_max_backoff() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
+}
+
+/// A map that keeps the file's key order and refuses duplicate keys.
+#[derive(Debug)]
+pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = OrderedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedMap<V>, A::Error> {
+                let mut out: Vec<(String, V)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if out.iter().any(|(k, _)| *k == key) {
+                        return Err(de::Error::custom(format!("duplicate key `{key}`")));
+                    }
+                    let value = map.next_value()?;
+                    out.push((key, value));
+                }
+                Ok(OrderedMap(out))
+            }
+        }
+        d.deserialize_map(MapVisitor(std::marker::PhantomData))
+    }
+}

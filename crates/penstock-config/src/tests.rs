@@ -1,0 +1,157 @@
+use super::*;
+use penstock_codec::{ColumnType, OnError, ValueSource};
+use std::time::Duration;
+
+const GOOD: &str = r#"
+name: transactions
+source:
+  kafka:
+    brokers: ${BROKERS}
+    topics: [transactions]
+    start: earliest
+    properties: { fetch.wait.max.ms: "10" }
+schema:
+  event_id:   { type: UUID, required: true }
+  user_id:    { type: UInt64, on_error: default }
+  amount:     "Decimal(12,2)"
+  region:     String
+  event_time: "DateTime('UTC')"
+  maybe:      { type: Nullable(UInt8), on_error: null }
+  part:       { type: Int32, from: _partition }
+  _offset:    UInt64
+  inner:      { type: String, from: payload }
+  ingest:     { type: DateTime, value: now }
+sink:
+  clickhouse:
+    url: ${CH_URL:-http://127.0.0.1:8123/}
+    database: ${DB:-default}
+    table: transactions
+    password: ${PASSWORD:-}
+    batch: { max_rows: 1000, max_bytes: 8MiB, max_wait: 250ms }
+"#;
+
+fn env(name: &str) -> Option<String> {
+    (name == "BROKERS").then(|| "127.0.0.1:9092".to_string())
+}
+
+fn err(text: &str) -> ConfigError {
+    parse(text, "p.yaml", env).unwrap_err()
+}
+
+#[test]
+fn good_file() {
+    let p = parse(GOOD, "p.yaml", env).unwrap();
+    assert_eq!(p.name, "transactions");
+    assert_eq!(p.source.brokers, "127.0.0.1:9092");
+    assert_eq!(p.source.group, "penstock-transactions");
+    assert_eq!(p.source.properties, vec![("fetch.wait.max.ms".to_string(), "10".to_string())]);
+    assert_eq!(p.sink.url, "http://127.0.0.1:8123");
+    assert_eq!((p.sink.database.as_str(), p.sink.table.as_str()), ("default", "transactions"));
+    assert_eq!(p.sink.password, None);
+    assert_eq!(p.sink.batch.max_wait, Duration::from_millis(250));
+    assert_eq!(p.sink.batch.max_bytes, 8 << 20);
+    let cols: Vec<_> = p.fields.iter().map(|f| f.column.as_str()).collect();
+    assert_eq!(cols, ["event_id", "user_id", "amount", "region", "event_time", "maybe", "part", "_offset", "inner", "ingest"]);
+    assert!(p.fields[0].required);
+    assert_eq!(p.fields[1].on_error, OnError::Default);
+    assert_eq!(p.fields[2].ty, ColumnType::Decimal { precision: 12, scale: 2 });
+    assert_eq!(p.fields[6].source, ValueSource::Partition);
+    assert_eq!(p.fields[7].source, ValueSource::Offset);
+    assert_eq!(p.fields[8].source, ValueSource::Json("payload".into()));
+    assert_eq!(p.fields[9].source, ValueSource::Now);
+}
+
+#[test]
+fn unknown_key_is_located() {
+    let e = err(&GOOD.replace("required: true", "requird: true"));
+    assert_eq!(e.line, Some(10));
+    assert_eq!(e.path, "schema.event_id.requird");
+    assert!(e.message.contains("unknown field `requird`"), "{e}");
+    let shown = e.to_string();
+    assert!(shown.starts_with("p.yaml:10:"), "{shown}");
+    assert!(shown.contains("requird: true"), "{shown}");
+}
+
+#[test]
+fn bad_type_is_located() {
+    let e = err(&GOOD.replace("UInt64, on_error", "UInt65, on_error"));
+    assert_eq!(e.line, Some(11));
+    assert_eq!(e.path, "schema.user_id.type");
+    assert!(e.message.contains("`UInt65` is not supported"), "{e}");
+}
+
+#[test]
+fn bad_duration_and_size() {
+    let e = err(&GOOD.replace("max_wait: 250ms", "max_wait: 250"));
+    assert_eq!(e.path, "sink.clickhouse.batch.max_wait");
+    assert!(e.message.contains("needs a unit"), "{e}");
+    let e = err(&GOOD.replace("8MiB", "8 parsecs"));
+    assert!(e.message.contains("unknown size unit"), "{e}");
+}
+
+#[test]
+fn missing_env_var() {
+    let e = parse(GOOD, "p.yaml", |_| None).unwrap_err();
+    assert_eq!((e.line, e.column), (Some(5), Some(14)));
+    assert!(e.message.contains("`BROKERS` is not set"), "{e}");
+}
+
+#[test]
+fn cross_field_rules() {
+    let e = err(&GOOD.replace("{ type: Nullable(UInt8), on_error: null }", "{ type: UInt8, on_error: null }"));
+    assert_eq!(e.path, "schema.maybe");
+    assert_eq!(e.line, Some(15));
+    assert!(e.message.contains("needs a Nullable column"), "{e}");
+    let e = err(&GOOD.replace("{ type: Int32, from: _partition }", "{ type: String, from: _partition }"));
+    assert_eq!(e.path, "schema.part");
+    assert!(e.message.contains("integer"), "{e}");
+    let e = err(&GOOD.replace("topics: [transactions]", "topics: []"));
+    assert_eq!(e.path, "source.kafka.topics");
+    let e = err(&GOOD.replace("fetch.wait.max.ms", "enable.auto.commit"));
+    assert!(e.message.contains("managed by Penstock"), "{e}");
+    let e = err(&GOOD.replace("max_rows: 1000", "max_rows: 0"));
+    assert_eq!(e.path, "sink.clickhouse.batch.max_rows");
+    let e = err(&GOOD.replace("${CH_URL:-http://127.0.0.1:8123/}", "127.0.0.1:8123"));
+    assert_eq!(e.path, "sink.clickhouse.url");
+    let e = err(&GOOD.replace("name: transactions", "name: \"has space\""));
+    assert_eq!(e.path, "name");
+    let e = err(&GOOD.replace("{ type: DateTime, value: now }", "{ type: DateTime, value: now, from: x }"));
+    assert!(e.message.contains("either `from` or `value`"), "{e}");
+}
+
+#[test]
+fn duplicate_column_and_missing_sections() {
+    let e = err(&GOOD.replace("  region:     String\n", "  region:     String\n  region: UInt8\n"));
+    assert!(e.message.contains("duplicate") && e.message.contains("region"), "{e}");
+    assert_eq!((e.line, e.path.as_str()), (Some(14), "schema"));
+    let e = err("name: x\n");
+    assert!(e.message.contains("missing field"), "{e}");
+    let e = err("name: [x\n");
+    assert!(e.line.is_some(), "{e}");
+}
+
+#[test]
+fn table_with_database_prefix() {
+    let p = parse(&GOOD.replace("    database: ${DB:-default}\n", "").replace("table: transactions", "table: analytics.tx"), "p.yaml", env).unwrap();
+    assert_eq!((p.sink.database.as_str(), p.sink.table.as_str()), ("analytics", "tx"));
+}
+
+#[test]
+fn secrets_are_not_shown() {
+    let p = parse(GOOD, "p.yaml", |n| match n {
+        "BROKERS" => Some("b:1".into()),
+        "PASSWORD" => Some("hunter2".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(p.sink.password.as_ref().map(Secret::expose), Some("hunter2"));
+    assert!(!format!("{p:?}").contains("hunter2"));
+}
+
+#[test]
+fn backoff_doubles_and_caps() {
+    let r = RetryPolicy { initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) };
+    assert_eq!(r.backoff(0), Duration::from_millis(100));
+    assert_eq!(r.backoff(2), Duration::from_millis(400));
+    assert_eq!(r.backoff(40), Duration::from_secs(1));
+}

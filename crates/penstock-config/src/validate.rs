@@ -1,0 +1,319 @@
+//! Cross-key rules, and the validated [`Pipeline`] the rest of Penstock consumes.
+//!
+//! Everything in a [`Pipeline`] is usable as is: the schema compiles into a decoder,
+//! names are non-empty, limits are in range. Components take these types, never the
+//! raw file model.
+
+use crate::error::{ConfigError, Locator};
+use crate::model::*;
+use penstock_codec::{DecodeLimits, FieldSpec, JsonDecoder, OnError, ValueSource};
+use std::fmt;
+use std::time::Duration;
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// Pipeline name.
+    pub name: String,
+    /// Kafka source.
+    pub source: KafkaSource,
+    /// Destination columns and where their values come from.
+    pub fields: Vec<FieldSpec>,
+    /// Per-message limits.
+    pub limits: DecodeLimits,
+    /// ClickHouse sink.
+    pub sink: ClickHouseSink,
+}
+
+/// Validated Kafka source settings.
+#[derive(Debug, Clone)]
+pub struct KafkaSource {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Topics.
+    pub topics: Vec<String>,
+    /// Consumer group.
+    pub group: String,
+    /// Start position for a group without committed offsets.
+    pub start: StartFrom,
+    /// Extra librdkafka properties.
+    pub properties: Vec<(String, String)>,
+}
+
+/// Start position for a group without committed offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrom {
+    /// Oldest retained message.
+    Earliest,
+    /// Newest.
+    Latest,
+}
+
+/// A secret value: shown as `***` by `Debug` and `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Validated ClickHouse sink settings.
+#[derive(Debug, Clone)]
+pub struct ClickHouseSink {
+    /// HTTP(S) base URL without trailing slash.
+    pub url: String,
+    /// Database.
+    pub database: String,
+    /// Table.
+    pub table: String,
+    /// User.
+    pub user: String,
+    /// Password, if any.
+    pub password: Option<Secret>,
+    /// Insert format.
+    pub format: InsertFormat,
+    /// Body compression.
+    pub compression: Compression,
+    /// Batch limits.
+    pub batch: BatchLimits,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// HTTP request time limit.
+    pub timeout: Duration,
+}
+
+/// Insert formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertFormat {
+    /// Columnar Native.
+    Native,
+    /// RowBinary.
+    RowBinary,
+}
+
+/// Body compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// ClickHouse LZ4 blocks.
+    Lz4,
+    /// None.
+    None,
+}
+
+/// When a batch is sealed and sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Rows.
+    pub max_rows: usize,
+    /// Encoded bytes.
+    pub max_bytes: usize,
+    /// Age of the oldest row.
+    pub max_wait: Duration,
+}
+
+/// Capped exponential backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First wait.
+    pub initial_backoff: Duration,
+    /// Longest wait.
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `attempt` (0-based): doubling, capped.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+}
+
+/// librdkafka properties that Penstock sets itself because delivery depends on them.
+const RESERVED_PROPERTIES: [&str; 5] =
+    ["enable.auto.commit", "enable.auto.offset.store", "group.id", "bootstrap.servers", "auto.offset.reset"];
+
+fn virtual_source(name: &str) -> Option<ValueSource> {
+    Some(match name {
+        "_topic" => ValueSource::Topic,
+        "_partition" => ValueSource::Partition,
+        "_offset" => ValueSource::Offset,
+        "_timestamp" => ValueSource::Timestamp,
+        "_key" => ValueSource::Key,
+        _ => return None,
+    })
+}
+
+pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, ConfigError> {
+    let name = f.name.value.trim().to_string();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        return Err(loc.spanned(
+            &f.name.referenced,
+            "name",
+            format!("pipeline name `{name}` must be non-empty and use only letters, digits, `_`, `-`, `.`"),
+        ));
+    }
+
+    let SourceFile::Kafka(k) = f.source;
+    let kl = &k.referenced;
+    let k = k.value;
+    if k.brokers.trim().is_empty() {
+        return Err(loc.spanned(kl, "source.kafka.brokers", "no brokers given"));
+    }
+    if k.topics.is_empty() {
+        return Err(loc.spanned(kl, "source.kafka.topics", "at least one topic is needed"));
+    }
+    for (i, t) in k.topics.iter().enumerate() {
+        if t.trim().is_empty() {
+            return Err(loc.spanned(kl, &format!("source.kafka.topics[{i}]"), "topic name is empty"));
+        }
+        if k.topics[..i].contains(t) {
+            return Err(loc.spanned(kl, &format!("source.kafka.topics[{i}]"), format!("topic `{t}` is listed twice")));
+        }
+    }
+    for key in k.properties.keys() {
+        if RESERVED_PROPERTIES.contains(&key.as_str()) {
+            return Err(loc.spanned(
+                kl,
+                &format!("source.kafka.properties.{key}"),
+                format!("`{key}` is managed by Penstock (use `brokers`, `group`, `start`; offsets are committed only after ClickHouse acknowledges)"),
+            ));
+        }
+    }
+    let source = KafkaSource {
+        brokers: k.brokers.trim().to_string(),
+        topics: k.topics,
+        group: k.group.filter(|g| !g.trim().is_empty()).unwrap_or_else(|| format!("penstock-{name}")),
+        start: match k.start {
+            StartFile::Earliest => StartFrom::Earliest,
+            StartFile::Latest => StartFrom::Latest,
+        },
+        properties: k.properties.into_iter().collect(),
+    };
+
+    let limits = DecodeLimits {
+        max_message_bytes: usize::try_from(f.limits.max_message_bytes.0).unwrap_or(usize::MAX),
+        max_depth: f.limits.max_depth,
+    };
+    if limits.max_depth == 0 || limits.max_message_bytes < 16 {
+        return Err(loc.at(None, None, "limits", "max_depth must be at least 1 and max_message_bytes at least 16"));
+    }
+
+    let schema_loc = &f.schema.referenced;
+    if f.schema.value.0.is_empty() {
+        return Err(loc.spanned(schema_loc, "schema", "the schema has no columns"));
+    }
+    let mut fields = Vec::with_capacity(f.schema.value.0.len());
+    for (column, spanned) in &f.schema.value.0 {
+        let path = format!("schema.{column}");
+        let at = |msg: String| loc.spanned(&spanned.referenced, &path, msg);
+        let fd = &spanned.value;
+        if column.trim().is_empty() {
+            return Err(at("column name is empty".into()));
+        }
+        let source = match (&fd.from, fd.value) {
+            (Some(_), Some(_)) => return Err(at("give either `from` or `value`, not both".into())),
+            (None, Some(ComputedFile::Now)) => ValueSource::Now,
+            (Some(from), None) => virtual_source(from).unwrap_or_else(|| ValueSource::Json(from.clone())),
+            (None, None) => virtual_source(column).unwrap_or_else(|| ValueSource::Json(column.clone())),
+        };
+        if let ValueSource::Json(key) = &source {
+            if key.is_empty() {
+                return Err(at("`from` is empty".into()));
+            }
+        }
+        let spec = FieldSpec {
+            column: column.clone(),
+            ty: fd.ty.0.clone(),
+            source,
+            required: fd.required,
+            on_error: match fd.on_error {
+                OnErrorFile::Reject => OnError::Reject,
+                OnErrorFile::Null => OnError::Null,
+                OnErrorFile::Default => OnError::Default,
+            },
+        };
+        // Compile each field alone so the error points at it.
+        JsonDecoder::new(vec![spec.clone()], limits).map_err(|e| at(e.reason))?;
+        fields.push(spec);
+    }
+
+    let SinkFile::Clickhouse(c) = f.sink;
+    let cl = &c.referenced;
+    let c = c.value;
+    let url = c.url.trim().trim_end_matches('/').to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
+        return Err(loc.spanned(cl, "sink.clickhouse.url", format!("`{url}` is not an http:// or https:// URL")));
+    }
+    let (database, table) = match (&c.database, c.table.split_once('.')) {
+        (Some(db), _) => (db.clone(), c.table.clone()),
+        (None, Some((db, t))) => (db.to_string(), t.to_string()),
+        (None, None) => ("default".to_string(), c.table.clone()),
+    };
+    if database.is_empty() || table.is_empty() {
+        return Err(loc.spanned(cl, "sink.clickhouse.table", "database and table names must not be empty"));
+    }
+    let batch = BatchLimits {
+        max_rows: c.batch.max_rows,
+        max_bytes: usize::try_from(c.batch.max_bytes.0).unwrap_or(usize::MAX),
+        max_wait: c.batch.max_wait.0,
+    };
+    if batch.max_rows == 0 {
+        return Err(loc.spanned(cl, "sink.clickhouse.batch.max_rows", "must be at least 1"));
+    }
+    if batch.max_bytes < 1024 {
+        return Err(loc.spanned(cl, "sink.clickhouse.batch.max_bytes", "must be at least 1KiB"));
+    }
+    if batch.max_wait < Duration::from_millis(1) {
+        return Err(loc.spanned(cl, "sink.clickhouse.batch.max_wait", "must be at least 1ms"));
+    }
+    let retry = RetryPolicy { initial_backoff: c.retry.initial_backoff.0, max_backoff: c.retry.max_backoff.0 };
+    if retry.initial_backoff.is_zero() || retry.initial_backoff > retry.max_backoff {
+        return Err(loc.spanned(
+            cl,
+            "sink.clickhouse.retry",
+            "initial_backoff must be above zero and not above max_backoff",
+        ));
+    }
+    if c.timeout.0 < Duration::from_millis(100) {
+        return Err(loc.spanned(cl, "sink.clickhouse.timeout", "must be at least 100ms"));
+    }
+    let sink = ClickHouseSink {
+        url,
+        database,
+        table,
+        user: c.user.filter(|u| !u.is_empty()).unwrap_or_else(|| "default".into()),
+        password: c.password.filter(|p| !p.is_empty()).map(Secret::new),
+        format: match c.format {
+            InsertFormatFile::Native => InsertFormat::Native,
+            InsertFormatFile::RowBinary => InsertFormat::RowBinary,
+        },
+        compression: match c.compression {
+            CompressionFile::Lz4 => Compression::Lz4,
+            CompressionFile::None => Compression::None,
+        },
+        batch,
+        retry,
+        timeout: c.timeout.0,
+    };
+    Ok(Pipeline { name, source, fields, limits, sink })
+}
