@@ -1,0 +1,20 @@
+//! ClickHouse over HTTP(S): the sink edge of Penstock.
+//!
+//! - [`insert`]: a block becomes an [`InsertRequest`] (Native or RowBinary, optionally
+//!   in ClickHouse's LZ4 block framing) — pure, so a retry resends identical bytes;
+//! - [`client`]: sends queries and inserts; no hidden retries or background tasks;
+//! - [`error`]: server exceptions parsed, and [`ClickHouseError::retry_hint`] as the
+//!   single place that decides what is worth retrying;
+//! - [`table_check`]: compares the pipeline schema with `system.columns`;
+//! - [`sql`]: identifier and literal quoting for every generated statement.
+
+pub mod client;
+pub mod error;
+pub mod insert;
+pub mod sql;
+pub mod table_check;
+
+pub use client::ClickHouseClient;
+pub use error::{ClickHouseError, Result, RetryHint};
+pub use insert::{build_insert, InsertRequest};
+pub use table_check::{compare, Mismatch, ServerColumn};
