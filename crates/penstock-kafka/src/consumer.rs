@@ -1,0 +1,169 @@
+//! The consumer: a librdkafka group member with auto-commit off, whose rebalances are
+//! reported to the pipeline through [`RebalanceHook`] while librdkafka waits.
+//!
+//! Penstock never lets librdkafka commit or store offsets on its own: the pipeline
+//! commits explicit offsets only after ClickHouse acknowledged the rows before them.
+
+use crate::error::{KafkaEdgeError, Result};
+use penstock_config::{KafkaSource, StartFrom};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::{ClientContext, TopicPartitionList};
+use std::sync::Arc;
+
+/// A topic-partition owned by this process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition {
+    /// Topic.
+    pub topic: String,
+    /// Partition id.
+    pub partition: i32,
+}
+
+/// What the pipeline does when partitions come and go. Called on the thread that
+/// polls the consumer, while librdkafka waits for the call to return.
+pub trait RebalanceHook: Send + Sync {
+    /// Partitions were assigned.
+    fn assigned(&self, partitions: &[Partition]);
+    /// Partitions are about to be revoked: finish or abandon their in-flight work
+    /// before returning, so the next owner starts from a clean committed offset.
+    fn revoking(&self, partitions: &[Partition]);
+    /// An asynchronous offset commit completed.
+    fn committed(&self, result: KafkaResult<()>, offsets: &[(Partition, i64)]);
+}
+
+/// librdkafka context forwarding rebalances and commit results to a [`RebalanceHook`].
+pub struct SourceContext {
+    hook: Arc<dyn RebalanceHook>,
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<Partition> {
+    tpl.elements().iter().map(|e| Partition { topic: e.topic().to_string(), partition: e.partition() }).collect()
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", facility = fac, "{log_message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility = fac, "{log_message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", facility = fac, "{log_message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility = fac, "{log_message}"),
+        }
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, "{reason}");
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let parts = partitions(tpl);
+            tracing::info!(partitions = ?parts, "partitions revoked");
+            self.hook.revoking(&parts);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let parts = partitions(tpl);
+                tracing::info!(partitions = ?parts, "partitions assigned");
+                self.hook.assigned(&parts);
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        let list: Vec<(Partition, i64)> = offsets
+            .elements()
+            .iter()
+            .map(|e| {
+                let p = Partition { topic: e.topic().to_string(), partition: e.partition() };
+                (p, e.offset().to_raw().unwrap_or(-1))
+            })
+            .collect();
+        self.hook.committed(result, &list);
+    }
+}
+
+/// The consumer type Penstock uses.
+pub type SourceConsumer = BaseConsumer<SourceContext>;
+
+/// Penstock's librdkafka defaults; users may override any of them with
+/// `source.kafka.properties` (except the reserved delivery settings).
+const DEFAULTS: &[(&str, &str)] = &[
+    // Brokers such as Tansu wait the full fetch.wait.max.ms on every fetch; a short wait
+    // keeps freshness low at little cost.
+    ("fetch.wait.max.ms", "10"),
+    // Detect a dead group member within 10 s, so its partitions move on quickly.
+    ("session.timeout.ms", "10000"),
+    ("heartbeat.interval.ms", "1000"),
+    // Bound librdkafka's prefetch queue (KiB) so memory does not grow with backlog.
+    ("queued.max.messages.kbytes", "32768"),
+    ("fetch.max.bytes", "16777216"),
+];
+
+/// Builds a consumer for `source`, subscribed to its topics.
+pub fn subscribe(source: &KafkaSource, client_id: &str, hook: Arc<dyn RebalanceHook>) -> Result<SourceConsumer> {
+    let mut cfg = ClientConfig::new();
+    for (k, v) in DEFAULTS {
+        cfg.set(*k, *v);
+    }
+    for (k, v) in &source.properties {
+        cfg.set(k, v);
+    }
+    cfg.set("bootstrap.servers", &source.brokers)
+        .set("group.id", &source.group)
+        .set("client.id", client_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set(
+            "auto.offset.reset",
+            match source.start {
+                StartFrom::Earliest => "earliest",
+                StartFrom::Latest => "latest",
+            },
+        );
+    let consumer: SourceConsumer =
+        cfg.create_with_context(SourceContext { hook }).map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
+    let topics: Vec<&str> = source.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    Ok(consumer)
+}
+
+/// A list of `(partition, next offset)` pairs as librdkafka wants them.
+pub fn offset_list(offsets: &[(Partition, i64)]) -> Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for (p, off) in offsets {
+        tpl.add_partition_offset(&p.topic, p.partition, rdkafka::Offset::Offset(*off))?;
+    }
+    Ok(tpl)
+}
+
+/// Committed offsets of the group for `partitions` (`None` where nothing is committed).
+pub fn committed(consumer: &SourceConsumer, partitions: &[Partition], timeout: std::time::Duration) -> Result<Vec<Option<i64>>> {
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        tpl.add_partition(&p.topic, p.partition);
+    }
+    let got = consumer.committed_offsets(tpl, timeout)?;
+    Ok(partitions
+        .iter()
+        .map(|p| {
+            got.find_partition(&p.topic, p.partition)
+                .and_then(|e| match e.offset() {
+                    rdkafka::Offset::Offset(o) if o >= 0 => Some(o),
+                    _ => None,
+                })
+        })
+        .collect())
+}

@@ -1,0 +1,78 @@
+//! Topic metadata and watermarks: does a topic exist, how many partitions, where are
+//! its ends.
+
+use crate::error::{KafkaEdgeError, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use std::time::Duration;
+
+/// A topic and its partition count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Name.
+    pub name: String,
+    /// Partition ids.
+    pub partitions: Vec<i32>,
+}
+
+/// A short-lived metadata client (a consumer that never subscribes).
+pub struct MetadataClient {
+    consumer: BaseConsumer,
+    brokers: String,
+    timeout: Duration,
+}
+
+impl MetadataClient {
+    /// Connects lazily to `brokers` with extra librdkafka `properties`.
+    pub fn new(brokers: &str, properties: &[(String, String)], timeout: Duration) -> Result<Self> {
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", brokers).set("client.id", "penstock-metadata");
+        for (k, v) in properties {
+            cfg.set(k, v);
+        }
+        let consumer = cfg.create().map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
+        Ok(MetadataClient { consumer, brokers: brokers.to_string(), timeout })
+    }
+
+    fn map_err(&self, e: KafkaError) -> KafkaEdgeError {
+        match e.rdkafka_error_code() {
+            Some(
+                RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::Resolve,
+            ) => KafkaEdgeError::Unreachable { brokers: self.brokers.clone(), detail: e.to_string() },
+            _ => KafkaEdgeError::Client(e),
+        }
+    }
+
+    /// Describes `topics`, failing on the first that does not exist.
+    pub fn topics(&self, topics: &[String]) -> Result<Vec<TopicInfo>> {
+        let md = self.consumer.fetch_metadata(None, self.timeout).map_err(|e| self.map_err(e))?;
+        let known: Vec<&str> = md.topics().iter().map(|t| t.name()).collect();
+        let mut out = Vec::new();
+        for name in topics {
+            match md.topics().iter().find(|t| t.name() == name) {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => out.push(TopicInfo {
+                    name: name.clone(),
+                    partitions: t.partitions().iter().map(|p| p.id()).collect(),
+                }),
+                _ => {
+                    return Err(KafkaEdgeError::NoSuchTopic {
+                        topic: name.clone(),
+                        brokers: self.brokers.clone(),
+                        known: known.iter().filter(|k| !k.starts_with("__")).take(10).map(|k| k.to_string()).collect(),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Low and high watermark of one partition.
+    pub fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64)> {
+        self.consumer.fetch_watermarks(topic, partition, self.timeout).map_err(|e| self.map_err(e))
+    }
+}

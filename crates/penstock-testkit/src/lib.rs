@@ -1,0 +1,69 @@
+//! Real services on loopback for Penstock's integration tests and demo.
+//!
+//! [`Services::start`] starts a Tansu broker (sqlite storage) and a ClickHouse server,
+//! each on free 127.0.0.1 ports with data in a fresh temporary directory, and waits
+//! until both answer. Dropping it stops both by PID and removes the directory. Tests
+//! kill and restart either server through [`Broker::process`] /
+//! [`ClickHouseServer::restart`] to inject faults.
+//!
+//! Binaries: `$PENSTOCK_TANSU` (default `~/.cache/penstock/tansu/bin/tansu`, as
+//! installed by `scripts/install.sh`) and `$PENSTOCK_CLICKHOUSE_SERVER` (default
+//! `/usr/sbin/clickhouse-server`).
+
+mod broker;
+mod clickhouse;
+mod http;
+mod process;
+
+pub use broker::{tansu_program, Broker};
+pub use clickhouse::ClickHouseServer;
+pub use http::http_post;
+pub use process::{free_port, ServerProcess};
+
+/// A broker and a ClickHouse server for one test.
+#[derive(Debug)]
+pub struct Services {
+    /// Kafka-protocol broker.
+    pub kafka: Broker,
+    /// ClickHouse server.
+    pub clickhouse: ClickHouseServer,
+    // Dropped last: the servers stop before their files go.
+    dir: tempfile::TempDir,
+}
+
+impl Services {
+    /// Starts both services in a new temporary directory.
+    pub fn start() -> std::io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("penstock-it-").tempdir()?;
+        Self::start_in(dir)
+    }
+
+    fn start_in(dir: tempfile::TempDir) -> std::io::Result<Self> {
+        let kafka = Broker::start_in(&dir.path().join("kafka"))?;
+        let clickhouse = ClickHouseServer::start_in(&dir.path().join("clickhouse"))?;
+        Ok(Services { kafka, clickhouse, dir })
+    }
+
+    /// The directory holding both servers' files.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Keeps both servers and their files after this value is dropped; returns the
+    /// directory. Used by `penstock-services up`.
+    pub fn detach(mut self) -> std::path::PathBuf {
+        self.kafka.detach();
+        self.clickhouse.detach();
+        let Services { kafka, clickhouse, dir } = self;
+        drop((kafka, clickhouse));
+        dir.keep()
+    }
+}
+
+/// A name unique to this process and call, usable as a topic or database name.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{prefix}_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nanos % 100_000)
+}
