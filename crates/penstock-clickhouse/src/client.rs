@@ -40,12 +40,10 @@ impl ClickHouseClient {
         &self.url
     }
 
-    fn request(&self, query: &str, extra: &[(&str, &str)]) -> reqwest::RequestBuilder {
-        let mut params: Vec<(&str, &str)> = vec![("query", query)];
-        params.extend_from_slice(extra);
+    fn request(&self, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}/", self.url))
-            .query(&params)
+            .query(params)
             .basic_auth(&self.user, self.password.as_ref().map(Secret::expose))
             .timeout(self.timeout)
     }
@@ -69,9 +67,10 @@ impl ClickHouseClient {
         }
     }
 
-    /// Runs a query and returns the response body (use a `FORMAT` clause to choose it).
+    /// Runs a query (sent as the request body) and returns the response body (use a
+    /// `FORMAT` clause to choose it).
     pub async fn query(&self, sql: &str) -> Result<String> {
-        self.send(self.request(sql, &[])).await
+        self.send(self.request(&[]).body(sql.to_string())).await
     }
 
     /// Checks that the server answers and the credentials work.
@@ -86,8 +85,9 @@ impl ClickHouseClient {
 
     /// Sends a prepared insert.
     pub async fn insert(&self, req: &InsertRequest) -> Result<()> {
-        let extra: &[(&str, &str)] = if req.compressed { &[("decompress", "1")] } else { &[] };
-        let builder = self.request(&req.sql, extra).body(req.body.clone());
+        let params: &[(&str, &str)] =
+            if req.compressed { &[("query", &req.sql), ("decompress", "1")] } else { &[("query", &req.sql)] };
+        let builder = self.request(params).body(req.body.clone());
         self.send(builder).await.map(drop)
     }
 }

@@ -62,6 +62,7 @@ const PERMANENT_CODES: &[u32] = &[
     33,  // CANNOT_READ_ALL_DATA
     36,  // BAD_ARGUMENTS
     38,  // CANNOT_PARSE_DATE
+    40,  // CHECKSUM_DOESNT_MATCH (the same bytes would fail again)
     41,  // CANNOT_PARSE_DATETIME
     43,  // ILLEGAL_TYPE_OF_ARGUMENT
     44,  // ILLEGAL_COLUMN

@@ -1,8 +1,9 @@
 //! ClickHouse's compressed-block framing, as accepted by the HTTP interface with
 //! `decompress=1` (and used on the native protocol and in data parts).
 //!
-//! Each block: 16-byte CityHash128 (v1.0.2) checksum of the rest, as low then high
-//! 64-bit little-endian words; method byte (0x82 = LZ4, 0x02 = none); `u32` size of
+//! Each block: 16-byte CityHash128 (v1.0.2) checksum of the rest — the hash's high
+//! 64-bit half first, then the low half, each little-endian (pinned below by a block
+//! taken from a ClickHouse data part); method byte (0x82 = LZ4, 0x02 = none); `u32` size of
 //! header + payload; `u32` uncompressed size; payload. A stream is any sequence of
 //! blocks; the server decompresses them back to back, so block boundaries need not
 //! match column boundaries.
@@ -87,9 +88,17 @@ fn frame(out: &mut [u8], pos: usize, method: u8, payload: usize, raw: usize) {
     out[pos + 16] = method;
     out[pos + 17..pos + 21].copy_from_slice(&((9 + payload) as u32).to_le_bytes());
     out[pos + 21..pos + 25].copy_from_slice(&(raw as u32).to_le_bytes());
-    let sum = cityhash_rs::cityhash_102_128(&out[pos + 16..]);
-    out[pos..pos + 8].copy_from_slice(&(sum as u64).to_le_bytes());
-    out[pos + 8..pos + 16].copy_from_slice(&((sum >> 64) as u64).to_le_bytes());
+    let sum = checksum(&out[pos + 16..]);
+    out[pos..pos + 16].copy_from_slice(&sum);
+}
+
+/// The 16 checksum bytes ClickHouse stores for `data` (header + payload).
+fn checksum(data: &[u8]) -> [u8; 16] {
+    let sum = cityhash_rs::cityhash_102_128(data);
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&((sum >> 64) as u64).to_le_bytes());
+    out[8..].copy_from_slice(&(sum as u64).to_le_bytes());
+    out
 }
 
 /// Why a compressed stream could not be read back.
@@ -116,11 +125,7 @@ pub fn decompress(mut stream: &[u8]) -> Result<Vec<u8>, CorruptStream> {
         if size < 9 || stream.len() < 16 + size {
             return Err(err("truncated block"));
         }
-        let sum = cityhash_rs::cityhash_102_128(&stream[16..16 + size]);
-        let mut expect = [0u8; 16];
-        expect[..8].copy_from_slice(&(sum as u64).to_le_bytes());
-        expect[8..].copy_from_slice(&((sum >> 64) as u64).to_le_bytes());
-        if stream[..16] != expect {
+        if stream[..16] != checksum(&stream[16..16 + size]) {
             return Err(err("checksum mismatch"));
         }
         let payload = &stream[HEADER..16 + size];
@@ -142,6 +147,22 @@ pub fn decompress(mut stream: &[u8]) -> Result<Vec<u8>, CorruptStream> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// `s.bin` of a one-row String MergeTree part written by ClickHouse 18.16.
+    const SERVER_BLOCK: &str = "3205c261e3661e57c9996839add9e1e3821300000009000000900870656e73746f636b";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn reads_and_writes_what_clickhouse_writes() {
+        let block = unhex(SERVER_BLOCK);
+        assert_eq!(decompress(&block).unwrap(), b"\x08penstock");
+        let mut ours = Vec::new();
+        compress_block(&mut ours, b"\x08penstock");
+        assert_eq!(ours, block);
+    }
 
     #[test]
     fn golden_header() {

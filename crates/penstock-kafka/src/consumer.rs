@@ -7,7 +7,7 @@
 use crate::error::{KafkaEdgeError, Result};
 use penstock_config::{KafkaSource, StartFrom};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::{ClientContext, TopicPartitionList};
 use std::sync::Arc;
@@ -27,8 +27,10 @@ pub trait RebalanceHook: Send + Sync {
     /// Partitions were assigned.
     fn assigned(&self, partitions: &[Partition]);
     /// Partitions are about to be revoked: finish or abandon their in-flight work
-    /// before returning, so the next owner starts from a clean committed offset.
-    fn revoking(&self, partitions: &[Partition]);
+    /// before returning, and return the offsets to commit for them (committed
+    /// synchronously before the partitions are released), so the next owner starts
+    /// exactly after the last acknowledged batch.
+    fn revoking(&self, partitions: &[Partition]) -> Vec<(Partition, i64)>;
     /// An asynchronous offset commit completed.
     fn committed(&self, result: KafkaResult<()>, offsets: &[(Partition, i64)]);
 }
@@ -62,11 +64,18 @@ impl ClientContext for SourceContext {
 }
 
 impl ConsumerContext for SourceContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let parts = partitions(tpl);
             tracing::info!(partitions = ?parts, "partitions revoked");
-            self.hook.revoking(&parts);
+            let offsets = self.hook.revoking(&parts);
+            if !offsets.is_empty() {
+                let result = offset_list(&offsets).and_then(|tpl| Ok(consumer.commit(&tpl, CommitMode::Sync)?));
+                match result {
+                    Ok(()) => tracing::info!(offsets = ?offsets, "committed offsets of revoked partitions"),
+                    Err(e) => tracing::warn!(error = %e, "could not commit offsets of revoked partitions; the next owner re-reads them"),
+                }
+            }
         }
     }
 

@@ -76,3 +76,22 @@ impl MetadataClient {
         self.consumer.fetch_watermarks(topic, partition, self.timeout).map_err(|e| self.map_err(e))
     }
 }
+
+/// Creates `topic` with `partitions` partitions unless it exists.
+pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32, timeout: Duration) -> Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", brokers);
+    let admin: AdminClient<DefaultClientContext> = cfg.create().map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
+    let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
+    let results = admin.create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))], &opts).await?;
+    for r in results {
+        match r {
+            Ok(_) => tracing::info!(topic, partitions, "topic created"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => return Err(KafkaEdgeError::Config(format!("cannot create topic {t}: {code}"))),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Batches: each is a contiguous offset range of one partition, decoded into columns.
+//!
+//! Keeping a batch to one partition's contiguous range means its content is fully
+//! determined by (partition, first offset, next offset) — the property the
+//! exactly-once protocol builds on — and offsets can be committed per batch in order.
+
+use penstock_codec::Block;
+use penstock_kafka::Partition;
+use std::time::Instant;
+
+/// A batch being filled.
+#[derive(Debug)]
+pub struct OpenBatch {
+    /// Ownership epoch of the partition when the first message was read.
+    pub epoch: u64,
+    /// Decoded rows.
+    pub block: Block,
+    /// First offset in the range.
+    pub first_offset: i64,
+    /// One past the last offset seen.
+    pub next_offset: i64,
+    /// Messages in the range (rows + skipped).
+    pub messages: u64,
+    /// Messages that could not be decoded.
+    pub skipped: u64,
+    /// Payload bytes consumed.
+    pub payload_bytes: u64,
+    /// When the first message arrived.
+    pub opened_at: Instant,
+}
+
+/// A batch ready to insert.
+#[derive(Debug)]
+pub struct SealedBatch {
+    /// Source partition.
+    pub partition: Partition,
+    /// Ownership epoch of the partition when the batch was read (see `shared`).
+    pub epoch: u64,
+    /// First offset in the range.
+    pub first_offset: i64,
+    /// One past the last offset: the offset to commit once inserted.
+    pub next_offset: i64,
+    /// Decoded rows.
+    pub block: Block,
+    /// Messages in the range.
+    pub messages: u64,
+    /// Messages that could not be decoded.
+    pub skipped: u64,
+    /// Payload bytes consumed.
+    pub payload_bytes: u64,
+    /// When the first message of the batch arrived.
+    pub opened_at: Instant,
+}

@@ -1,0 +1,54 @@
+//! Why a pipeline did not start or stopped early.
+
+use penstock_clickhouse::{ClickHouseError, Mismatch};
+use penstock_kafka::KafkaEdgeError;
+
+/// A pipeline failure; each variant's message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// ClickHouse could not be reached before starting.
+    #[error("cannot start: {0}")]
+    ClickHouseUnavailable(#[source] ClickHouseError),
+    /// The destination table does not fit the schema.
+    #[error("cannot start: table {database}.{table} does not match the pipeline schema:\n  - {}", .mismatches.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  - "))]
+    TableMismatch {
+        /// Database.
+        database: String,
+        /// Table.
+        table: String,
+        /// Every mismatch.
+        mismatches: Vec<Mismatch>,
+    },
+    /// Kafka could not be used.
+    #[error("cannot start: {0}")]
+    Kafka(#[from] KafkaEdgeError),
+    /// The decoder could not be built.
+    #[error("cannot start: schema: {0}")]
+    Schema(#[from] penstock_codec::SchemaError),
+    /// An insert failed for a reason retrying cannot fix; nothing after the last
+    /// acknowledged batch was committed.
+    #[error("insert into {table} failed permanently (offsets {first_offset}..{next_offset} of {topic}/{partition} not committed): {source}")]
+    InsertFailed {
+        /// Destination.
+        table: String,
+        /// Source topic.
+        topic: String,
+        /// Source partition.
+        partition: i32,
+        /// Batch range start.
+        first_offset: i64,
+        /// Batch range end.
+        next_offset: i64,
+        /// The server's error.
+        #[source]
+        source: ClickHouseError,
+    },
+    /// Stopped by a second signal or the shutdown grace period while work was pending;
+    /// uncommitted messages will be read again on the next start.
+    #[error("stopped before pending batches were delivered; they will be read again on the next start")]
+    Interrupted,
+    /// A pipeline thread panicked (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,166 @@
+//! Starting and stopping a pipeline: preflight checks, then the source thread and the
+//! sink task joined by a bounded queue, with signal handling around them.
+
+use crate::batcher::Batcher;
+use crate::catch_up::CatchUp;
+use crate::error::PipelineError;
+use crate::shared::Shared;
+use crate::sink::SinkTask;
+use crate::source::SourceLoop;
+use crate::stats::{Stats, StatsSnapshot};
+use crate::stop::{Stop, StopReason};
+use penstock_clickhouse::ClickHouseClient;
+use penstock_codec::JsonDecoder;
+use penstock_config::Pipeline;
+use penstock_kafka::MetadataClient;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Sealed batches queued between the source and the sink. Two keep the sink busy while
+/// the source fills the next; more would only hold memory.
+const QUEUE_BATCHES: usize = 2;
+
+/// Time limit of Kafka metadata requests during start-up.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a run is carried out.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Exit once every assigned partition reached the high watermark it had at start.
+    pub until_caught_up: bool,
+    /// After a stop signal, how long pending inserts may keep retrying before the
+    /// process gives up on them (they are re-read on the next start).
+    pub shutdown_grace: Duration,
+    /// Kafka `client.id`.
+    pub client_id: String,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { until_caught_up: false, shutdown_grace: Duration::from_secs(30), client_id: "penstock".into() }
+    }
+}
+
+/// The outcome of a run that ended cleanly.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Counters at the end.
+    pub stats: StatsSnapshot,
+    /// Why it ended.
+    pub reason: StopReason,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Checks, before consuming anything, that ClickHouse answers, the table fits the
+/// schema, and the topics exist. Each failure is one clear error.
+pub async fn preflight(p: &Pipeline) -> Result<(), PipelineError> {
+    let client = ClickHouseClient::for_sink(&p.sink);
+    client.ping().await.map_err(PipelineError::ClickHouseUnavailable)?;
+    let mismatches = client
+        .check_table(&p.sink.database, &p.sink.table, &p.fields)
+        .await
+        .map_err(PipelineError::ClickHouseUnavailable)?;
+    if !mismatches.is_empty() {
+        return Err(PipelineError::TableMismatch {
+            database: p.sink.database.clone(),
+            table: p.sink.table.clone(),
+            mismatches,
+        });
+    }
+    let source = p.source.clone();
+    tokio::task::spawn_blocking(move || {
+        MetadataClient::new(&source.brokers, &source.properties, METADATA_TIMEOUT)?.topics(&source.topics)
+    })
+    .await
+    .map_err(|e| PipelineError::Internal(e.to_string()))??;
+    Ok(())
+}
+
+/// Runs a pipeline until a signal, `--until-caught-up`, or a permanent failure.
+pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSummary, PipelineError> {
+    let started = Instant::now();
+    preflight(&p).await?;
+    let decoder = JsonDecoder::new(p.fields.clone(), p.limits)?;
+    let template = decoder.new_block();
+    let batcher = Batcher::new(p.sink.batch, p.sink.batch.max_bytes, template);
+    let shared = Arc::new(Shared::default());
+    let stats = Arc::new(Stats::default());
+    let consumer = penstock_kafka::subscribe(&p.source, &opts.client_id, shared.clone())?;
+    let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(QUEUE_BATCHES + 2);
+    tracing::info!(
+        pipeline = %p.name, topics = ?p.source.topics, group = %p.source.group,
+        table = %format!("{}.{}", p.sink.database, p.sink.table), "pipeline started"
+    );
+
+    let source = SourceLoop {
+        consumer,
+        intake: crate::source::Intake { decoder, batcher, shared: shared.clone() },
+        shared: shared.clone(),
+        tx: Some(tx),
+        recycled: recycle_rx,
+        stop: stop.clone(),
+        stats: stats.clone(),
+        catch_up: opts.until_caught_up.then(CatchUp::default),
+        start: p.source.start,
+        metadata_timeout: METADATA_TIMEOUT,
+    };
+    let source_stop = stop.clone();
+    let source_handle = tokio::task::spawn_blocking(move || {
+        let r = source.run();
+        if r.is_err() {
+            source_stop.request(StopReason::Failure);
+        }
+        r
+    });
+    let sink = SinkTask {
+        rx,
+        client: ClickHouseClient::for_sink(&p.sink),
+        config: p.sink.clone(),
+        shared: shared.clone(),
+        stats: stats.clone(),
+        stop: stop.clone(),
+        recycle: recycle_tx,
+    };
+    let sink_handle = tokio::spawn(sink.run());
+    let signals = tokio::spawn(watch_signals(stop.clone(), opts.shutdown_grace));
+
+    let sink_result = sink_handle.await.map_err(|e| PipelineError::Internal(format!("sink task: {e}")))?;
+    let source_result = source_handle.await.map_err(|e| PipelineError::Internal(format!("source thread: {e}")))?;
+    signals.abort();
+    sink_result?;
+    source_result?;
+    if stop.is_hard() {
+        return Err(PipelineError::Interrupted);
+    }
+    let summary = RunSummary {
+        stats: stats.snapshot(),
+        reason: stop.reason().unwrap_or(StopReason::Signal),
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(?summary, "pipeline stopped");
+    Ok(summary)
+}
+
+/// First SIGINT/SIGTERM: graceful stop, and a hard stop after `grace`. Second: hard stop.
+async fn watch_signals(stop: Arc<Stop>, grace: Duration) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::warn!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("stop requested: flushing open batches and committing offsets (signal again to stop at once)");
+    stop.request(StopReason::Signal);
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period of {grace:?} ended"),
+    }
+    stop.hard_stop();
+}

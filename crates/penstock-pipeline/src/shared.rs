@@ -1,0 +1,209 @@
+//! State shared by the source thread, the sink task and librdkafka's rebalance
+//! callbacks — touched once per batch, never per message.
+//!
+//! Each owned partition has an *epoch* that changes whenever it is assigned or
+//! revoked. A batch carries the epoch it was read under; the sink inserts and
+//! acknowledges it only if the epoch is still current, so nothing read before a
+//! revocation is committed after it. On revocation the hook waits (bounded) for the
+//! partition's in-flight batches, then hands their acknowledged offsets to librdkafka
+//! to commit before the partition moves to its next owner.
+
+use crate::batch::SealedBatch;
+use penstock_kafka::{Partition, RebalanceHook};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a revocation waits for in-flight inserts before abandoning them.
+const REVOKE_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Default)]
+struct PartState {
+    epoch: u64,
+    owned: bool,
+    in_flight: u32,
+    /// Next offset after the last inserted batch, not yet committed.
+    acked: Option<i64>,
+}
+
+/// A change of ownership, for the source loop to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnershipEvent {
+    /// Assigned under a new epoch.
+    Assigned(Partition, u64),
+    /// Revoked.
+    Revoked(Partition),
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    parts: HashMap<Partition, PartState>,
+    events: Vec<OwnershipEvent>,
+    next_epoch: u64,
+    sink_stopped: bool,
+}
+
+/// Shared delivery state; see the module docs.
+#[derive(Debug, Default)]
+pub struct Shared {
+    inner: Mutex<Inner>,
+    changed: Condvar,
+    acks_pending: AtomicBool,
+    events_pending: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True when ownership events wait to be taken (cheap check for every loop turn).
+    pub fn has_events(&self) -> bool {
+        self.events_pending.load(Ordering::Acquire)
+    }
+
+    /// Takes pending ownership events.
+    pub fn take_events(&self) -> Vec<OwnershipEvent> {
+        self.events_pending.store(false, Ordering::Release);
+        std::mem::take(&mut self.lock().events)
+    }
+
+    /// The partition's current epoch (0 when unknown).
+    pub fn epoch_of(&self, p: &Partition) -> u64 {
+        self.lock().parts.get(p).map_or(0, |s| s.epoch)
+    }
+
+    /// Registers a batch handed to the sink.
+    pub fn begin(&self, batch: &SealedBatch) {
+        if let Some(p) = self.lock().parts.get_mut(&batch.partition) {
+            p.in_flight += 1;
+        }
+    }
+
+    /// True when the batch's partition is still owned under the batch's epoch.
+    pub fn is_current(&self, batch: &SealedBatch) -> bool {
+        self.lock().parts.get(&batch.partition).is_some_and(|p| p.owned && p.epoch == batch.epoch)
+    }
+
+    /// The batch was inserted (or had nothing to insert): its range may be committed,
+    /// unless ownership changed meanwhile. Returns whether it was accepted.
+    pub fn acknowledge(&self, batch: &SealedBatch) -> bool {
+        let mut g = self.lock();
+        let accepted = match g.parts.get_mut(&batch.partition) {
+            Some(p) => {
+                p.in_flight = p.in_flight.saturating_sub(1);
+                let current = p.owned && p.epoch == batch.epoch;
+                if current {
+                    p.acked = Some(p.acked.map_or(batch.next_offset, |a| a.max(batch.next_offset)));
+                }
+                current
+            }
+            None => false,
+        };
+        drop(g);
+        if accepted {
+            self.acks_pending.store(true, Ordering::Release);
+        }
+        self.changed.notify_all();
+        accepted
+    }
+
+    /// The batch will not be inserted (stale epoch, or shutdown).
+    pub fn abandon(&self, batch: &SealedBatch) {
+        if let Some(p) = self.lock().parts.get_mut(&batch.partition) {
+            p.in_flight = p.in_flight.saturating_sub(1);
+        }
+        self.changed.notify_all();
+    }
+
+    /// Offsets acknowledged since the last call, to commit.
+    pub fn take_acks(&self) -> Vec<(Partition, i64)> {
+        if !self.acks_pending.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        let mut g = self.lock();
+        g.parts.iter_mut().filter(|(_, s)| s.owned).filter_map(|(p, s)| s.acked.take().map(|o| (p.clone(), o))).collect()
+    }
+
+    /// The sink has stopped (finished or failed): nobody will acknowledge any more.
+    pub fn sink_stopped(&self) {
+        self.lock().sink_stopped = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits until no batch is in flight, the sink stopped, or `timeout` passes.
+    /// Returns true when nothing is in flight.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.lock();
+        loop {
+            let busy = g.parts.values().any(|p| p.in_flight > 0);
+            if !busy {
+                return true;
+            }
+            let now = Instant::now();
+            if g.sink_stopped || now >= deadline {
+                return false;
+            }
+            g = self.changed.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
+
+impl RebalanceHook for Shared {
+    fn assigned(&self, partitions: &[Partition]) {
+        let mut g = self.lock();
+        for p in partitions {
+            g.next_epoch += 1;
+            let epoch = g.next_epoch;
+            let s = g.parts.entry(p.clone()).or_default();
+            *s = PartState { epoch, owned: true, in_flight: s.in_flight, acked: None };
+            g.events.push(OwnershipEvent::Assigned(p.clone(), epoch));
+        }
+        self.events_pending.store(true, Ordering::Release);
+    }
+
+    fn revoking(&self, partitions: &[Partition]) -> Vec<(Partition, i64)> {
+        let deadline = Instant::now() + REVOKE_WAIT;
+        let mut g = self.lock();
+        loop {
+            let busy = partitions.iter().any(|p| g.parts.get(p).is_some_and(|s| s.in_flight > 0));
+            let now = Instant::now();
+            if !busy || g.sink_stopped || now >= deadline {
+                if busy {
+                    tracing::warn!("in-flight batches of revoked partitions did not finish in {REVOKE_WAIT:?}; abandoning them");
+                }
+                break;
+            }
+            g = self.changed.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        let mut commits = Vec::new();
+        for p in partitions {
+            g.next_epoch += 1;
+            let epoch = g.next_epoch;
+            if let Some(s) = g.parts.get_mut(p) {
+                if let Some(o) = s.acked.take() {
+                    commits.push((p.clone(), o));
+                }
+                s.owned = false;
+                s.epoch = epoch;
+            }
+            g.events.push(OwnershipEvent::Revoked(p.clone()));
+        }
+        self.events_pending.store(true, Ordering::Release);
+        commits
+    }
+
+    fn committed(&self, result: rdkafka_result::KafkaResult<()>, offsets: &[(Partition, i64)]) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, ?offsets, "offset commit failed; the offsets are committed again with the next batch");
+        } else {
+            tracing::debug!(?offsets, "offsets committed");
+        }
+    }
+}
+
+mod rdkafka_result {
+    pub(crate) use penstock_kafka::rdkafka::error::KafkaResult;
+}

@@ -1,0 +1,305 @@
+//! The source loop: one thread that polls the consumer, decodes each message straight
+//! into its partition's open batch, seals batches, hands them to the sink through a
+//! bounded queue, and commits the offsets the sink acknowledged.
+//!
+//! Backpressure: when the queue is full, sealed batches wait in a short local list and
+//! every assigned partition is paused; polling continues (so group membership and
+//! rebalances are served) but returns no messages until the queue drains.
+//!
+//! Lifecycle: `Consuming` until a stop is requested (signal, caught up, sink failure),
+//! then `Draining`: seal everything, hand it over, wait for the sink, commit
+//! synchronously, and return.
+
+use crate::batch::SealedBatch;
+use crate::batcher::Batcher;
+use crate::catch_up::CatchUp;
+use crate::error::PipelineError;
+use crate::shared::{OwnershipEvent, Shared};
+use crate::stats::Stats;
+use crate::stop::{Stop, StopReason};
+use penstock_codec::{JsonDecoder, MessageMeta, Timestamp};
+use penstock_config::StartFrom;
+use penstock_kafka::rdkafka::consumer::{CommitMode, Consumer};
+use penstock_kafka::rdkafka::message::Message;
+use penstock_kafka::{committed, offset_list, Partition, SourceConsumer};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+/// Longest single poll, so stop requests and acknowledgements are seen promptly.
+const MAX_POLL: Duration = Duration::from_millis(100);
+/// Poll interval while paused by backpressure.
+const PAUSED_POLL: Duration = Duration::from_millis(10);
+/// How long the drain at shutdown waits for the sink.
+pub(crate) const DRAIN_WAIT: Duration = Duration::from_secs(3600);
+
+/// Rate limit for per-message error logs: at most this many lines per window.
+const LOG_BURST: u32 = 20;
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+
+/// Decoding state: what turns a message into a row of its partition's batch.
+pub struct Intake {
+    pub(crate) decoder: JsonDecoder,
+    pub(crate) batcher: Batcher,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Everything the source loop owns.
+pub struct SourceLoop {
+    pub(crate) consumer: SourceConsumer,
+    pub(crate) intake: Intake,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tx: Option<mpsc::Sender<SealedBatch>>,
+    pub(crate) recycled: std::sync::mpsc::Receiver<penstock_codec::Block>,
+    pub(crate) stop: Arc<Stop>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) catch_up: Option<CatchUp>,
+    pub(crate) start: StartFrom,
+    pub(crate) metadata_timeout: Duration,
+}
+
+struct LoopState {
+    pending: VecDeque<SealedBatch>,
+    sealed: Vec<SealedBatch>,
+    paused: bool,
+    log_window: Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl SourceLoop {
+    /// Runs until stopped; returns after the final commit.
+    pub fn run(mut self) -> Result<(), PipelineError> {
+        let mut st = LoopState {
+            pending: VecDeque::new(),
+            sealed: Vec::new(),
+            paused: false,
+            log_window: Instant::now(),
+            logged: 0,
+            suppressed: 0,
+        };
+        while !self.stop.is_requested() {
+            if self.shared.has_events() {
+                self.handle_ownership(&mut st)?;
+            }
+            self.commit_acks(CommitMode::Async);
+            while let Ok(block) = self.recycled.try_recv() {
+                self.intake.batcher.recycle(block);
+            }
+            self.flush_pending(&mut st);
+            if self.catch_up.as_ref().is_some_and(CatchUp::done) && st.pending.is_empty() && self.intake.batcher.is_empty() {
+                tracing::info!("caught up with the high watermarks seen at start");
+                self.stop.request(StopReason::CaughtUp);
+                break;
+            }
+            let now = Instant::now();
+            self.intake.batcher.seal_due(now, &mut st.sealed);
+            self.move_sealed(&mut st);
+            let timeout = if st.paused {
+                PAUSED_POLL
+            } else {
+                self.intake.batcher.next_deadline(now).map_or(MAX_POLL, |d| d.min(MAX_POLL))
+            };
+            match self.consumer.poll(timeout) {
+                None => {}
+                Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error"),
+                Some(Ok(msg)) => self.intake.handle_message(&msg, &mut st),
+            }
+            if !st.sealed.is_empty() {
+                self.move_sealed(&mut st);
+            }
+        }
+        self.drain(st)
+    }
+}
+
+impl Intake {
+    fn handle_message(&mut self, msg: &penstock_kafka::rdkafka::message::BorrowedMessage<'_>, st: &mut LoopState) {
+        let topic = msg.topic();
+        let partition = msg.partition();
+        let offset = msg.offset();
+        let payload = msg.payload().unwrap_or_default();
+        let now_wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let meta = MessageMeta {
+            topic,
+            partition,
+            offset,
+            timestamp_ms: msg.timestamp().to_millis(),
+            key: msg.key(),
+            now: Timestamp { secs: now_wall.as_secs() as i64, nanos: now_wall.subsec_nanos() },
+        };
+        let shared = &self.shared;
+        let batch = self.batcher.batch_for(
+            topic,
+            partition,
+            offset,
+            Instant::now(),
+            || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
+            &mut st.sealed,
+        );
+        if let Err(e) = self.decoder.decode(payload, &meta, &mut batch.block) {
+            batch.skipped += 1;
+            if st.log_window.elapsed() >= LOG_WINDOW {
+                if st.suppressed > 0 {
+                    tracing::warn!(suppressed = st.suppressed, "more undecodable messages were skipped without a log line");
+                }
+                st.log_window = Instant::now();
+                st.logged = 0;
+                st.suppressed = 0;
+            }
+            if st.logged < LOG_BURST {
+                st.logged += 1;
+                tracing::warn!(topic, partition, offset, error = %e, "skipping a message that cannot be decoded");
+            } else {
+                st.suppressed += 1;
+            }
+        }
+        batch.next_offset = offset + 1;
+        batch.messages += 1;
+        batch.payload_bytes += payload.len() as u64;
+        if self.batcher.is_full_at(topic, partition) {
+            if let Some(b) = self.batcher.seal(topic, partition) {
+                st.sealed.push(b);
+            }
+        }
+    }
+}
+
+impl SourceLoop {
+    fn move_sealed(&mut self, st: &mut LoopState) {
+        for b in st.sealed.drain(..) {
+            Stats::add(&self.stats.messages, b.messages);
+            Stats::add(&self.stats.skipped, b.skipped);
+            st.pending.push_back(b);
+        }
+        if !st.pending.is_empty() {
+            self.flush_pending(st);
+        }
+    }
+
+    /// Hands pending batches to the sink; pauses or resumes consumption accordingly.
+    fn flush_pending(&mut self, st: &mut LoopState) {
+        while let Some(b) = st.pending.pop_front() {
+            let Some(tx) = &self.tx else { break };
+            self.shared.begin(&b);
+            match tx.try_send(b) {
+                Ok(()) => {}
+                Err(TrySendError::Full(b)) | Err(TrySendError::Closed(b)) => {
+                    self.shared.abandon(&b);
+                    st.pending.push_front(b);
+                    break;
+                }
+            }
+        }
+        let want_pause = !st.pending.is_empty();
+        if want_pause != st.paused {
+            match self.consumer.assignment() {
+                Ok(tpl) => {
+                    let r = if want_pause { self.consumer.pause(&tpl) } else { self.consumer.resume(&tpl) };
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "could not pause/resume partitions");
+                    } else {
+                        st.paused = want_pause;
+                        tracing::debug!(paused = want_pause, "backpressure");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read the assignment"),
+            }
+        }
+    }
+
+    fn handle_ownership(&mut self, st: &mut LoopState) -> Result<(), PipelineError> {
+        let events = self.shared.take_events();
+        let mut revoked = Vec::new();
+        let mut assigned = Vec::new();
+        for e in events {
+            match e {
+                OwnershipEvent::Assigned(p, _) => assigned.push(p),
+                OwnershipEvent::Revoked(p) => revoked.push(p),
+            }
+        }
+        if !revoked.is_empty() {
+            self.intake.batcher.discard(&revoked);
+            st.pending.retain(|b| !revoked.contains(&b.partition));
+            if let Some(c) = &mut self.catch_up {
+                revoked.iter().for_each(|p| c.revoked(p));
+            }
+        }
+        if !assigned.is_empty() {
+            if st.paused {
+                // Newly assigned partitions start unpaused; keep backpressure whole.
+                st.paused = false;
+                self.flush_pending(st);
+            }
+            if self.catch_up.is_some() {
+                self.record_targets(&assigned)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// For `--until-caught-up`: where each new partition starts and where it must get to.
+    fn record_targets(&mut self, assigned: &[Partition]) -> Result<(), PipelineError> {
+        let starts = committed(&self.consumer, assigned, self.metadata_timeout)?;
+        for (p, start) in assigned.iter().zip(starts) {
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&p.topic, p.partition, self.metadata_timeout)
+                .map_err(penstock_kafka::KafkaEdgeError::from)?;
+            let position = start.unwrap_or(match self.start {
+                StartFrom::Earliest => low,
+                StartFrom::Latest => high,
+            });
+            tracing::info!(topic = %p.topic, partition = p.partition, position, high, "catch-up target");
+            if let Some(c) = &mut self.catch_up {
+                c.assigned(p.clone(), position, high);
+            }
+        }
+        Ok(())
+    }
+
+    fn commit_acks(&mut self, mode: CommitMode) {
+        let acks = self.shared.take_acks();
+        if acks.is_empty() {
+            return;
+        }
+        if let Some(c) = &mut self.catch_up {
+            acks.iter().for_each(|(p, o)| c.delivered(p, *o));
+        }
+        match offset_list(&acks).and_then(|tpl| Ok(self.consumer.commit(&tpl, mode)?)) {
+            Ok(()) => Stats::add(&self.stats.commits, 1),
+            Err(e) => tracing::warn!(error = %e, "offset commit failed; it is retried with the next acknowledgement"),
+        }
+    }
+
+    /// Draining: flush what is open (unless the stop is a failure), wait for the sink,
+    /// commit synchronously.
+    fn drain(mut self, mut st: LoopState) -> Result<(), PipelineError> {
+        let flush = self.stop.reason() != Some(StopReason::Failure);
+        if flush {
+            self.intake.batcher.seal_all(&mut st.sealed);
+            for b in st.sealed.drain(..) {
+                Stats::add(&self.stats.messages, b.messages);
+                Stats::add(&self.stats.skipped, b.skipped);
+                st.pending.push_back(b);
+            }
+            if let Some(tx) = &self.tx {
+                while let Some(b) = st.pending.pop_front() {
+                    self.shared.begin(&b);
+                    if let Err(e) = tx.blocking_send(b) {
+                        self.shared.abandon(&e.0);
+                        break;
+                    }
+                }
+            }
+        }
+        drop(self.tx.take());
+        let idle = self.shared.wait_idle(DRAIN_WAIT);
+        self.commit_acks(CommitMode::Sync);
+        if !idle && flush {
+            tracing::warn!("shutdown: some batches were not delivered; they will be read again on the next start");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! Run counters, updated once per batch (never per message).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Totals of a run.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Messages read from Kafka.
+    pub messages: AtomicU64,
+    /// Messages that could not be decoded (skipped).
+    pub skipped: AtomicU64,
+    /// Rows ClickHouse acknowledged.
+    pub rows_inserted: AtomicU64,
+    /// Insert bodies sent (bytes, after compression).
+    pub bytes_sent: AtomicU64,
+    /// Batches inserted.
+    pub batches: AtomicU64,
+    /// Insert attempts that failed and were retried.
+    pub retries: AtomicU64,
+    /// Offset commits issued.
+    pub commits: AtomicU64,
+}
+
+impl Stats {
+    /// A snapshot of the counters.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            messages: g(&self.messages),
+            skipped: g(&self.skipped),
+            rows_inserted: g(&self.rows_inserted),
+            bytes_sent: g(&self.bytes_sent),
+            batches: g(&self.batches),
+            retries: g(&self.retries),
+            commits: g(&self.commits),
+        }
+    }
+
+    pub(crate) fn add(a: &AtomicU64, n: u64) {
+        let _ = a.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Counter values at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Messages read.
+    pub messages: u64,
+    /// Messages skipped.
+    pub skipped: u64,
+    /// Rows inserted.
+    pub rows_inserted: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Batches inserted.
+    pub batches: u64,
+    /// Retries.
+    pub retries: u64,
+    /// Commits.
+    pub commits: u64,
+}

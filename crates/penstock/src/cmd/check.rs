@@ -1,0 +1,80 @@
+//! `penstock check PIPELINE`: every problem at once, exit 0 only when all is well.
+
+use penstock_clickhouse::ClickHouseClient;
+use penstock_kafka::MetadataClient;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Arguments of `penstock check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckArgs {
+    /// Pipeline file (YAML).
+    pipeline: PathBuf,
+}
+
+pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let p = match super::load_pipeline(&args.pipeline) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    println!(
+        "ok   pipeline file {}: {} columns from {} into {}.{}",
+        args.pipeline.display(),
+        p.fields.len(),
+        p.source.topics.join(", "),
+        p.sink.database,
+        p.sink.table
+    );
+    let mut failures = 0;
+
+    let source = p.source.clone();
+    let kafka = tokio::task::spawn_blocking(move || {
+        MetadataClient::new(&source.brokers, &source.properties, Duration::from_secs(10))?.topics(&source.topics)
+    })
+    .await?;
+    match kafka {
+        Ok(topics) => {
+            for t in topics {
+                println!("ok   Kafka {}: topic {} has {} partitions", p.source.brokers, t.name, t.partitions.len());
+            }
+        }
+        Err(e) => {
+            failures += 1;
+            println!("FAIL Kafka: {e}");
+        }
+    }
+
+    let client = ClickHouseClient::for_sink(&p.sink);
+    match client.server_version().await {
+        Ok(v) => {
+            println!("ok   ClickHouse {}: server version {v}", client.url());
+            match client.check_table(&p.sink.database, &p.sink.table, &p.fields).await {
+                Ok(m) if m.is_empty() => {
+                    println!("ok   table {}.{}: every schema column exists with the same type", p.sink.database, p.sink.table)
+                }
+                Ok(m) => {
+                    for mismatch in m {
+                        failures += 1;
+                        println!("FAIL table {}.{}: {mismatch}", p.sink.database, p.sink.table);
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    println!("FAIL table {}.{}: {e}", p.sink.database, p.sink.table);
+                }
+            }
+        }
+        Err(e) => {
+            failures += 1;
+            println!("FAIL ClickHouse: {e}");
+        }
+    }
+    if failures == 0 {
+        println!("all checks passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{failures} check(s) failed");
+        Ok(ExitCode::FAILURE)
+    }
+}

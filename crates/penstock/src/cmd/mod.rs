@@ -1,0 +1,16 @@
+//! One module per subcommand.
+
+pub(crate) mod check;
+pub(crate) mod gen;
+pub(crate) mod run;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Loads a pipeline file, printing the error and returning exit code 2 when it is bad.
+pub(crate) fn load_pipeline(path: &Path) -> Result<penstock_config::Pipeline, ExitCode> {
+    penstock_config::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}

@@ -1,0 +1,64 @@
+//! `penstock run PIPELINE`
+
+use penstock_pipeline::{RunOptions, Stop, StopReason};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Arguments of `penstock run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Pipeline file (YAML).
+    pipeline: PathBuf,
+    /// Exit once every assigned partition has reached the high watermark it had when
+    /// the run started (for backfills, tests and demos).
+    #[arg(long)]
+    until_caught_up: bool,
+    /// After SIGINT/SIGTERM, how long to keep retrying pending inserts before giving
+    /// up on them (they are re-read on the next start).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    shutdown_grace: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    penstock_config::units::parse_duration(s)
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let pipeline = match super::load_pipeline(&args.pipeline) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let opts = RunOptions {
+        until_caught_up: args.until_caught_up,
+        shutdown_grace: args.shutdown_grace,
+        client_id: format!("penstock-{}", pipeline.name),
+    };
+    let stop = Arc::new(Stop::default());
+    match penstock_pipeline::run(pipeline, opts, stop).await {
+        Ok(summary) => {
+            let s = summary.stats;
+            let secs = summary.elapsed.as_secs_f64().max(1e-9);
+            println!(
+                "{}: {} messages, {} rows inserted, {} skipped (undecodable), {} batches, {} retries, in {:.1}s ({:.0} rows/s)",
+                match summary.reason {
+                    StopReason::CaughtUp => "caught up",
+                    StopReason::Signal => "stopped",
+                    StopReason::Failure => "failed",
+                },
+                s.messages,
+                s.rows_inserted,
+                s.skipped,
+                s.batches,
+                s.retries,
+                secs,
+                s.rows_inserted as f64 / secs
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Library side of the `penstock` binary: pieces shared by the CLI and the integration
+//! tests.
+
+pub mod generator;
