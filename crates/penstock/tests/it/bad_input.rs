@@ -1,0 +1,83 @@
+//! Bad input gives one clear error, never a panic or a backtrace.
+
+use crate::harness::*;
+use penstock_testkit::{free_port, unique_name, Services};
+
+fn assert_clean_failure(out: &std::process::Output, code: i32, expected: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "exit code; stderr:\n{err}");
+    for e in expected {
+        assert!(err.contains(e), "stderr lacks `{e}`:\n{err}");
+    }
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+}
+
+#[test]
+fn malformed_pipeline_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "name: bad\nsource:\n  kafka:\n    brokers: 127.0.0.1:1\n    topics: [t]\nschema:\n  a: { type: UInt64, requird: true }\nsink:\n  clickhouse: { url: 'http://127.0.0.1:1', table: t }\n",
+    )
+    .unwrap();
+    let out = penstock(&["run", path.to_str().unwrap()]);
+    assert_clean_failure(&out, 2, &["bad.yaml:7:", "`schema.a.requird`", "unknown field `requird`"]);
+    let out = penstock(&["check", path.to_str().unwrap()]);
+    assert_clean_failure(&out, 2, &["unknown field `requird`"]);
+    let out = penstock(&["run", dir.path().join("missing.yaml").to_str().unwrap()]);
+    assert_clean_failure(&out, 2, &["missing.yaml: cannot read the pipeline file"]);
+}
+
+#[test]
+fn unreachable_services_missing_table_and_type_mismatch() {
+    let s = Services::start().expect("services");
+    let topic = unique_name("t");
+    let db = unique_name("db");
+    s.kafka.create_topic(&topic, 1).expect("topic");
+    let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 1000);
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    let write = |name: &str, text: String| {
+        let p = s.dir().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+
+    // No database and no table yet.
+    s.clickhouse.query(&format!("CREATE DATABASE `{db}`"));
+    let out = penstock(&["run", &pipeline.to_string_lossy(), "--until-caught-up"]);
+    assert_clean_failure(&out, 1, &[&format!("table `{db}`.`transactions` does not exist")]);
+    let out = penstock(&["check", &pipeline.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("does not exist"), "{}", stdout(&out));
+
+    // Type mismatch.
+    create_transactions_table(&s, &db);
+    s.clickhouse.query(&format!("ALTER TABLE `{db}`.transactions MODIFY COLUMN user_id String"));
+    let out = penstock(&["run", &pipeline.to_string_lossy()]);
+    assert_clean_failure(&out, 1, &["column `user_id`: the pipeline declares UInt64 but the table has String"]);
+    let out = penstock(&["check", &pipeline.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("FAIL table"), "{}", stdout(&out));
+    s.clickhouse.query(&format!("ALTER TABLE `{db}`.transactions MODIFY COLUMN user_id UInt64"));
+
+    // Unreachable ClickHouse.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let p = write("no-ch.yaml", text.replace(&s.clickhouse.url(), &dead));
+    let out = penstock(&["run", &p]);
+    assert_clean_failure(&out, 1, &[&format!("cannot reach ClickHouse at {dead}")]);
+
+    // Unreachable broker.
+    let p = write("no-kafka.yaml", text.replace(&s.kafka.bootstrap(), &format!("127.0.0.1:{}", free_port())));
+    let out = penstock(&["run", &p]);
+    assert_clean_failure(&out, 1, &["cannot reach the Kafka brokers at 127.0.0.1:"]);
+
+    // Missing topic.
+    let p = write("no-topic.yaml", text.replace(&topic, "no_such_topic"));
+    let out = penstock(&["run", &p]);
+    assert_clean_failure(&out, 1, &["topic `no_such_topic` does not exist"]);
+
+    // And with everything fixed, check passes.
+    let out = penstock(&["check", &pipeline.to_string_lossy()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+}

@@ -1,0 +1,52 @@
+//! ClickHouse is killed (SIGKILL: it stops serving at once, where SIGTERM lets open
+//! keep-alive connections finish their work) and stays down for 20 s in the middle of
+//! a run: Penstock waits, resumes, and every
+//! event arrives (at-least-once until the exactly-once protocol lands: duplicates are
+//! tolerated here, losses are not).
+
+use crate::harness::*;
+use penstock_testkit::{unique_name, Services};
+use std::time::{Duration, Instant};
+
+#[test]
+fn run_survives_a_clickhouse_outage() {
+    let mut s = Services::start().expect("services");
+    let topic = unique_name("outage");
+    let db = unique_name("db");
+    s.kafka.create_topic(&topic, 4).expect("topic");
+    create_transactions_table(&s, &db);
+    let produced = produce(&s, &topic, 200_000, 7);
+    let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 5_000);
+    let log = s.dir().join("penstock-outage.log");
+    let mut child = spawn_penstock(&["run", pipeline.to_str().unwrap(), "--until-caught-up"], &log);
+
+    let t = format!("`{db}`.transactions");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let n: u64 = s.clickhouse.try_query(&format!("SELECT count() FROM {t}")).map_or(0, |v| v.trim().parse().unwrap_or(0));
+        if n > 0 {
+            assert!(n < produced.count, "the outage must start mid-stream (already {n} rows)");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rows arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.clickhouse.process().kill();
+    std::thread::sleep(Duration::from_secs(20));
+    if let Some(status) = child.try_wait().unwrap() {
+        panic!("penstock must wait for ClickHouse, not exit ({status}):\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+    s.clickhouse.restart().expect("restart ClickHouse");
+
+    let status = wait_with_limit(&mut child, Duration::from_secs(300));
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "penstock failed:\n{log_text}");
+    assert!(log_text.contains("insert failed; retrying"), "the outage was seen:\n{log_text}");
+    let ch = &s.clickhouse;
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), produced.count, "no event lost");
+    assert!(ch.scalar::<u64>(&format!("SELECT count() FROM {t}")) >= produced.count);
+    assert_eq!(
+        cents(&ch.query(&format!("SELECT sum(amount) FROM (SELECT any(amount) AS amount FROM {t} GROUP BY event_id)"))),
+        produced.amount_cents
+    );
+}

@@ -1,0 +1,119 @@
+//! Shared test helpers: producing seeded `transactions` events, writing pipeline files,
+//! running the `penstock` binary.
+
+use penstock::generator::TransactionGenerator;
+use penstock_codec::Timestamp;
+use penstock_kafka::CountingProducer;
+use penstock_testkit::Services;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The table of `examples/transactions.sql`, in database `db`.
+pub fn create_transactions_table(s: &Services, db: &str) {
+    s.clickhouse.query(&format!("CREATE DATABASE IF NOT EXISTS `{db}`"));
+    let ddl = std::fs::read_to_string(repo_root().join("examples/transactions.sql")).expect("examples/transactions.sql");
+    let ddl = ddl.replace("CREATE TABLE IF NOT EXISTS transactions", &format!("CREATE TABLE IF NOT EXISTS `{db}`.transactions"));
+    s.clickhouse.query(&ddl);
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// What was produced, for comparing with ClickHouse.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Produced {
+    pub count: u64,
+    pub amount_cents: u64,
+}
+
+/// Produces `count` seeded events to `topic`, waiting for every delivery.
+pub fn produce(s: &Services, topic: &str, count: u64, seed: u64) -> Produced {
+    let producer = CountingProducer::new(&s.kafka.bootstrap(), &[]).expect("producer");
+    let mut gen = TransactionGenerator::new(seed);
+    let (mut json, mut key) = (String::new(), String::new());
+    let mut out = Produced::default();
+    let now = Timestamp { secs: 1_795_000_000, nanos: 123_000_000 };
+    for i in 0..count {
+        let facts = gen.next_into(Timestamp { secs: now.secs + (i as i64 % 3600), ..now }, &mut json, &mut key);
+        producer.send(topic, key.as_bytes(), json.as_bytes(), None).expect("send");
+        out.count += 1;
+        out.amount_cents += facts.amount_cents;
+    }
+    producer.flush(Duration::from_secs(300)).expect("flush");
+    assert_eq!(producer.counts().delivered.load(Ordering::Relaxed), count, "every event delivered");
+    out
+}
+
+/// Sends raw payloads (for bad-message tests).
+pub fn produce_raw(s: &Services, topic: &str, payloads: &[&[u8]]) {
+    let producer = CountingProducer::new(&s.kafka.bootstrap(), &[]).expect("producer");
+    for p in payloads {
+        producer.send(topic, b"k", p, Some(0)).expect("send");
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+}
+
+/// Writes the example pipeline, pointed at this test's services, topic and database.
+pub fn example_pipeline(s: &Services, dir: &Path, topic: &str, db: &str, max_rows: usize) -> PathBuf {
+    let text = std::fs::read_to_string(repo_root().join("examples/transactions.yaml")).expect("example pipeline");
+    let text = text
+        .replace("${PENSTOCK_KAFKA_BROKERS}", &s.kafka.bootstrap())
+        .replace("${PENSTOCK_TOPIC:-transactions}", topic)
+        .replace("${PENSTOCK_GROUP:-penstock-transactions}", &format!("group-{topic}"))
+        .replace("${PENSTOCK_CLICKHOUSE_URL}", &s.clickhouse.url())
+        .replace("${PENSTOCK_DATABASE:-default}", db)
+        .replace("max_rows: 200000", &format!("max_rows: {max_rows}"));
+    let path = dir.join(format!("{topic}.yaml"));
+    std::fs::write(&path, text).expect("write pipeline");
+    path
+}
+
+/// `penstock ARGS`, waiting for it to finish.
+pub fn penstock(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_penstock")).args(args).env("RUST_LOG", "info").output().expect("run penstock")
+}
+
+/// `penstock ARGS` in the background.
+pub fn spawn_penstock(args: &[&str], log: &Path) -> Child {
+    let log = std::fs::File::create(log).expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_penstock"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn penstock")
+}
+
+/// Waits for `child` up to `limit`, killing it after.
+pub fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("penstock did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Parses a Decimal(…, 2) sum printed by ClickHouse into cents.
+pub fn cents(text: &str) -> u64 {
+    let t = text.trim();
+    let (int, frac) = t.split_once('.').unwrap_or((t, "00"));
+    int.parse::<u64>().expect("integer part") * 100 + format!("{frac:0<2}")[..2].parse::<u64>().expect("fraction")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

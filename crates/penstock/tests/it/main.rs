@@ -1,0 +1,11 @@
+//! Integration tests against real services on loopback: a Tansu broker (sqlite
+//! storage) and a ClickHouse server started by `penstock-testkit`, one pair per test,
+//! with a unique topic and database per test. The `penstock` binary is run as a user
+//! would run it.
+
+#![allow(unreachable_pub, missing_docs)]
+
+mod bad_input;
+mod clickhouse_outage;
+mod end_to_end;
+mod harness;
