@@ -19,7 +19,13 @@ pub struct InsertRequest {
 }
 
 /// Builds the insert of `block` into `database.table`.
-pub fn build_insert(database: &str, table: &str, block: &Block, format: InsertFormat, compression: Compression) -> InsertRequest {
+pub fn build_insert(
+    database: &str,
+    table: &str,
+    block: &Block,
+    format: InsertFormat,
+    compression: Compression,
+) -> InsertRequest {
     let columns: Vec<String> = block.columns().iter().map(|c| ident(c.name())).collect();
     let format_name = match format {
         InsertFormat::Native => "Native",

@@ -71,7 +71,10 @@ impl std::fmt::Display for Mismatch {
                  change the schema's type to {table_type} or alter the table"
             ),
             Mismatch::NotInsertable { column, kind } => {
-                write!(f, "column `{column}` is {kind} in the table and cannot be inserted into; remove it from the schema")
+                write!(
+                    f,
+                    "column `{column}` is {kind} in the table and cannot be inserted into; remove it from the schema"
+                )
             }
         }
     }
@@ -128,7 +131,8 @@ fn unescape_tsv(s: &str) -> String {
 impl ClickHouseClient {
     /// True when the database exists.
     pub async fn database_exists(&self, database: &str) -> Result<bool> {
-        let sql = format!("SELECT count() FROM system.databases WHERE name = {} FORMAT TabSeparated", literal(database));
+        let sql =
+            format!("SELECT count() FROM system.databases WHERE name = {} FORMAT TabSeparated", literal(database));
         Ok(self.query(&sql).await?.trim() != "0")
     }
 
@@ -188,7 +192,13 @@ mod tests {
 
     #[test]
     fn finds_every_mismatch() {
-        let fields = [spec("a", "UInt64"), spec("b", "Decimal(12,2)"), spec("c", "String"), spec("d", "UInt8"), spec("e", "DateTime('UTC')")];
+        let fields = [
+            spec("a", "UInt64"),
+            spec("b", "Decimal(12,2)"),
+            spec("c", "String"),
+            spec("d", "UInt8"),
+            spec("e", "DateTime('UTC')"),
+        ];
         let table = [
             col("a", "UInt32", ""),
             col("b", "Decimal(12, 2)", ""),

@@ -5,6 +5,8 @@
 //! encodes the block as Native (and, separately, LZ4-compressed Native), so the
 //! reported element rate is events per second on one core.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use penstock_codec::*;
 use std::hint::black_box;
@@ -58,7 +60,14 @@ fn bench(c: &mut Criterion) {
     let bytes: usize = msgs.iter().map(Vec::len).sum();
     let mut decoder = JsonDecoder::new(schema(), DecodeLimits::default()).unwrap();
     let mut block = decoder.new_block();
-    let meta = MessageMeta { topic: "transactions", partition: 0, offset: 0, timestamp_ms: None, key: None, now: Timestamp { secs: 0, nanos: 0 } };
+    let meta = MessageMeta {
+        topic: "transactions",
+        partition: 0,
+        offset: 0,
+        timestamp_ms: None,
+        key: None,
+        now: Timestamp { secs: 0, nanos: 0 },
+    };
     let mut g = c.benchmark_group("transactions");
     g.throughput(Throughput::Elements(msgs.len() as u64));
     g.bench_function("decode+native", |b| {

@@ -201,7 +201,7 @@ impl Block {
     /// Declares that every column has received one more value.
     pub fn commit_row(&mut self) {
         self.rows += 1;
-        debug_assert!(self.columns.iter().all(|c| c.nulls.as_ref().map_or(true, |n| n.len() == self.rows)));
+        debug_assert!(self.columns.iter().all(|c| c.nulls.as_ref().is_none_or(|n| n.len() == self.rows)));
     }
 
     /// Removes any partial row written since the last [`Block::commit_row`].

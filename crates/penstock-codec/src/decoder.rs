@@ -191,14 +191,14 @@ impl JsonDecoder {
                     spec.ty
                 )));
             }
-            let ok = match (&spec.source, &leaf) {
-                (ValueSource::Json(_), _) => true,
-                (ValueSource::Topic | ValueSource::Key, Leaf::Str) => true,
-                (ValueSource::Partition | ValueSource::Offset, Leaf::Int { .. }) => true,
-                (ValueSource::Timestamp, Leaf::DateTime | Leaf::DateTime64(_) | Leaf::Int { .. }) => true,
-                (ValueSource::Now, Leaf::DateTime | Leaf::DateTime64(_)) => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (&spec.source, &leaf),
+                (ValueSource::Json(_), _)
+                    | (ValueSource::Topic | ValueSource::Key, Leaf::Str)
+                    | (ValueSource::Partition | ValueSource::Offset, Leaf::Int { .. })
+                    | (ValueSource::Timestamp, Leaf::DateTime | Leaf::DateTime64(_) | Leaf::Int { .. })
+                    | (ValueSource::Now, Leaf::DateTime | Leaf::DateTime64(_))
+            );
             if !ok {
                 let wants = match spec.source {
                     ValueSource::Topic | ValueSource::Key => "String",
@@ -260,7 +260,8 @@ impl JsonDecoder {
             ));
         }
         if let Err(e) = scan_object(msg, &self.index, &mut self.slots, &mut self.scratch, self.limits.max_depth) {
-            let kind = if e.what.starts_with("nesting") { DecodeErrorKind::TooDeep } else { DecodeErrorKind::InvalidJson };
+            let kind =
+                if e.what.starts_with("nesting") { DecodeErrorKind::TooDeep } else { DecodeErrorKind::InvalidJson };
             return Err(DecodeError::new(kind, None, format!("invalid JSON at byte {}: {}", e.at, e.what)));
         }
         for i in 0..self.fields.len() {
@@ -299,10 +300,11 @@ impl JsonDecoder {
             Src::Timestamp => match meta.timestamp_ms {
                 Some(ms) => match f.leaf {
                     Leaf::Int { .. } => write_int(&f.leaf, col, i128::from(ms)),
-                    _ => write_time(&f.leaf, col, Timestamp {
-                        secs: ms.div_euclid(1000),
-                        nanos: (ms.rem_euclid(1000) * 1_000_000) as u32,
-                    }),
+                    _ => write_time(
+                        &f.leaf,
+                        col,
+                        Timestamp { secs: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as u32 },
+                    ),
                 },
                 None => return missing(f, col, false),
             },
@@ -468,7 +470,8 @@ fn write_json(leaf: &Leaf, col: &mut Column, msg: &[u8], span: Span, scratch: &m
                     .ok_or(bad(DecodeErrorKind::WrongType, "expected a whole number of days"))?,
                 _ => return Err(bad(DecodeErrorKind::WrongType, "expected a date string or a day number")),
             };
-            let days = u16::try_from(days).map_err(|_| bad(DecodeErrorKind::OutOfRange, "date outside Date range 1970..2149"))?;
+            let days = u16::try_from(days)
+                .map_err(|_| bad(DecodeErrorKind::OutOfRange, "date outside Date range 1970..2149"))?;
             col.push_fixed(&days.to_le_bytes());
             Ok(())
         }

@@ -421,10 +421,7 @@ mod tests {
         let mut slots = vec![None; keys.len()];
         let mut scratch = Vec::new();
         scan_object(msg.as_bytes(), &idx, &mut slots, &mut scratch, 16)?;
-        Ok(slots
-            .into_iter()
-            .map(|s| s.map(|s| (msg[s.start as usize..s.end as usize].to_string(), s.kind)))
-            .collect())
+        Ok(slots.into_iter().map(|s| s.map(|s| (msg[s.start as usize..s.end as usize].to_string(), s.kind))).collect())
     }
 
     #[test]

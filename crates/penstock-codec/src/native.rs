@@ -58,12 +58,12 @@ mod tests {
         b.columns_mut()[1].push_null();
         b.commit_row();
         let expected: Vec<u8> = [
-            &[2u8, 2][..],                       // 2 columns, 2 rows
-            b"\x02id\x06UInt32",                  // name, type
-            &[7, 0, 0, 0, 8, 0, 0, 0],            // values
-            b"\x01s\x10Nullable(String)",        // name, type
-            &[0, 1],                              // null map
-            b"\x02ab\x00",                        // "ab", "" (NULL's default)
+            &[2u8, 2][..],                // 2 columns, 2 rows
+            b"\x02id\x06UInt32",          // name, type
+            &[7, 0, 0, 0, 8, 0, 0, 0],    // values
+            b"\x01s\x10Nullable(String)", // name, type
+            &[0, 1],                      // null map
+            b"\x02ab\x00",                // "ab", "" (NULL's default)
         ]
         .concat();
         assert_eq!(encode_native(&b), expected);

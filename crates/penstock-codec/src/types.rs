@@ -91,14 +91,8 @@ impl ColumnType {
         Some(match self {
             ColumnType::Int8 | ColumnType::UInt8 | ColumnType::Enum8(_) => 1,
             ColumnType::Int16 | ColumnType::UInt16 | ColumnType::Date | ColumnType::Enum16(_) => 2,
-            ColumnType::Int32
-            | ColumnType::UInt32
-            | ColumnType::Float32
-            | ColumnType::DateTime { .. } => 4,
-            ColumnType::Int64
-            | ColumnType::UInt64
-            | ColumnType::Float64
-            | ColumnType::DateTime64 { .. } => 8,
+            ColumnType::Int32 | ColumnType::UInt32 | ColumnType::Float32 | ColumnType::DateTime { .. } => 4,
+            ColumnType::Int64 | ColumnType::UInt64 | ColumnType::Float64 | ColumnType::DateTime64 { .. } => 8,
             ColumnType::Uuid => 16,
             ColumnType::Decimal { precision, .. } => decimal_width(*precision),
             ColumnType::String | ColumnType::Nullable(_) => return None,
@@ -253,9 +247,7 @@ impl Parser<'_> {
         while self.pos < self.s.len() && self.s[self.pos].is_ascii_digit() {
             self.pos += 1;
         }
-        self.input[start..self.pos]
-            .parse()
-            .map_err(|_| self.err(format!("expected a number at byte {start}")))
+        self.input[start..self.pos].parse().map_err(|_| self.err(format!("expected a number at byte {start}")))
     }
 
     fn string_literal(&mut self) -> Result<String, TypeParseError> {
@@ -429,10 +421,7 @@ mod tests {
 
     #[test]
     fn server_spelling_equals_user_spelling() {
-        assert_eq!(
-            ColumnType::parse("Decimal(12, 2)").unwrap(),
-            ColumnType::parse("Decimal(12,2)").unwrap()
-        );
+        assert_eq!(ColumnType::parse("Decimal(12, 2)").unwrap(), ColumnType::parse("Decimal(12,2)").unwrap());
     }
 
     #[test]

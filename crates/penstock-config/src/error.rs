@@ -52,7 +52,13 @@ pub(crate) struct Locator<'a> {
 }
 
 impl Locator<'_> {
-    pub(crate) fn at(&self, line: Option<u64>, column: Option<u64>, path: &str, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn at(
+        &self,
+        line: Option<u64>,
+        column: Option<u64>,
+        path: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let source_line = line.and_then(|l| self.text.lines().nth(l.checked_sub(1)? as usize)).map(str::to_string);
         ConfigError {
             file: self.file.to_string(),

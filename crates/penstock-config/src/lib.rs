@@ -18,6 +18,10 @@
 //! assert_eq!((p.sink.database.as_str(), p.sink.table.as_str()), ("db", "events"));
 //! ```
 
+// A configuration error is built at most once per process, before anything starts: its
+// size costs nothing, and keeping it flat keeps its fields easy to match in tests.
+#![allow(clippy::result_large_err)]
+
 mod error;
 pub mod interpolate;
 pub mod model;
@@ -95,7 +99,13 @@ fn user_path(path: &str) -> String {
 
 /// serde-saphyr renders `error: line L column C: message` plus a snippet; keep the
 /// message and render location and snippet our own way.
-fn raw_message(e: &serde_saphyr::Error, loc: &Locator<'_>, line: Option<u64>, column: Option<u64>, path: &str) -> ConfigError {
+fn raw_message(
+    e: &serde_saphyr::Error,
+    loc: &Locator<'_>,
+    line: Option<u64>,
+    column: Option<u64>,
+    path: &str,
+) -> ConfigError {
     let rendered = e.to_string();
     let first = rendered.lines().next().unwrap_or_default();
     let first = first.strip_prefix("error: ").unwrap_or(first);

@@ -51,7 +51,10 @@ fn good_file() {
     assert_eq!(p.sink.batch.max_wait, Duration::from_millis(250));
     assert_eq!(p.sink.batch.max_bytes, 8 << 20);
     let cols: Vec<_> = p.fields.iter().map(|f| f.column.as_str()).collect();
-    assert_eq!(cols, ["event_id", "user_id", "amount", "region", "event_time", "maybe", "part", "_offset", "inner", "ingest"]);
+    assert_eq!(
+        cols,
+        ["event_id", "user_id", "amount", "region", "event_time", "maybe", "part", "_offset", "inner", "ingest"]
+    );
     assert!(p.fields[0].required);
     assert_eq!(p.fields[1].on_error, OnError::Default);
     assert_eq!(p.fields[2].ty, ColumnType::Decimal { precision: 12, scale: 2 });
@@ -132,7 +135,12 @@ fn duplicate_column_and_missing_sections() {
 
 #[test]
 fn table_with_database_prefix() {
-    let p = parse(&GOOD.replace("    database: ${DB:-default}\n", "").replace("table: transactions", "table: analytics.tx"), "p.yaml", env).unwrap();
+    let p = parse(
+        &GOOD.replace("    database: ${DB:-default}\n", "").replace("table: transactions", "table: analytics.tx"),
+        "p.yaml",
+        env,
+    )
+    .unwrap();
     assert_eq!((p.sink.database.as_str(), p.sink.table.as_str()), ("analytics", "tx"));
 }
 

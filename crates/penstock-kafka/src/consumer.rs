@@ -73,7 +73,9 @@ impl ConsumerContext for SourceContext {
                 let result = offset_list(&offsets).and_then(|tpl| Ok(consumer.commit(&tpl, CommitMode::Sync)?));
                 match result {
                     Ok(()) => tracing::info!(offsets = ?offsets, "committed offsets of revoked partitions"),
-                    Err(e) => tracing::warn!(error = %e, "could not commit offsets of revoked partitions; the next owner re-reads them"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not commit offsets of revoked partitions; the next owner re-reads them")
+                    }
                 }
             }
         }
@@ -159,7 +161,11 @@ pub fn offset_list(offsets: &[(Partition, i64)]) -> Result<TopicPartitionList> {
 }
 
 /// Committed offsets of the group for `partitions` (`None` where nothing is committed).
-pub fn committed(consumer: &SourceConsumer, partitions: &[Partition], timeout: std::time::Duration) -> Result<Vec<Option<i64>>> {
+pub fn committed(
+    consumer: &SourceConsumer,
+    partitions: &[Partition],
+    timeout: std::time::Duration,
+) -> Result<Vec<Option<i64>>> {
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
         tpl.add_partition(&p.topic, p.partition);
@@ -168,11 +174,10 @@ pub fn committed(consumer: &SourceConsumer, partitions: &[Partition], timeout: s
     Ok(partitions
         .iter()
         .map(|p| {
-            got.find_partition(&p.topic, p.partition)
-                .and_then(|e| match e.offset() {
-                    rdkafka::Offset::Offset(o) if o >= 0 => Some(o),
-                    _ => None,
-                })
+            got.find_partition(&p.topic, p.partition).and_then(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) if o >= 0 => Some(o),
+                _ => None,
+            })
         })
         .collect())
 }

@@ -133,7 +133,7 @@ impl Batcher {
                 }
             }
         }
-        sizes.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        sizes.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
         for (size, topic, p) in sizes {
             if total <= self.budget {
                 break;
@@ -153,7 +153,9 @@ impl Batcher {
         let keys: Vec<(String, i32)> = self
             .topics
             .iter()
-            .flat_map(|(t, parts)| parts.iter().enumerate().filter(|(_, b)| b.is_some()).map(move |(i, _)| (t.clone(), i as i32)))
+            .flat_map(|(t, parts)| {
+                parts.iter().enumerate().filter(|(_, b)| b.is_some()).map(move |(i, _)| (t.clone(), i as i32))
+            })
             .collect();
         for (topic, p) in keys {
             if let Some(b) = self.seal(&topic, p) {

@@ -37,7 +37,10 @@ impl CatchUp {
     /// True when at least one partition is owned and all owned ones reached their target.
     pub fn done(&self) -> bool {
         !self.owned.is_empty()
-            && self.owned.iter().all(|p| self.positions.get(p).copied().unwrap_or(0) >= self.targets.get(p).copied().unwrap_or(0))
+            && self
+                .owned
+                .iter()
+                .all(|p| self.positions.get(p).copied().unwrap_or(0) >= self.targets.get(p).copied().unwrap_or(0))
     }
 }
 

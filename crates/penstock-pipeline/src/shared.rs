@@ -123,7 +123,11 @@ impl Shared {
             return Vec::new();
         }
         let mut g = self.lock();
-        g.parts.iter_mut().filter(|(_, s)| s.owned).filter_map(|(p, s)| s.acked.take().map(|o| (p.clone(), o))).collect()
+        g.parts
+            .iter_mut()
+            .filter(|(_, s)| s.owned)
+            .filter_map(|(p, s)| s.acked.take().map(|o| (p.clone(), o)))
+            .collect()
     }
 
     /// The sink has stopped (finished or failed): nobody will acknowledge any more.
@@ -172,7 +176,9 @@ impl RebalanceHook for Shared {
             let now = Instant::now();
             if !busy || g.sink_stopped || now >= deadline {
                 if busy {
-                    tracing::warn!("in-flight batches of revoked partitions did not finish in {REVOKE_WAIT:?}; abandoning them");
+                    tracing::warn!(
+                        "in-flight batches of revoked partitions did not finish in {REVOKE_WAIT:?}; abandoning them"
+                    );
                 }
                 break;
             }

@@ -90,7 +90,8 @@ impl SinkTask {
                 }
                 Err(e) => {
                     let hint = e.retry_hint();
-                    let give_up = hint == RetryHint::Permanent || (hint == RetryHint::RetryLimited && attempt >= LIMITED_RETRIES);
+                    let give_up =
+                        hint == RetryHint::Permanent || (hint == RetryHint::RetryLimited && attempt >= LIMITED_RETRIES);
                     if give_up {
                         return Err(PipelineError::InsertFailed {
                             table: format!("{}.{}", cfg.database, cfg.table),

@@ -88,7 +88,10 @@ impl SourceLoop {
                 self.intake.batcher.recycle(block);
             }
             self.flush_pending(&mut st);
-            if self.catch_up.as_ref().is_some_and(CatchUp::done) && st.pending.is_empty() && self.intake.batcher.is_empty() {
+            if self.catch_up.as_ref().is_some_and(CatchUp::done)
+                && st.pending.is_empty()
+                && self.intake.batcher.is_empty()
+            {
                 tracing::info!("caught up with the high watermarks seen at start");
                 self.stop.request(StopReason::CaughtUp);
                 break;
@@ -142,7 +145,10 @@ impl Intake {
             batch.skipped += 1;
             if st.log_window.elapsed() >= LOG_WINDOW {
                 if st.suppressed > 0 {
-                    tracing::warn!(suppressed = st.suppressed, "more undecodable messages were skipped without a log line");
+                    tracing::warn!(
+                        suppressed = st.suppressed,
+                        "more undecodable messages were skipped without a log line"
+                    );
                 }
                 st.log_window = Instant::now();
                 st.logged = 0;

@@ -17,9 +17,9 @@ pub struct Broker {
 
 /// The Tansu binary: `$PENSTOCK_TANSU`, else the project's install location, else PATH.
 pub fn tansu_program() -> PathBuf {
-    let cache = std::env::var("PENSTOCK_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/penstock"));
+    let cache = std::env::var("PENSTOCK_CACHE").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/penstock")
+    });
     locate("PENSTOCK_TANSU", &[cache.join("tansu/bin/tansu")], "tansu")
 }
 

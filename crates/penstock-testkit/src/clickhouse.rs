@@ -53,7 +53,11 @@ impl ClickHouseServer {
         let (http_port, tcp_port) = (free_port(), free_port());
         std::fs::write(dir.join("config.xml"), config_xml(dir, http_port, tcp_port))?;
         std::fs::write(dir.join("users.xml"), USERS_XML)?;
-        let program = locate("PENSTOCK_CLICKHOUSE_SERVER", &[PathBuf::from("/usr/sbin/clickhouse-server"), PathBuf::from("/usr/bin/clickhouse-server")], "clickhouse-server");
+        let program = locate(
+            "PENSTOCK_CLICKHOUSE_SERVER",
+            &[PathBuf::from("/usr/sbin/clickhouse-server"), PathBuf::from("/usr/bin/clickhouse-server")],
+            "clickhouse-server",
+        );
         let args = vec![format!("--config-file={}", dir.join("config.xml").display())];
         let process = ServerProcess::spawn("clickhouse", program, args, dir)?;
         let mut s = ClickHouseServer { http_port, tcp_port, process };

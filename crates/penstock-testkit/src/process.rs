@@ -31,7 +31,8 @@ impl ServerProcess {
     }
 
     pub(crate) fn start(&mut self) -> std::io::Result<()> {
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("{}.out", self.name)))?;
+        let out =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("{}.out", self.name)))?;
         let child = Command::new(&self.program)
             .args(&self.args)
             .current_dir(&self.dir)

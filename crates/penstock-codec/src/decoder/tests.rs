@@ -122,7 +122,8 @@ fn bad_values_name_the_column_and_reason() {
 
 #[test]
 fn message_level_errors() {
-    let mut d = JsonDecoder::new(vec![field("a", "UInt8")], DecodeLimits { max_message_bytes: 64, max_depth: 3 }).unwrap();
+    let mut d =
+        JsonDecoder::new(vec![field("a", "UInt8")], DecodeLimits { max_message_bytes: 64, max_depth: 3 }).unwrap();
     let mut b = d.new_block();
     let m = meta();
     let kind = |d: &mut JsonDecoder, b: &mut Block, msg: &[u8]| d.decode(msg, &m, b).unwrap_err().kind;

@@ -48,9 +48,12 @@ fn up(dir: &std::path::Path) -> Result<(), String> {
 }
 
 fn down(dir: &std::path::Path) -> Result<(), String> {
-    let env = std::fs::read_to_string(dir.join("services.env")).map_err(|e| format!("no services.env in {}: {e}", dir.display()))?;
+    let env = std::fs::read_to_string(dir.join("services.env"))
+        .map_err(|e| format!("no services.env in {}: {e}", dir.display()))?;
     for line in env.lines() {
-        if let Some(pid) = line.strip_prefix("PENSTOCK_BROKER_PID=").or_else(|| line.strip_prefix("PENSTOCK_CLICKHOUSE_PID=")) {
+        if let Some(pid) =
+            line.strip_prefix("PENSTOCK_BROKER_PID=").or_else(|| line.strip_prefix("PENSTOCK_CLICKHOUSE_PID="))
+        {
             let _ = Command::new("kill").args(["-TERM", pid]).status();
             for _ in 0..200 {
                 if !std::path::Path::new(&format!("/proc/{pid}")).exists() {

@@ -51,7 +51,10 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             println!("ok   ClickHouse {}: server version {v}", client.url());
             match client.check_table(&p.sink.database, &p.sink.table, &p.fields).await {
                 Ok(m) if m.is_empty() => {
-                    println!("ok   table {}.{}: every schema column exists with the same type", p.sink.database, p.sink.table)
+                    println!(
+                        "ok   table {}.{}: every schema column exists with the same type",
+                        p.sink.database, p.sink.table
+                    )
                 }
                 Ok(m) => {
                     for mismatch in m {

@@ -77,6 +77,10 @@ fn produce(args: &GenArgs) -> anyhow::Result<ExitCode> {
     let delivered = producer.counts().delivered.load(Ordering::Relaxed);
     let failed = producer.counts().failed.load(Ordering::Relaxed);
     let secs = start.elapsed().as_secs_f64();
-    println!("gen: {delivered} events delivered to {}, {failed} failed, in {secs:.1}s ({:.0} events/s)", args.topic, delivered as f64 / secs);
+    println!(
+        "gen: {delivered} events delivered to {}, {failed} failed, in {secs:.1}s ({:.0} events/s)",
+        args.topic,
+        delivered as f64 / secs
+    );
     Ok(if failed == 0 && delivered == args.count { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

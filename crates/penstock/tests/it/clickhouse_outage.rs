@@ -23,7 +23,8 @@ fn run_survives_a_clickhouse_outage() {
     let t = format!("`{db}`.transactions");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let n: u64 = s.clickhouse.try_query(&format!("SELECT count() FROM {t}")).map_or(0, |v| v.trim().parse().unwrap_or(0));
+        let n: u64 =
+            s.clickhouse.try_query(&format!("SELECT count() FROM {t}")).map_or(0, |v| v.trim().parse().unwrap_or(0));
         if n > 0 {
             assert!(n < produced.count, "the outage must start mid-stream (already {n} rows)");
             break;
@@ -34,7 +35,10 @@ fn run_survives_a_clickhouse_outage() {
     s.clickhouse.process().kill();
     std::thread::sleep(Duration::from_secs(20));
     if let Some(status) = child.try_wait().unwrap() {
-        panic!("penstock must wait for ClickHouse, not exit ({status}):\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        panic!(
+            "penstock must wait for ClickHouse, not exit ({status}):\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
     s.clickhouse.restart().expect("restart ClickHouse");
 

@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 /// The table of `examples/transactions.sql`, in database `db`.
 pub fn create_transactions_table(s: &Services, db: &str) {
     s.clickhouse.query(&format!("CREATE DATABASE IF NOT EXISTS `{db}`"));
-    let ddl = std::fs::read_to_string(repo_root().join("examples/transactions.sql")).expect("examples/transactions.sql");
-    let ddl = ddl.replace("CREATE TABLE IF NOT EXISTS transactions", &format!("CREATE TABLE IF NOT EXISTS `{db}`.transactions"));
+    let ddl =
+        std::fs::read_to_string(repo_root().join("examples/transactions.sql")).expect("examples/transactions.sql");
+    let ddl = ddl
+        .replace("CREATE TABLE IF NOT EXISTS transactions", &format!("CREATE TABLE IF NOT EXISTS `{db}`.transactions"));
     s.clickhouse.query(&ddl);
 }
 
