@@ -129,6 +129,7 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
+            self.skip_plain();
             let Some(&b) = self.s.get(self.pos) else {
                 return self.err("unterminated string");
             };
@@ -155,6 +156,29 @@ impl<'a> Scanner<'a> {
                 }
                 _ => return self.err("control character in string"),
             }
+        }
+    }
+
+    /// Skips plain string bytes eight at a time: stops at the first `"`, `\\` or
+    /// control byte of a word (exactly: the lowest flagged byte is never a false hit),
+    /// or where fewer than eight bytes remain.
+    #[inline]
+    fn skip_plain(&mut self) {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        while let Some(chunk) = self.s.get(self.pos..self.pos + 8) {
+            let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            let quote = w ^ (LO * u64::from(b'"'));
+            let slash = w ^ (LO * u64::from(b'\\'));
+            let flagged = (quote.wrapping_sub(LO) & !quote)
+                | (slash.wrapping_sub(LO) & !slash)
+                | (w.wrapping_sub(LO * 0x20) & !w);
+            let flagged = flagged & HI;
+            if flagged != 0 {
+                self.pos += (flagged.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.pos += 8;
         }
     }
 
@@ -474,6 +498,27 @@ mod tests {
         let e = scan_object(deep.as_bytes(), &idx, &mut slots, &mut Vec::new(), 16).unwrap_err();
         assert_eq!(e.what, "nesting deeper than the configured limit");
         assert!(scan_object(deep.as_bytes(), &idx, &mut slots, &mut Vec::new(), 21).is_ok());
+    }
+
+    #[test]
+    fn word_at_a_time_scan_agrees_with_bytewise() {
+        // Every position of a special byte inside long and short strings.
+        for len in 0..40 {
+            for special in ["\\\"", "\\n", "\x01", "\x7f\u{e9}"] {
+                for at in 0..=len {
+                    let mut body: String = "a".repeat(len);
+                    body.insert_str(at, special);
+                    let msg = format!("{{\"k\":\"{body}\"}}");
+                    let r = scan(&msg, &["k"]);
+                    if special == "\x01" {
+                        assert_eq!(r.unwrap_err().what, "control character in string");
+                    } else {
+                        let got = r.unwrap()[0].clone().unwrap();
+                        assert_eq!(got.0, body, "{msg:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

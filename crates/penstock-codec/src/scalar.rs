@@ -89,14 +89,22 @@ pub fn parse_decimal(s: &[u8], precision: u8, scale: u8) -> Result<i128, Decimal
     Ok(if neg { -v } else { v })
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// Hex digit values; 0x80 marks a byte that is not a hex digit.
+static HEX: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Parses a UUID (`8-4-4-4-12` hex, or 32 hex digits, optionally in braces) into the 16
 /// bytes ClickHouse stores: the high 64 bits little-endian, then the low 64 bits
@@ -106,19 +114,27 @@ pub fn parse_uuid(s: &[u8]) -> Option<[u8; 16]> {
         [b'{', inner @ .., b'}'] => inner,
         _ => s,
     };
-    let mut value: u128 = 0;
-    let mut n = 0;
-    for (i, &b) in s.iter().enumerate() {
-        if b == b'-' {
-            if s.len() != 36 || !matches!(i, 8 | 13 | 18 | 23) {
+    let (mut value, mut bad) = (0u128, 0u8);
+    let mut digit = |b: u8| {
+        let v = HEX[b as usize];
+        bad |= v;
+        value = (value << 4) | u128::from(v & 0xF);
+    };
+    match s.len() {
+        36 => {
+            if s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
                 return None;
             }
-            continue;
+            for (i, &b) in s.iter().enumerate() {
+                if !matches!(i, 8 | 13 | 18 | 23) {
+                    digit(b);
+                }
+            }
         }
-        value = (value << 4) | u128::from(hex_val(b)?);
-        n += 1;
+        32 => s.iter().for_each(|&b| digit(b)),
+        _ => return None,
     }
-    if n != 32 || !(s.len() == 32 || s.len() == 36) {
+    if bad & 0x80 != 0 {
         return None;
     }
     let mut out = [0u8; 16];
