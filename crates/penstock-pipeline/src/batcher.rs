@@ -117,35 +117,35 @@ impl Batcher {
     /// Seals every batch older than `max_wait`, and the largest batches while the total
     /// exceeds the memory budget.
     pub fn seal_due(&mut self, now: Instant, out: &mut Vec<SealedBatch>) {
-        let mut due: Vec<(String, i32)> = Vec::new();
-        let mut sizes: Vec<(usize, String, i32)> = Vec::new();
         let mut total = 0;
-        for (topic, parts) in &self.topics {
-            for (pi, b) in parts.iter().enumerate() {
-                if let Some(b) = b {
-                    if now.duration_since(b.opened_at) >= self.limits.max_wait {
-                        due.push((topic.clone(), pi as i32));
-                    } else {
-                        let size = b.block.byte_len();
-                        total += size;
-                        sizes.push((size, topic.clone(), pi as i32));
-                    }
+        for ti in 0..self.topics.len() {
+            for pi in 0..self.topics[ti].1.len() {
+                let Some(b) = &self.topics[ti].1[pi] else { continue };
+                if now.duration_since(b.opened_at) >= self.limits.max_wait {
+                    out.extend(self.seal_at(ti, pi));
+                } else {
+                    total += b.block.byte_len();
                 }
             }
         }
-        sizes.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
-        for (size, topic, p) in sizes {
-            if total <= self.budget {
-                break;
-            }
+        while total > self.budget {
+            let largest = self
+                .topics
+                .iter()
+                .enumerate()
+                .flat_map(|(ti, (_, parts))| {
+                    parts.iter().enumerate().filter_map(move |(pi, b)| b.as_ref().map(|b| (b.block.byte_len(), ti, pi)))
+                })
+                .max();
+            let Some((size, ti, pi)) = largest else { break };
             total -= size;
-            due.push((topic, p));
+            out.extend(self.seal_at(ti, pi));
         }
-        for (topic, p) in due {
-            if let Some(b) = self.seal(&topic, p) {
-                out.push(b);
-            }
-        }
+    }
+
+    fn seal_at(&mut self, ti: usize, pi: usize) -> Option<SealedBatch> {
+        let topic = self.topics[ti].0.clone();
+        self.seal(&topic, pi as i32)
     }
 
     /// Seals everything (shutdown).

@@ -31,6 +31,9 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 const MAX_POLL: Duration = Duration::from_millis(100);
 /// Poll interval while paused by backpressure.
 const PAUSED_POLL: Duration = Duration::from_millis(10);
+/// Housekeeping period while messages flow: bounds how late an aged batch is sealed
+/// and how stale a `now` column can be, at a cost paid once per tick, not per message.
+const TICK: Duration = Duration::from_millis(2);
 /// How long the drain at shutdown waits for the sink.
 pub(crate) const DRAIN_WAIT: Duration = Duration::from_secs(3600);
 
@@ -66,6 +69,12 @@ struct LoopState {
     log_window: Instant,
     logged: u32,
     suppressed: u64,
+    /// When housekeeping runs next.
+    next_tick: Instant,
+    /// Poll timeout computed at the last housekeeping.
+    poll_timeout: Duration,
+    /// Wall-clock time at the last housekeeping, for `now` columns (within one tick).
+    wall: Timestamp,
 }
 
 impl SourceLoop {
@@ -78,66 +87,100 @@ impl SourceLoop {
             log_window: Instant::now(),
             logged: 0,
             suppressed: 0,
+            next_tick: Instant::now(),
+            poll_timeout: MAX_POLL,
+            wall: wall_clock(),
         };
-        while !self.stop.is_requested() {
-            if self.shared.has_events() {
-                self.handle_ownership(&mut st)?;
-            }
-            self.commit_acks(CommitMode::Async);
-            while let Ok(block) = self.recycled.try_recv() {
-                self.intake.batcher.recycle(block);
-            }
-            self.flush_pending(&mut st);
-            if self.catch_up.as_ref().is_some_and(CatchUp::done)
-                && st.pending.is_empty()
-                && self.intake.batcher.is_empty()
-            {
-                tracing::info!("caught up with the high watermarks seen at start");
-                self.stop.request(StopReason::CaughtUp);
-                break;
-            }
+        let mut idle = true;
+        loop {
+            // Per message: one clock read. Everything else waits for the next tick.
             let now = Instant::now();
-            self.intake.batcher.seal_due(now, &mut st.sealed);
-            self.move_sealed(&mut st);
-            let timeout = if st.paused {
-                PAUSED_POLL
-            } else {
-                self.intake.batcher.next_deadline(now).map_or(MAX_POLL, |d| d.min(MAX_POLL))
-            };
-            match self.consumer.poll(timeout) {
-                None => {}
-                Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error"),
-                Some(Ok(msg)) => self.intake.handle_message(&msg, &mut st),
+            if idle || now >= st.next_tick {
+                if self.housekeeping(now, &mut st)? {
+                    break;
+                }
+                st.next_tick = now + TICK;
             }
+            idle = match self.consumer.poll(st.poll_timeout) {
+                None => true,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "Kafka consumer error");
+                    true
+                }
+                Some(Ok(msg)) => {
+                    self.intake.handle_message(&msg, now, &mut st);
+                    false
+                }
+            };
             if !st.sealed.is_empty() {
                 self.move_sealed(&mut st);
             }
         }
         self.drain(st)
     }
+
+    /// Periodic work: ownership changes, commits, backpressure, sealing aged batches,
+    /// the caught-up check. Returns true when the loop must stop.
+    fn housekeeping(&mut self, now: Instant, st: &mut LoopState) -> Result<bool, PipelineError> {
+        if self.stop.is_requested() {
+            return Ok(true);
+        }
+        if self.shared.has_events() {
+            self.handle_ownership(st)?;
+        }
+        self.commit_acks(CommitMode::Async);
+        while let Ok(block) = self.recycled.try_recv() {
+            self.intake.batcher.recycle(block);
+        }
+        self.flush_pending(st);
+        if self.catch_up.as_ref().is_some_and(CatchUp::done) && st.pending.is_empty() && self.intake.batcher.is_empty()
+        {
+            tracing::info!("caught up with the high watermarks seen at start");
+            self.stop.request(StopReason::CaughtUp);
+            return Ok(true);
+        }
+        self.intake.batcher.seal_due(now, &mut st.sealed);
+        self.move_sealed(st);
+        st.wall = wall_clock();
+        st.poll_timeout = if st.paused {
+            PAUSED_POLL
+        } else {
+            self.intake.batcher.next_deadline(now).map_or(MAX_POLL, |d| d.clamp(Duration::from_millis(1), MAX_POLL))
+        };
+        Ok(false)
+    }
+}
+
+fn wall_clock() -> Timestamp {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    Timestamp { secs: d.as_secs() as i64, nanos: d.subsec_nanos() }
 }
 
 impl Intake {
-    fn handle_message(&mut self, msg: &penstock_kafka::rdkafka::message::BorrowedMessage<'_>, st: &mut LoopState) {
+    fn handle_message(
+        &mut self,
+        msg: &penstock_kafka::rdkafka::message::BorrowedMessage<'_>,
+        now: Instant,
+        st: &mut LoopState,
+    ) {
         let topic = msg.topic();
         let partition = msg.partition();
         let offset = msg.offset();
         let payload = msg.payload().unwrap_or_default();
-        let now_wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let meta = MessageMeta {
             topic,
             partition,
             offset,
             timestamp_ms: msg.timestamp().to_millis(),
             key: msg.key(),
-            now: Timestamp { secs: now_wall.as_secs() as i64, nanos: now_wall.subsec_nanos() },
+            now: st.wall,
         };
         let shared = &self.shared;
         let batch = self.batcher.batch_for(
             topic,
             partition,
             offset,
-            Instant::now(),
+            now,
             || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
             &mut st.sealed,
         );
