@@ -85,9 +85,12 @@ impl ClickHouseClient {
 
     /// Sends a prepared insert.
     pub async fn insert(&self, req: &InsertRequest) -> Result<()> {
-        let params: &[(&str, &str)] =
-            if req.compressed { &[("query", &req.sql), ("decompress", "1")] } else { &[("query", &req.sql)] };
-        let builder = self.request(params).body(req.body.clone());
+        let mut params: Vec<(&str, &str)> = vec![("query", &req.sql)];
+        if req.compressed {
+            params.push(("decompress", "1"));
+        }
+        params.extend(req.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let builder = self.request(&params).body(req.body.clone());
         self.send(builder).await.map(drop)
     }
 }

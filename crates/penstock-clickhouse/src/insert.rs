@@ -16,6 +16,9 @@ pub struct InsertRequest {
     pub compressed: bool,
     /// Rows in the body.
     pub rows: usize,
+    /// Query-level settings sent as URL parameters (e.g. `insert_deduplication_token`);
+    /// URL parameters work on every server version, `INSERT ... SETTINGS` does not.
+    pub settings: Vec<(String, String)>,
 }
 
 /// Builds the insert of `block` into `database.table`.
@@ -46,7 +49,13 @@ pub fn build_insert(
         }
         (InsertFormat::RowBinary, Compression::None) => encode_row_binary(block),
     };
-    InsertRequest { sql, body: body.into(), compressed: compression == Compression::Lz4, rows: block.rows() }
+    InsertRequest {
+        sql,
+        body: body.into(),
+        compressed: compression == Compression::Lz4,
+        rows: block.rows(),
+        settings: Vec::new(),
+    }
 }
 
 #[cfg(test)]

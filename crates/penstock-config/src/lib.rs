@@ -30,7 +30,8 @@ pub mod validate;
 
 pub use error::ConfigError;
 pub use validate::{
-    BatchLimits, ClickHouseSink, Compression, InsertFormat, KafkaSource, Pipeline, RetryPolicy, Secret, StartFrom,
+    BatchLimits, ClickHouseSink, Compression, Delivery, InsertFormat, KafkaSource, Pipeline, RetryPolicy, Secret,
+    StartFrom,
 };
 
 use error::Locator;

@@ -54,6 +54,21 @@ pub struct PipelineFile {
     pub schema: Spanned<OrderedMap<Spanned<FieldFile>>>,
     /// Where rows go.
     pub sink: SinkFile,
+    /// Delivery guarantee: `exactly_once` (default) or `at_least_once`.
+    #[serde(default)]
+    pub delivery: DeliveryFile,
+}
+
+/// Delivery guarantees.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryFile {
+    /// Each message's rows exactly once, across crashes, restarts and rebalances
+    /// (a ledger table in ClickHouse records every batch before it is inserted).
+    #[default]
+    ExactlyOnce,
+    /// Rows may be inserted twice after a crash; no ledger.
+    AtLeastOnce,
 }
 
 /// The source section: exactly one kind.
@@ -265,6 +280,10 @@ pub struct ClickHouseFile {
     /// Time limit of one HTTP request (default 60s).
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// Exactly-once ledger table, in the sink's database (default `penstock_ledger`);
+    /// created if missing and shared by every pipeline writing to that database.
+    #[serde(default)]
+    pub ledger_table: Option<String>,
 }
 
 fn default_timeout() -> HumanDuration {

@@ -62,6 +62,10 @@ fn good_file() {
     assert_eq!(p.fields[7].source, ValueSource::Offset);
     assert_eq!(p.fields[8].source, ValueSource::Json("payload".into()));
     assert_eq!(p.fields[9].source, ValueSource::Now);
+    assert_eq!(p.delivery, Delivery::ExactlyOnce);
+    assert_eq!(p.sink.ledger_table, "penstock_ledger");
+    let p = parse(&format!("{GOOD}delivery: at_least_once\n"), "p.yaml", env).unwrap();
+    assert_eq!(p.delivery, Delivery::AtLeastOnce);
 }
 
 #[test]

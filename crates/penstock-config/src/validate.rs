@@ -23,6 +23,17 @@ pub struct Pipeline {
     pub limits: DecodeLimits,
     /// ClickHouse sink.
     pub sink: ClickHouseSink,
+    /// Delivery guarantee.
+    pub delivery: Delivery,
+}
+
+/// Delivery guarantees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Exactly once (the default).
+    ExactlyOnce,
+    /// At least once.
+    AtLeastOnce,
 }
 
 /// Validated Kafka source settings.
@@ -100,6 +111,8 @@ pub struct ClickHouseSink {
     pub retry: RetryPolicy,
     /// HTTP request time limit.
     pub timeout: Duration,
+    /// Exactly-once ledger table (in `database`).
+    pub ledger_table: String,
 }
 
 /// Insert formats.
@@ -314,6 +327,11 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
         batch,
         retry,
         timeout: c.timeout.0,
+        ledger_table: c.ledger_table.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "penstock_ledger".into()),
     };
-    Ok(Pipeline { name, source, fields, limits, sink })
+    let delivery = match f.delivery {
+        DeliveryFile::ExactlyOnce => Delivery::ExactlyOnce,
+        DeliveryFile::AtLeastOnce => Delivery::AtLeastOnce,
+    };
+    Ok(Pipeline { name, source, fields, limits, sink, delivery })
 }

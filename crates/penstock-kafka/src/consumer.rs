@@ -7,8 +7,9 @@
 use crate::error::{KafkaEdgeError, Result};
 use penstock_config::{KafkaSource, StartFrom};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaResult;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
 use std::sync::Arc;
 
@@ -24,6 +25,10 @@ pub struct Partition {
 /// What the pipeline does when partitions come and go. Called on the thread that
 /// polls the consumer, while librdkafka waits for the call to return.
 pub trait RebalanceHook: Send + Sync {
+    /// Partitions are being assigned; `committed` holds the group's committed offset of
+    /// each (None when nothing is committed). Returns the offset each partition must
+    /// start at, or None to start at the committed offset (or `start` when none).
+    fn assigning(&self, partitions: &[Partition], committed: &[Option<i64>]) -> Vec<Option<i64>>;
     /// Partitions were assigned.
     fn assigned(&self, partitions: &[Partition]);
     /// Partitions are about to be revoked: finish or abandon their in-flight work
@@ -63,33 +68,73 @@ impl ClientContext for SourceContext {
     }
 }
 
-impl ConsumerContext for SourceContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let parts = partitions(tpl);
-            tracing::info!(partitions = ?parts, "partitions revoked");
-            let offsets = self.hook.revoking(&parts);
-            if !offsets.is_empty() {
-                let result = offset_list(&offsets).and_then(|tpl| Ok(consumer.commit(&tpl, CommitMode::Sync)?));
-                match result {
-                    Ok(()) => tracing::info!(offsets = ?offsets, "committed offsets of revoked partitions"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not commit offsets of revoked partitions; the next owner re-reads them")
-                    }
+/// How long fetching committed offsets during a rebalance may take.
+const COMMITTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl SourceContext {
+    fn on_assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let parts = partitions(tpl);
+        let committed = match committed(consumer, &parts, COMMITTED_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read committed offsets during the rebalance; starting from the group's positions");
+                vec![None; parts.len()]
+            }
+        };
+        let starts = self.hook.assigning(&parts, &committed);
+        for (p, start) in parts.iter().zip(starts) {
+            if let Some(offset) = start {
+                if let Err(e) = tpl.set_partition_offset(&p.topic, p.partition, rdkafka::Offset::Offset(offset)) {
+                    tracing::error!(error = %e, partition = ?p, "cannot set the start offset");
                 }
             }
         }
+        let result = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_assign(tpl),
+            _ => consumer.assign(tpl),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "assigning partitions failed");
+        }
+        tracing::info!(partitions = ?parts, "partitions assigned");
+        self.hook.assigned(&parts);
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                let parts = partitions(tpl);
-                tracing::info!(partitions = ?parts, "partitions assigned");
-                self.hook.assigned(&parts);
+    fn on_revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let parts = partitions(tpl);
+        tracing::info!(partitions = ?parts, "partitions revoked");
+        let offsets = self.hook.revoking(&parts);
+        if !offsets.is_empty() {
+            let result = offset_list(&offsets).and_then(|tpl| Ok(consumer.commit(&tpl, CommitMode::Sync)?));
+            match result {
+                Ok(()) => tracing::info!(offsets = ?offsets, "committed offsets of revoked partitions"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not commit offsets of revoked partitions; the next owner re-reads them")
+                }
             }
-            Rebalance::Revoke(_) => {}
-            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+        let result = match consumer.rebalance_protocol() {
+            RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
+            _ => consumer.unassign(),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "unassigning partitions failed");
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    /// Replaces rdkafka's default handler so that the pipeline chooses each assigned
+    /// partition's start offset (exactly-once recovery) before librdkafka starts
+    /// fetching, and finishes in-flight work before partitions are given away.
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.on_assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.on_revoke(consumer, tpl),
+            other => {
+                tracing::warn!(error = ?other, "rebalance error; releasing the assignment");
+                let _ = consumer.unassign();
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 //! determined by (partition, first offset, next offset) — the property the
 //! exactly-once protocol builds on — and offsets can be committed per batch in order.
 
-use penstock_codec::Block;
+use penstock_codec::{Block, Timestamp};
 use penstock_kafka::Partition;
 use std::time::Instant;
 
@@ -27,6 +27,13 @@ pub struct OpenBatch {
     pub payload_bytes: u64,
     /// When the first message arrived.
     pub opened_at: Instant,
+    /// The batch's `now` (fixed per batch, recorded in the exactly-once ledger).
+    pub batch_time: Timestamp,
+    /// For a replayed batch: the exact end of its range. Such a batch is sealed only
+    /// when its range is complete, never by age, size or shutdown.
+    pub replay_end: Option<i64>,
+    /// Messages of a replayed range whose rows had already landed (left out).
+    pub already_landed: u64,
 }
 
 /// A batch ready to insert.
@@ -50,4 +57,10 @@ pub struct SealedBatch {
     pub payload_bytes: u64,
     /// When the first message of the batch arrived.
     pub opened_at: Instant,
+    /// The batch's `now`.
+    pub batch_time: Timestamp,
+    /// True for a batch rebuilt from a pending ledger entry.
+    pub replay: bool,
+    /// Messages of a replayed range whose rows had already landed (left out).
+    pub already_landed: u64,
 }

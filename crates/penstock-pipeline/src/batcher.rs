@@ -7,10 +7,21 @@
 //! whatever the number of partitions.
 
 use crate::batch::{OpenBatch, SealedBatch};
-use penstock_codec::Block;
+use penstock_codec::{Block, Timestamp};
 use penstock_config::BatchLimits;
 use penstock_kafka::Partition;
 use std::time::{Duration, Instant};
+
+/// Where and when a message would open a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Opening {
+    /// The offset the batch starts at.
+    pub offset: i64,
+    /// Arrival time (for `max_wait`).
+    pub at: Instant,
+    /// The batch's `now`.
+    pub batch_time: Timestamp,
+}
 
 /// Open batches for the partitions this process owns.
 #[derive(Debug)]
@@ -55,11 +66,11 @@ impl Batcher {
         &mut self,
         topic: &str,
         partition: i32,
-        offset: i64,
-        now: Instant,
+        open: Opening,
         epoch: impl FnOnce() -> u64,
         sealed: &mut Vec<SealedBatch>,
     ) -> &mut OpenBatch {
+        let Opening { offset, at: now, batch_time } = open;
         let backwards = self.slot(topic, partition).as_ref().is_some_and(|b| offset < b.next_offset);
         if backwards {
             if let Some(b) = self.seal(topic, partition) {
@@ -81,12 +92,16 @@ impl Batcher {
             skipped: 0,
             payload_bytes: 0,
             opened_at: now,
+            batch_time,
+            replay_end: None,
+            already_landed: 0,
         })
     }
 
-    /// True when `batch` must be sealed because of its own size.
+    /// True when `batch` must be sealed because of its own size (never a replayed one).
     pub fn is_full(&self, batch: &OpenBatch) -> bool {
-        batch.block.rows() >= self.limits.max_rows || batch.block.byte_len() >= self.limits.max_bytes
+        batch.replay_end.is_none()
+            && (batch.block.rows() >= self.limits.max_rows || batch.block.byte_len() >= self.limits.max_bytes)
     }
 
     /// True when the open batch of a partition must be sealed because of its size.
@@ -105,7 +120,10 @@ impl Batcher {
             partition: Partition { topic: topic.to_string(), partition },
             epoch: b.epoch,
             first_offset: b.first_offset,
-            next_offset: b.next_offset,
+            next_offset: b.replay_end.unwrap_or(b.next_offset),
+            batch_time: b.batch_time,
+            replay: b.replay_end.is_some(),
+            already_landed: b.already_landed,
             block: b.block,
             messages: b.messages,
             skipped: b.skipped,
@@ -121,6 +139,9 @@ impl Batcher {
         for ti in 0..self.topics.len() {
             for pi in 0..self.topics[ti].1.len() {
                 let Some(b) = &self.topics[ti].1[pi] else { continue };
+                if b.replay_end.is_some() {
+                    continue;
+                }
                 if now.duration_since(b.opened_at) >= self.limits.max_wait {
                     out.extend(self.seal_at(ti, pi));
                 } else {
@@ -134,7 +155,9 @@ impl Batcher {
                 .iter()
                 .enumerate()
                 .flat_map(|(ti, (_, parts))| {
-                    parts.iter().enumerate().filter_map(move |(pi, b)| b.as_ref().map(|b| (b.block.byte_len(), ti, pi)))
+                    parts.iter().enumerate().filter_map(move |(pi, b)| {
+                        b.as_ref().filter(|b| b.replay_end.is_none()).map(|b| (b.block.byte_len(), ti, pi))
+                    })
                 })
                 .max();
             let Some((size, ti, pi)) = largest else { break };
@@ -148,8 +171,16 @@ impl Batcher {
         self.seal(&topic, pi as i32)
     }
 
-    /// Seals everything (shutdown).
+    /// Seals everything (shutdown). An unfinished replayed batch is dropped instead: it
+    /// must cover its exact range, and its ledger entry stays pending for the next start.
     pub fn seal_all(&mut self, out: &mut Vec<SealedBatch>) {
+        for (_, parts) in &mut self.topics {
+            for slot in parts.iter_mut() {
+                if slot.as_ref().is_some_and(|b| b.replay_end.is_some()) {
+                    *slot = None;
+                }
+            }
+        }
         let keys: Vec<(String, i32)> = self
             .topics
             .iter()
@@ -200,7 +231,7 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use penstock_codec::{Column, ColumnType};
+    use penstock_codec::{Column, ColumnType, Timestamp};
 
     fn batcher(max_rows: usize, max_bytes: usize, budget: usize) -> Batcher {
         let limits = BatchLimits { max_rows, max_bytes, max_wait: Duration::from_millis(100) };
@@ -208,7 +239,8 @@ mod tests {
     }
 
     fn add(b: &mut Batcher, topic: &str, p: i32, off: i64, now: Instant, sealed: &mut Vec<SealedBatch>) -> bool {
-        let batch = b.batch_for(topic, p, off, now, || 7, sealed);
+        let open = Opening { offset: off, at: now, batch_time: Timestamp { secs: 0, nanos: 0 } };
+        let batch = b.batch_for(topic, p, open, || 7, sealed);
         batch.block.columns_mut()[0].push_fixed(&(off as u64).to_le_bytes());
         batch.block.commit_row();
         batch.next_offset = off + 1;

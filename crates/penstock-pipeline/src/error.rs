@@ -48,6 +48,13 @@ pub enum PipelineError {
     /// uncommitted messages will be read again on the next start.
     #[error("stopped before pending batches were delivered; they will be read again on the next start")]
     Interrupted,
+    /// Exactly-once delivery is impossible with this server and table, as configured.
+    #[error("cannot start: {0}")]
+    ExactlyOnceUnavailable(String),
+    /// The exactly-once ledger could not be read or written; nothing more is inserted
+    /// or committed, and the next start recovers from the ledger.
+    #[error("{0}")]
+    Recovery(String),
     /// A pipeline thread panicked (a bug).
     #[error("internal error: {0}")]
     Internal(String),

@@ -13,13 +13,15 @@
 //! committed only after ClickHouse acknowledged every batch before them; nothing read
 //! under an old ownership epoch is committed after a rebalance; when the queue is full,
 //! consumption pauses (memory is bounded by configuration, not by backlog).
-//! Until the exactly-once protocol lands, a crash between insert and commit can
-//! insert a batch twice (at-least-once).
+//! With `delivery: exactly_once` (the default), each batch is recorded in a ledger
+//! table before it is inserted and deduplicated on replay (see [`exactly_once`]).
 
 pub mod batch;
 pub mod batcher;
 pub mod catch_up;
 pub mod error;
+pub mod exactly_once;
+pub mod failpoint;
 pub mod runner;
 pub mod shared;
 pub mod sink;

@@ -4,6 +4,7 @@
 use crate::batcher::Batcher;
 use crate::catch_up::CatchUp;
 use crate::error::PipelineError;
+use crate::exactly_once::{ledger, mode, recovery::Recovery};
 use crate::shared::Shared;
 use crate::sink::SinkTask;
 use crate::source::SourceLoop;
@@ -11,7 +12,7 @@ use crate::stats::{Stats, StatsSnapshot};
 use crate::stop::{Stop, StopReason};
 use penstock_clickhouse::ClickHouseClient;
 use penstock_codec::JsonDecoder;
-use penstock_config::Pipeline;
+use penstock_config::{Delivery, Pipeline};
 use penstock_kafka::MetadataClient;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,6 +79,27 @@ pub async fn preflight(p: &Pipeline) -> Result<(), PipelineError> {
     Ok(())
 }
 
+/// Exactly-once set-up: read the server's capabilities, choose how repeated inserts are
+/// recognised (or refuse, saying why), and create the ledger table.
+pub async fn prepare_exactly_once(p: &Pipeline) -> Result<Recovery, PipelineError> {
+    let client = ClickHouseClient::for_sink(&p.sink);
+    let caps = ledger::capabilities(&client, &p.sink.database, &p.sink.table)
+        .await
+        .map_err(PipelineError::ClickHouseUnavailable)?;
+    let mode = mode::choose(&caps, &p.fields, p.source.topics.len()).map_err(PipelineError::ExactlyOnceUnavailable)?;
+    let ledger = ledger::Ledger::new(client.clone(), &p.sink.database, &p.sink.ledger_table, &p.name, &p.sink.table);
+    ledger.create().await.map_err(PipelineError::ClickHouseUnavailable)?;
+    tracing::info!(server = %caps.version, engine = %caps.engine, ?mode, "exactly-once delivery");
+    Ok(Recovery {
+        ledger,
+        client,
+        database: p.sink.database.clone(),
+        table: p.sink.table.clone(),
+        mode,
+        runtime: tokio::runtime::Handle::current(),
+    })
+}
+
 /// Runs a pipeline until a signal, `--until-caught-up`, or a permanent failure.
 pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSummary, PipelineError> {
     let started = Instant::now();
@@ -85,7 +107,11 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
     let decoder = JsonDecoder::new(p.fields.clone(), p.limits)?;
     let template = decoder.new_block();
     let batcher = Batcher::new(p.sink.batch, p.sink.batch.max_bytes, template);
-    let shared = Arc::new(Shared::default());
+    let recovery = match p.delivery {
+        Delivery::AtLeastOnce => None,
+        Delivery::ExactlyOnce => Some(prepare_exactly_once(&p).await?),
+    };
+    let shared = Arc::new(Shared::new(recovery));
     let stats = Arc::new(Stats::default());
     let consumer = penstock_kafka::subscribe(&p.source, &opts.client_id, shared.clone())?;
     let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
@@ -97,7 +123,7 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
 
     let source = SourceLoop {
         consumer,
-        intake: crate::source::Intake { decoder, batcher, shared: shared.clone() },
+        intake: crate::source::Intake { decoder, batcher, shared: shared.clone(), replays: Vec::new() },
         shared: shared.clone(),
         tx: Some(tx),
         recycled: recycle_rx,
@@ -117,6 +143,7 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
     });
     let sink = SinkTask {
         rx,
+        pipeline: p.name.clone(),
         client: ClickHouseClient::for_sink(&p.sink),
         config: p.sink.clone(),
         shared: shared.clone(),

@@ -9,6 +9,7 @@
 //! to commit before the partition moves to its next owner.
 
 use crate::batch::SealedBatch;
+use crate::exactly_once::recovery::{Recovery, ReplayPlan};
 use penstock_kafka::{Partition, RebalanceHook};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,8 @@ struct PartState {
     in_flight: u32,
     /// Next offset after the last inserted batch, not yet committed.
     acked: Option<i64>,
+    /// Newest exactly-once ledger sequence number used or seen for the partition.
+    seq: u64,
 }
 
 /// A change of ownership, for the source loop to act on.
@@ -42,6 +45,10 @@ struct Inner {
     events: Vec<OwnershipEvent>,
     next_epoch: u64,
     sink_stopped: bool,
+    /// Batches to rebuild, by partition, decided at assignment.
+    replays: HashMap<Partition, ReplayPlan>,
+    /// Set when recovery failed: nothing may be inserted or committed any more.
+    fatal: Option<String>,
 }
 
 /// Shared delivery state; see the module docs.
@@ -51,9 +58,40 @@ pub struct Shared {
     changed: Condvar,
     acks_pending: AtomicBool,
     events_pending: AtomicBool,
+    recovery: Option<Recovery>,
 }
 
 impl Shared {
+    /// Shared state; with `recovery`, partitions are recovered from the exactly-once
+    /// ledger when assigned.
+    pub fn new(recovery: Option<Recovery>) -> Self {
+        Shared { recovery, ..Default::default() }
+    }
+
+    /// The exactly-once recovery, when delivery is exactly once.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
+    }
+
+    /// The batch to rebuild for a newly assigned partition, if any.
+    pub fn take_replay(&self, p: &Partition) -> Option<ReplayPlan> {
+        self.lock().replays.remove(p)
+    }
+
+    /// Why the pipeline can no longer deliver, if recovery failed.
+    pub fn fatal(&self) -> Option<String> {
+        self.lock().fatal.clone()
+    }
+
+    /// A ledger sequence number for a new entry of `p`: above every one used or seen.
+    pub fn next_seq(&self, p: &Partition) -> u64 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        let mut g = self.lock();
+        let s = g.parts.entry(p.clone()).or_default();
+        s.seq = now.max(s.seq + 1);
+        s.seq
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -83,7 +121,8 @@ impl Shared {
 
     /// True when the batch's partition is still owned under the batch's epoch.
     pub fn is_current(&self, batch: &SealedBatch) -> bool {
-        self.lock().parts.get(&batch.partition).is_some_and(|p| p.owned && p.epoch == batch.epoch)
+        let g = self.lock();
+        g.fatal.is_none() && g.parts.get(&batch.partition).is_some_and(|p| p.owned && p.epoch == batch.epoch)
     }
 
     /// The batch was inserted (or had nothing to insert): its range may be committed,
@@ -156,13 +195,41 @@ impl Shared {
 }
 
 impl RebalanceHook for Shared {
+    fn assigning(&self, partitions: &[Partition], committed: &[Option<i64>]) -> Vec<Option<i64>> {
+        let Some(recovery) = &self.recovery else {
+            return vec![None; partitions.len()];
+        };
+        let mut starts = Vec::with_capacity(partitions.len());
+        for (p, c) in partitions.iter().zip(committed) {
+            match recovery.recover(p, *c) {
+                Ok(r) => {
+                    let mut g = self.lock();
+                    let s = g.parts.entry(p.clone()).or_default();
+                    s.seq = s.seq.max(r.seq);
+                    match r.replay {
+                        Some(plan) => drop(g.replays.insert(p.clone(), plan)),
+                        None => drop(g.replays.remove(p)),
+                    }
+                    starts.push(r.start);
+                }
+                Err(e) => {
+                    let why = format!("cannot recover {}/{} from the exactly-once ledger: {e}", p.topic, p.partition);
+                    tracing::error!("{why}");
+                    self.lock().fatal.get_or_insert(why);
+                    starts.push(None);
+                }
+            }
+        }
+        starts
+    }
+
     fn assigned(&self, partitions: &[Partition]) {
         let mut g = self.lock();
         for p in partitions {
             g.next_epoch += 1;
             let epoch = g.next_epoch;
             let s = g.parts.entry(p.clone()).or_default();
-            *s = PartState { epoch, owned: true, in_flight: s.in_flight, acked: None };
+            *s = PartState { epoch, owned: true, in_flight: s.in_flight, acked: None, seq: s.seq };
             g.events.push(OwnershipEvent::Assigned(p.clone(), epoch));
         }
         self.events_pending.store(true, Ordering::Release);

@@ -7,10 +7,13 @@
 
 use crate::batch::SealedBatch;
 use crate::error::PipelineError;
+use crate::exactly_once::decision::{BatchState, LedgerEntry};
+use crate::exactly_once::mode::DedupMode;
+use crate::failpoint;
 use crate::shared::Shared;
 use crate::stats::Stats;
 use crate::stop::Stop;
-use penstock_clickhouse::{build_insert, ClickHouseClient, RetryHint};
+use penstock_clickhouse::{build_insert, ClickHouseClient, ClickHouseError, RetryHint};
 use penstock_config::ClickHouseSink;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -21,6 +24,7 @@ const LIMITED_RETRIES: u32 = 8;
 /// What the sink task needs.
 pub struct SinkTask {
     pub(crate) rx: mpsc::Receiver<SealedBatch>,
+    pub(crate) pipeline: String,
     pub(crate) client: ClickHouseClient,
     pub(crate) config: ClickHouseSink,
     pub(crate) shared: Arc<Shared>,
@@ -48,51 +52,102 @@ impl SinkTask {
                 self.shared.abandon(&batch);
                 continue;
             }
-            if !batch.block.is_empty() {
-                match self.insert(&batch).await {
-                    Ok(true) => {
-                        Stats::add(&self.stats.rows_inserted, batch.block.rows() as u64);
-                        Stats::add(&self.stats.batches, 1);
-                    }
-                    Ok(false) => {
-                        self.shared.abandon(&batch);
-                        continue;
-                    }
-                    Err(e) => {
-                        self.shared.abandon(&batch);
-                        return Err(e);
-                    }
+            match self.deliver(&batch).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.shared.abandon(&batch);
+                    continue;
+                }
+                Err(e) => {
+                    self.shared.abandon(&batch);
+                    return Err(e);
                 }
             }
             let accepted = self.shared.acknowledge(&batch);
             tracing::debug!(
                 partition = ?batch.partition, first = batch.first_offset, next = batch.next_offset,
-                rows = batch.block.rows(), skipped = batch.skipped, accepted, "batch delivered"
+                rows = batch.block.rows(), skipped = batch.skipped, replay = batch.replay, accepted, "batch delivered"
             );
             let _ = self.recycle.try_send(batch.block);
         }
         Ok(())
     }
 
-    /// Inserts a batch; `Ok(false)` when the partition was revoked during retries.
-    async fn insert(&self, batch: &SealedBatch) -> Result<bool, PipelineError> {
+    /// Delivers one batch: with exactly-once, `pending` ledger entry → insert → `done`
+    /// entry; otherwise just the insert. `Ok(false)` when the partition was revoked
+    /// meanwhile (the batch is left to the next owner).
+    async fn deliver(&self, batch: &SealedBatch) -> Result<bool, PipelineError> {
+        let recovery = self.shared.recovery();
+        let entry = |state| LedgerEntry {
+            first: batch.first_offset,
+            next: batch.next_offset,
+            state,
+            batch_time_ns: batch.batch_time.secs * 1_000_000_000 + i64::from(batch.batch_time.nanos),
+            seq: self.shared.next_seq(&batch.partition),
+        };
+        if let Some(r) = recovery {
+            // A replayed batch's pending entry is already in the ledger, identical.
+            if !batch.block.is_empty() && !batch.replay {
+                failpoint::hit("before_ledger_pending");
+                let pending = entry(BatchState::Pending);
+                if !self.retrying(batch, "ledger write", || r.ledger().write(&batch.partition, &pending)).await? {
+                    return Ok(false);
+                }
+                failpoint::hit("after_ledger_pending");
+            }
+        }
+        if !batch.block.is_empty() {
+            let cfg = &self.config;
+            let mut req = build_insert(&cfg.database, &cfg.table, &batch.block, cfg.format, cfg.compression);
+            if recovery.is_some_and(|r| *r.mode() == DedupMode::Token) {
+                let token = format!(
+                    "penstock/{}/{}/{}/{}-{}",
+                    self.pipeline,
+                    batch.partition.topic,
+                    batch.partition.partition,
+                    batch.first_offset,
+                    batch.next_offset
+                );
+                req.settings.push(("insert_deduplication_token".into(), token));
+            }
+            if !self.retrying(batch, "insert", || self.client.insert(&req)).await? {
+                return Ok(false);
+            }
+            Stats::add(&self.stats.bytes_sent, req.body.len() as u64);
+            Stats::add(&self.stats.rows_inserted, batch.block.rows() as u64);
+            Stats::add(&self.stats.batches, 1);
+            failpoint::hit("after_insert");
+        }
+        if let Some(r) = recovery {
+            let done = entry(BatchState::Done);
+            if !self.retrying(batch, "ledger write", || r.ledger().write(&batch.partition, &done)).await? {
+                return Ok(false);
+            }
+            failpoint::hit("after_ledger_done");
+        }
+        Ok(true)
+    }
+
+    /// Runs `op` until it succeeds, retrying passing failures with capped exponential
+    /// backoff. `Ok(false)` when the partition was revoked during retries.
+    async fn retrying<F, Fut>(&self, batch: &SealedBatch, what: &str, op: F) -> Result<bool, PipelineError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), ClickHouseError>>,
+    {
         let cfg = &self.config;
-        let req = build_insert(&cfg.database, &cfg.table, &batch.block, cfg.format, cfg.compression);
         let mut attempt = 0u32;
         loop {
-            match self.client.insert(&req).await {
+            match op().await {
                 Ok(()) => {
-                    Stats::add(&self.stats.bytes_sent, req.body.len() as u64);
                     if attempt > 0 {
-                        tracing::info!(attempts = attempt + 1, "insert succeeded after retries");
+                        tracing::info!(attempts = attempt + 1, "{what} succeeded after retries");
                     }
                     return Ok(true);
                 }
                 Err(e) => {
                     let hint = e.retry_hint();
-                    let give_up =
-                        hint == RetryHint::Permanent || (hint == RetryHint::RetryLimited && attempt >= LIMITED_RETRIES);
-                    if give_up {
+                    if hint == RetryHint::Permanent || (hint == RetryHint::RetryLimited && attempt >= LIMITED_RETRIES) {
                         return Err(PipelineError::InsertFailed {
                             table: format!("{}.{}", cfg.database, cfg.table),
                             topic: batch.partition.topic.clone(),
@@ -105,7 +160,7 @@ impl SinkTask {
                     let wait = cfg.retry.backoff(attempt);
                     attempt += 1;
                     Stats::add(&self.stats.retries, 1);
-                    tracing::warn!(error = %e, attempt, retry_in = ?wait, "insert failed; retrying (consumption is paused meanwhile)");
+                    tracing::warn!(error = %e, attempt, retry_in = ?wait, "{what} failed; retrying (consumption is paused meanwhile)");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = self.stop.hard_stopped() => return Err(PipelineError::Interrupted),

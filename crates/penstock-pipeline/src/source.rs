@@ -11,9 +11,10 @@
 //! synchronously, and return.
 
 use crate::batch::SealedBatch;
-use crate::batcher::Batcher;
+use crate::batcher::{Batcher, Opening};
 use crate::catch_up::CatchUp;
 use crate::error::PipelineError;
+use crate::exactly_once::recovery::ReplayPlan;
 use crate::shared::{OwnershipEvent, Shared};
 use crate::stats::Stats;
 use crate::stop::{Stop, StopReason};
@@ -46,6 +47,9 @@ pub struct Intake {
     pub(crate) decoder: JsonDecoder,
     pub(crate) batcher: Batcher,
     pub(crate) shared: Arc<Shared>,
+    /// Pending-ledger batches to rebuild before normal batching resumes (exactly-once
+    /// recovery); almost always empty, so the per-message check is one length test.
+    pub(crate) replays: Vec<(Partition, ReplayPlan)>,
 }
 
 /// Everything the source loop owns.
@@ -125,6 +129,10 @@ impl SourceLoop {
         if self.stop.is_requested() {
             return Ok(true);
         }
+        if let Some(why) = self.shared.fatal() {
+            self.stop.request(StopReason::Failure);
+            return Err(PipelineError::Recovery(why));
+        }
         if self.shared.has_events() {
             self.handle_ownership(st)?;
         }
@@ -167,23 +175,25 @@ impl Intake {
         let partition = msg.partition();
         let offset = msg.offset();
         let payload = msg.payload().unwrap_or_default();
+        if !self.replays.is_empty() && self.replay_message(msg, now, st) {
+            return;
+        }
+        let shared = &self.shared;
+        let batch = self.batcher.batch_for(
+            topic,
+            partition,
+            Opening { offset, at: now, batch_time: st.wall },
+            || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
+            &mut st.sealed,
+        );
         let meta = MessageMeta {
             topic,
             partition,
             offset,
             timestamp_ms: msg.timestamp().to_millis(),
             key: msg.key(),
-            now: st.wall,
+            now: batch.batch_time,
         };
-        let shared = &self.shared;
-        let batch = self.batcher.batch_for(
-            topic,
-            partition,
-            offset,
-            now,
-            || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
-            &mut st.sealed,
-        );
         if let Err(e) = self.decoder.decode(payload, &meta, &mut batch.block) {
             batch.skipped += 1;
             if st.log_window.elapsed() >= LOG_WINDOW {
@@ -212,6 +222,69 @@ impl Intake {
                 st.sealed.push(b);
             }
         }
+    }
+}
+
+impl Intake {
+    /// Routes a message of a partition being recovered. Returns true when the message
+    /// was consumed by the replay (or lies before it); false to batch it normally.
+    fn replay_message(
+        &mut self,
+        msg: &penstock_kafka::rdkafka::message::BorrowedMessage<'_>,
+        now: Instant,
+        st: &mut LoopState,
+    ) -> bool {
+        let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
+        let Some(i) = self.replays.iter().position(|(p, _)| p.partition == partition && p.topic == topic) else {
+            return false;
+        };
+        let (first, next) = (self.replays[i].1.first, self.replays[i].1.next);
+        if offset < first {
+            return true; // before the pending range: delivered already
+        }
+        if offset >= next {
+            // The range ended with a gap (compaction, retention): close it.
+            let (p, _) = self.replays.swap_remove(i);
+            if let Some(b) = self.batcher.seal(&p.topic, p.partition) {
+                st.sealed.push(b);
+            }
+            return false;
+        }
+        let plan = &self.replays[i].1;
+        let shared = &self.shared;
+        let batch = self.batcher.batch_for(
+            topic,
+            partition,
+            Opening { offset: first, at: now, batch_time: plan.batch_time },
+            || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
+            &mut st.sealed,
+        );
+        batch.replay_end = Some(next);
+        if plan.landed.binary_search(&offset).is_ok() {
+            batch.already_landed += 1;
+        } else {
+            let meta = MessageMeta {
+                topic,
+                partition,
+                offset,
+                timestamp_ms: msg.timestamp().to_millis(),
+                key: msg.key(),
+                now: plan.batch_time,
+            };
+            if self.decoder.decode(msg.payload().unwrap_or_default(), &meta, &mut batch.block).is_err() {
+                batch.skipped += 1;
+            }
+        }
+        batch.next_offset = offset + 1;
+        batch.messages += 1;
+        batch.payload_bytes += msg.payload().map_or(0, <[u8]>::len) as u64;
+        if offset + 1 >= next {
+            self.replays.swap_remove(i);
+            if let Some(b) = self.batcher.seal(topic, partition) {
+                st.sealed.push(b);
+            }
+        }
+        true
     }
 }
 
@@ -268,7 +341,14 @@ impl SourceLoop {
                 OwnershipEvent::Revoked(p) => revoked.push(p),
             }
         }
+        for p in &assigned {
+            self.intake.replays.retain(|(q, _)| q != p);
+            if let Some(plan) = self.shared.take_replay(p) {
+                self.intake.replays.push((p.clone(), plan));
+            }
+        }
         if !revoked.is_empty() {
+            self.intake.replays.retain(|(q, _)| !revoked.contains(q));
             self.intake.batcher.discard(&revoked);
             st.pending.retain(|b| !revoked.contains(&b.partition));
             if let Some(c) = &mut self.catch_up {
@@ -317,7 +397,10 @@ impl SourceLoop {
             acks.iter().for_each(|(p, o)| c.delivered(p, *o));
         }
         match offset_list(&acks).and_then(|tpl| Ok(self.consumer.commit(&tpl, mode)?)) {
-            Ok(()) => Stats::add(&self.stats.commits, 1),
+            Ok(()) => {
+                Stats::add(&self.stats.commits, 1);
+                crate::failpoint::hit("after_commit");
+            }
             Err(e) => tracing::warn!(error = %e, "offset commit failed; it is retried with the next acknowledgement"),
         }
     }
