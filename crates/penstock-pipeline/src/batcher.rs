@@ -12,15 +12,25 @@ use penstock_config::BatchLimits;
 use penstock_kafka::Partition;
 use std::time::{Duration, Instant};
 
-/// Where and when a message would open a batch.
+/// A message about to join a batch, and where and when it would open one.
 #[derive(Debug, Clone, Copy)]
 pub struct Opening {
-    /// The offset the batch starts at.
+    /// The message's own offset (checked against the partition's position).
+    pub message: i64,
+    /// The offset a new batch starts at (the message's, or a replayed range's first).
     pub offset: i64,
     /// Arrival time (for `max_wait`).
     pub at: Instant,
     /// The batch's `now`.
     pub batch_time: Timestamp,
+}
+
+/// One owned partition: its open batch and how far it has been read.
+#[derive(Debug, Default)]
+struct Slot {
+    open: Option<OpenBatch>,
+    /// One past the last offset taken into a batch under the current ownership.
+    position: Option<i64>,
 }
 
 /// Open batches for the partitions this process owns.
@@ -29,8 +39,8 @@ pub struct Batcher {
     limits: BatchLimits,
     budget: usize,
     template: Block,
-    /// Per topic: the open batch of each partition id (indexed by id).
-    topics: Vec<(String, Vec<Option<OpenBatch>>)>,
+    /// Per topic: the slot of each partition id (indexed by id).
+    topics: Vec<(String, Vec<Slot>)>,
     /// Spare blocks, reused to avoid reallocating column buffers.
     spare: Vec<Block>,
 }
@@ -42,7 +52,7 @@ impl Batcher {
         Batcher { limits, budget: budget.max(limits.max_bytes), template, topics: Vec::new(), spare: Vec::new() }
     }
 
-    fn slot(&mut self, topic: &str, partition: i32) -> &mut Option<OpenBatch> {
+    fn slot(&mut self, topic: &str, partition: i32) -> &mut Slot {
         let ti = match self.topics.iter().position(|(t, _)| t == topic) {
             Some(i) => i,
             None => {
@@ -53,37 +63,47 @@ impl Batcher {
         let parts = &mut self.topics[ti].1;
         let pi = usize::try_from(partition).unwrap_or(0);
         if parts.len() <= pi {
-            parts.resize_with(pi + 1, || None);
+            parts.resize_with(pi + 1, Slot::default);
         }
         &mut parts[pi]
     }
 
-    /// The open batch for `topic`/`partition`, opened at `offset` if there is none.
-    /// If the message does not continue the open range (a gap after a seek or
-    /// compaction is fine; going backwards is not), the open batch is sealed first and
-    /// returned in `sealed`.
+    fn slot_ref(&self, topic: &str, partition: i32) -> Option<&Slot> {
+        let (_, parts) = self.topics.iter().find(|(t, _)| t == topic)?;
+        parts.get(usize::try_from(partition).ok()?)
+    }
+
+    /// The open batch that `offset` of `topic`/`partition` belongs to, opened if there
+    /// is none. `None` when the message was already taken into a batch under the
+    /// current ownership (a re-delivery after a pause or a fetch retry): it must be
+    /// dropped, or its rows would be inserted twice.
     pub fn batch_for(
         &mut self,
         topic: &str,
         partition: i32,
         open: Opening,
         epoch: impl FnOnce() -> u64,
-        sealed: &mut Vec<SealedBatch>,
-    ) -> &mut OpenBatch {
-        let Opening { offset, at: now, batch_time } = open;
-        let backwards = self.slot(topic, partition).as_ref().is_some_and(|b| offset < b.next_offset);
-        if backwards {
-            if let Some(b) = self.seal(topic, partition) {
-                sealed.push(b);
-            }
-        }
+    ) -> Option<&mut OpenBatch> {
+        let Opening { message, offset, at, batch_time } = open;
         let template = &self.template;
         let spare = &mut self.spare;
-        let slot = {
-            let ti = self.topics.iter().position(|(t, _)| t == topic).expect("slot() created the topic");
-            &mut self.topics[ti].1[usize::try_from(partition).unwrap_or(0)]
+        let ti = match self.topics.iter().position(|(t, _)| t == topic) {
+            Some(i) => i,
+            None => {
+                self.topics.push((topic.to_string(), Vec::new()));
+                self.topics.len() - 1
+            }
         };
-        slot.get_or_insert_with(|| OpenBatch {
+        let parts = &mut self.topics[ti].1;
+        let pi = usize::try_from(partition).unwrap_or(0);
+        if parts.len() <= pi {
+            parts.resize_with(pi + 1, Slot::default);
+        }
+        let slot = &mut parts[pi];
+        if slot.position.is_some_and(|p| message < p) {
+            return None;
+        }
+        Some(slot.open.get_or_insert_with(|| OpenBatch {
             epoch: epoch(),
             block: spare.pop().unwrap_or_else(|| template.empty_like()),
             first_offset: offset,
@@ -91,11 +111,17 @@ impl Batcher {
             messages: 0,
             skipped: 0,
             payload_bytes: 0,
-            opened_at: now,
+            opened_at: at,
             batch_time,
             replay_end: None,
             already_landed: 0,
-        })
+        }))
+    }
+
+    /// Records that everything before `next` of a partition is in a batch.
+    pub fn advance(&mut self, topic: &str, partition: i32, next: i64) {
+        let slot = self.slot(topic, partition);
+        slot.position = Some(slot.position.map_or(next, |p| p.max(next)));
     }
 
     /// True when `batch` must be sealed because of its own size (never a replayed one).
@@ -106,16 +132,12 @@ impl Batcher {
 
     /// True when the open batch of a partition must be sealed because of its size.
     pub fn is_full_at(&self, topic: &str, partition: i32) -> bool {
-        self.topics
-            .iter()
-            .find(|(t, _)| t == topic)
-            .and_then(|(_, parts)| parts.get(usize::try_from(partition).ok()?)?.as_ref())
-            .is_some_and(|b| self.is_full(b))
+        self.slot_ref(topic, partition).and_then(|s| s.open.as_ref()).is_some_and(|b| self.is_full(b))
     }
 
     /// Seals the open batch of a partition, if any.
     pub fn seal(&mut self, topic: &str, partition: i32) -> Option<SealedBatch> {
-        let b = self.slot(topic, partition).take()?;
+        let b = self.slot(topic, partition).open.take()?;
         Some(SealedBatch {
             partition: Partition { topic: topic.to_string(), partition },
             epoch: b.epoch,
@@ -133,12 +155,12 @@ impl Batcher {
     }
 
     /// Seals every batch older than `max_wait`, and the largest batches while the total
-    /// exceeds the memory budget.
+    /// exceeds the memory budget. Replayed batches wait for their whole range.
     pub fn seal_due(&mut self, now: Instant, out: &mut Vec<SealedBatch>) {
         let mut total = 0;
         for ti in 0..self.topics.len() {
             for pi in 0..self.topics[ti].1.len() {
-                let Some(b) = &self.topics[ti].1[pi] else { continue };
+                let Some(b) = &self.topics[ti].1[pi].open else { continue };
                 if b.replay_end.is_some() {
                     continue;
                 }
@@ -155,8 +177,8 @@ impl Batcher {
                 .iter()
                 .enumerate()
                 .flat_map(|(ti, (_, parts))| {
-                    parts.iter().enumerate().filter_map(move |(pi, b)| {
-                        b.as_ref().filter(|b| b.replay_end.is_none()).map(|b| (b.block.byte_len(), ti, pi))
+                    parts.iter().enumerate().filter_map(move |(pi, s)| {
+                        s.open.as_ref().filter(|b| b.replay_end.is_none()).map(|b| (b.block.byte_len(), ti, pi))
                     })
                 })
                 .max();
@@ -176,30 +198,24 @@ impl Batcher {
     pub fn seal_all(&mut self, out: &mut Vec<SealedBatch>) {
         for (_, parts) in &mut self.topics {
             for slot in parts.iter_mut() {
-                if slot.as_ref().is_some_and(|b| b.replay_end.is_some()) {
-                    *slot = None;
+                if slot.open.as_ref().is_some_and(|b| b.replay_end.is_some()) {
+                    slot.open = None;
                 }
             }
         }
-        let keys: Vec<(String, i32)> = self
-            .topics
-            .iter()
-            .flat_map(|(t, parts)| {
-                parts.iter().enumerate().filter(|(_, b)| b.is_some()).map(move |(i, _)| (t.clone(), i as i32))
-            })
-            .collect();
-        for (topic, p) in keys {
-            if let Some(b) = self.seal(&topic, p) {
-                out.push(b);
+        for ti in 0..self.topics.len() {
+            for pi in 0..self.topics[ti].1.len() {
+                out.extend(self.seal_at(ti, pi));
             }
         }
     }
 
-    /// Drops the open batches of revoked partitions (their messages will be read again
-    /// by the next owner from the committed offset).
+    /// Forgets revoked partitions: their open batches are dropped (the next owner reads
+    /// them again from the committed offset) and their positions reset.
     pub fn discard(&mut self, partitions: &[Partition]) {
         for p in partitions {
-            if let Some(b) = self.slot(&p.topic, p.partition).take() {
+            let slot = std::mem::take(self.slot(&p.topic, p.partition));
+            if let Some(b) = slot.open {
                 self.recycle(b.block);
             }
         }
@@ -217,14 +233,15 @@ impl Batcher {
     pub fn next_deadline(&self, now: Instant) -> Option<Duration> {
         self.topics
             .iter()
-            .flat_map(|(_, parts)| parts.iter().flatten())
+            .flat_map(|(_, parts)| parts.iter().filter_map(|s| s.open.as_ref()))
+            .filter(|b| b.replay_end.is_none())
             .map(|b| (b.opened_at + self.limits.max_wait).saturating_duration_since(now))
             .min()
     }
 
     /// True when no batch is open.
     pub fn is_empty(&self) -> bool {
-        self.topics.iter().all(|(_, parts)| parts.iter().all(Option::is_none))
+        self.topics.iter().all(|(_, parts)| parts.iter().all(|s| s.open.is_none()))
     }
 }
 
@@ -238,59 +255,62 @@ mod tests {
         Batcher::new(limits, budget, Block::new(vec![Column::new("v", ColumnType::UInt64)]))
     }
 
-    fn add(b: &mut Batcher, topic: &str, p: i32, off: i64, now: Instant, sealed: &mut Vec<SealedBatch>) -> bool {
-        let open = Opening { offset: off, at: now, batch_time: Timestamp { secs: 0, nanos: 0 } };
-        let batch = b.batch_for(topic, p, open, || 7, sealed);
+    /// Feeds one message as the source loop does; returns whether its batch is full,
+    /// or None when the message was a re-delivery.
+    fn add(b: &mut Batcher, topic: &str, p: i32, off: i64, now: Instant) -> Option<bool> {
+        let open = Opening { message: off, offset: off, at: now, batch_time: Timestamp { secs: 0, nanos: 0 } };
+        let batch = b.batch_for(topic, p, open, || 7)?;
         batch.block.columns_mut()[0].push_fixed(&(off as u64).to_le_bytes());
         batch.block.commit_row();
         batch.next_offset = off + 1;
         batch.messages += 1;
-        let full = b.is_full(b.topics.iter().find(|(t, _)| t == topic).unwrap().1[p as usize].as_ref().unwrap());
-        full
+        b.advance(topic, p, off + 1);
+        Some(b.is_full_at(topic, p))
     }
 
     #[test]
     fn batches_are_contiguous_per_partition() {
         let mut b = batcher(3, 1 << 20, 1 << 20);
         let now = Instant::now();
-        let mut sealed = Vec::new();
         for off in 0..3 {
-            assert_eq!(add(&mut b, "t", 0, off, now, &mut sealed), off == 2);
-            add(&mut b, "t", 1, 100 + off, now, &mut sealed);
+            assert_eq!(add(&mut b, "t", 0, off, now), Some(off == 2));
+            add(&mut b, "t", 1, 100 + off, now);
         }
         let s = b.seal("t", 0).unwrap();
-        assert_eq!((s.first_offset, s.next_offset, s.block.rows()), (0, 3, 3));
+        assert_eq!((s.first_offset, s.next_offset, s.block.rows(), s.epoch), (0, 3, 3, 7));
         let s = b.seal("t", 1).unwrap();
         assert_eq!((s.first_offset, s.next_offset), (100, 103));
         assert!(b.is_empty());
     }
 
     #[test]
-    fn going_backwards_seals_the_open_range() {
+    fn redeliveries_are_dropped_even_after_sealing() {
         let mut b = batcher(100, 1 << 20, 1 << 20);
         let now = Instant::now();
-        let mut sealed = Vec::new();
-        add(&mut b, "t", 0, 5, now, &mut sealed);
-        add(&mut b, "t", 0, 6, now, &mut sealed);
-        add(&mut b, "t", 0, 2, now, &mut sealed);
-        assert_eq!(sealed.len(), 1);
-        assert_eq!((sealed[0].first_offset, sealed[0].next_offset), (5, 7));
+        add(&mut b, "t", 0, 5, now);
+        add(&mut b, "t", 0, 6, now);
+        assert_eq!(add(&mut b, "t", 0, 5, now), None);
+        let s = b.seal("t", 0).unwrap();
+        assert_eq!((s.first_offset, s.next_offset, s.block.rows()), (5, 7, 2));
+        assert_eq!(add(&mut b, "t", 0, 6, now), None, "position survives sealing");
+        assert_eq!(add(&mut b, "t", 0, 9, now), Some(false), "gaps are fine");
+        b.discard(&[Partition { topic: "t".into(), partition: 0 }]);
+        assert_eq!(add(&mut b, "t", 0, 2, now), Some(false), "a new ownership starts afresh");
     }
 
     #[test]
     fn age_and_budget() {
         let mut b = batcher(1000, 1 << 20, 1024);
         let t0 = Instant::now();
-        let mut sealed = Vec::new();
-        add(&mut b, "t", 0, 0, t0, &mut sealed);
+        add(&mut b, "t", 0, 0, t0);
         for off in 0..200 {
-            add(&mut b, "t", 1, off, t0 + Duration::from_millis(50), &mut sealed);
+            add(&mut b, "t", 1, off, t0 + Duration::from_millis(50));
         }
         assert_eq!(b.next_deadline(t0), Some(Duration::from_millis(100)));
         let mut out = Vec::new();
+        // The budget is at least max_bytes (1 MiB): nothing sealed for size, and
+        // partition 0 is not due yet.
         b.seal_due(t0 + Duration::from_millis(60), &mut out);
-        // Partition 1 holds 1600 bytes > 1024 budget... but the budget is at least
-        // max_bytes (1 MiB), so nothing is sealed for size, and partition 0 is not due.
         assert!(out.is_empty());
         b.seal_due(t0 + Duration::from_millis(100), &mut out);
         assert_eq!(out.len(), 1);
@@ -302,12 +322,11 @@ mod tests {
         let limits = BatchLimits { max_rows: 1000, max_bytes: 1024, max_wait: Duration::from_secs(60) };
         let mut b = Batcher::new(limits, 1024, Block::new(vec![Column::new("v", ColumnType::UInt64)]));
         let now = Instant::now();
-        let mut sealed = Vec::new();
         for off in 0..100 {
-            add(&mut b, "t", 0, off, now, &mut sealed);
+            add(&mut b, "t", 0, off, now);
         }
         for off in 0..50 {
-            add(&mut b, "t", 1, off, now, &mut sealed);
+            add(&mut b, "t", 1, off, now);
         }
         let mut out = Vec::new();
         b.seal_due(now, &mut out);
@@ -316,12 +335,37 @@ mod tests {
     }
 
     #[test]
+    fn replayed_batches_take_every_offset_and_wait_for_their_whole_range() {
+        let mut b = batcher(2, 1 << 20, 1 << 20);
+        let t0 = Instant::now();
+        for off in 10..15 {
+            // A replay opens its batch at the range's first offset whatever the message.
+            let open = Opening { message: off, offset: 10, at: t0, batch_time: Timestamp { secs: 1, nanos: 0 } };
+            let batch = b.batch_for("t", 0, open, || 3).expect("every offset of the range is new");
+            batch.replay_end = Some(20);
+            batch.block.columns_mut()[0].push_fixed(&(off as u64).to_le_bytes());
+            batch.block.commit_row();
+            batch.next_offset = off + 1;
+            b.advance("t", 0, off + 1);
+        }
+        assert!(!b.is_full_at("t", 0), "size does not seal a replay");
+        let mut out = Vec::new();
+        b.seal_due(t0 + Duration::from_secs(3600), &mut out);
+        assert!(out.is_empty(), "age does not seal a replay");
+        let sealed = b.seal("t", 0).unwrap();
+        assert_eq!((sealed.first_offset, sealed.next_offset, sealed.block.rows(), sealed.replay), (10, 20, 5, true));
+        let open = Opening { message: 15, offset: 10, at: t0, batch_time: Timestamp { secs: 1, nanos: 0 } };
+        b.batch_for("t", 0, open, || 3).unwrap().replay_end = Some(20);
+        b.seal_all(&mut out);
+        assert!(out.is_empty() && b.is_empty(), "shutdown drops an unfinished replay");
+    }
+
+    #[test]
     fn discard_and_seal_all() {
         let mut b = batcher(100, 1 << 20, 1 << 20);
         let now = Instant::now();
-        let mut sealed = Vec::new();
-        add(&mut b, "a", 0, 0, now, &mut sealed);
-        add(&mut b, "b", 3, 0, now, &mut sealed);
+        add(&mut b, "a", 0, 0, now);
+        add(&mut b, "b", 3, 0, now);
         b.discard(&[Partition { topic: "a".into(), partition: 0 }]);
         let mut out = Vec::new();
         b.seal_all(&mut out);

@@ -79,6 +79,8 @@ struct LoopState {
     poll_timeout: Duration,
     /// Wall-clock time at the last housekeeping, for `now` columns (within one tick).
     wall: Timestamp,
+    /// Messages delivered again by the consumer and dropped (already in a batch).
+    redelivered: u64,
 }
 
 impl SourceLoop {
@@ -94,6 +96,7 @@ impl SourceLoop {
             next_tick: Instant::now(),
             poll_timeout: MAX_POLL,
             wall: wall_clock(),
+            redelivered: 0,
         };
         let mut idle = true;
         loop {
@@ -147,8 +150,16 @@ impl SourceLoop {
             self.stop.request(StopReason::CaughtUp);
             return Ok(true);
         }
-        self.intake.batcher.seal_due(now, &mut st.sealed);
-        self.move_sealed(st);
+        // While the sink is behind (consumption paused), sealing by age would only cut
+        // ever smaller batches and keep it behind; batches grow until it catches up.
+        if st.pending.is_empty() {
+            self.intake.batcher.seal_due(now, &mut st.sealed);
+            self.move_sealed(st);
+        }
+        if st.redelivered > 0 {
+            tracing::debug!(count = st.redelivered, "dropped messages delivered again by the consumer");
+            st.redelivered = 0;
+        }
         st.wall = wall_clock();
         st.poll_timeout = if st.paused {
             PAUSED_POLL
@@ -179,13 +190,15 @@ impl Intake {
             return;
         }
         let shared = &self.shared;
-        let batch = self.batcher.batch_for(
+        let Some(batch) = self.batcher.batch_for(
             topic,
             partition,
-            Opening { offset, at: now, batch_time: st.wall },
+            Opening { message: offset, offset, at: now, batch_time: st.wall },
             || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
-            &mut st.sealed,
-        );
+        ) else {
+            st.redelivered += 1;
+            return;
+        };
         let meta = MessageMeta {
             topic,
             partition,
@@ -217,6 +230,7 @@ impl Intake {
         batch.next_offset = offset + 1;
         batch.messages += 1;
         batch.payload_bytes += payload.len() as u64;
+        self.batcher.advance(topic, partition, offset + 1);
         if self.batcher.is_full_at(topic, partition) {
             if let Some(b) = self.batcher.seal(topic, partition) {
                 st.sealed.push(b);
@@ -252,13 +266,14 @@ impl Intake {
         }
         let plan = &self.replays[i].1;
         let shared = &self.shared;
-        let batch = self.batcher.batch_for(
+        let Some(batch) = self.batcher.batch_for(
             topic,
             partition,
-            Opening { offset: first, at: now, batch_time: plan.batch_time },
+            Opening { message: offset, offset: first, at: now, batch_time: plan.batch_time },
             || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
-            &mut st.sealed,
-        );
+        ) else {
+            return true; // a re-delivery
+        };
         batch.replay_end = Some(next);
         if plan.landed.binary_search(&offset).is_ok() {
             batch.already_landed += 1;
@@ -278,6 +293,7 @@ impl Intake {
         batch.next_offset = offset + 1;
         batch.messages += 1;
         batch.payload_bytes += msg.payload().map_or(0, <[u8]>::len) as u64;
+        self.batcher.advance(topic, partition, offset + 1);
         if offset + 1 >= next {
             self.replays.swap_remove(i);
             if let Some(b) = self.batcher.seal(topic, partition) {

@@ -78,13 +78,19 @@ pub fn penstock(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_penstock")).args(args).env("RUST_LOG", "info").output().expect("run penstock")
 }
 
-/// `penstock ARGS` in the background.
+/// `penstock ARGS` in the background, stderr to `log`.
 pub fn spawn_penstock(args: &[&str], log: &Path) -> Child {
-    let log = std::fs::File::create(log).expect("log file");
+    spawn_penstock_env(args, log, &[])
+}
+
+/// `penstock ARGS` in the background with extra environment, stderr appended to `log`.
+pub fn spawn_penstock_env(args: &[&str], log: &Path, envs: &[(&str, String)]) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
     Command::new(env!("CARGO_BIN_EXE_penstock"))
         .args(args)
         .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .expect("spawn penstock")

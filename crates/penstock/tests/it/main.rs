@@ -7,5 +7,6 @@
 
 mod bad_input;
 mod clickhouse_outage;
+mod crash_loop;
 mod end_to_end;
 mod harness;

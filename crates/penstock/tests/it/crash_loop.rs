@@ -1,0 +1,80 @@
+//! Exactly-once under crashes: `penstock` is killed again and again — at every
+//! failpoint of the delivery protocol and with SIGKILL at random instants — and
+//! restarted each time; at the end every event is in the table exactly once.
+
+use crate::harness::*;
+use penstock_testkit::{unique_name, Services};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::time::Duration;
+
+const FAILPOINTS: [&str; 5] =
+    ["before_ledger_pending", "after_ledger_pending", "after_insert", "after_ledger_done", "after_commit"];
+
+#[test]
+fn a_million_events_exactly_once_through_twenty_crashes() {
+    let s = Services::start().expect("services");
+    let topic = unique_name("crash");
+    let db = unique_name("db");
+    s.kafka.create_topic(&topic, 4).expect("topic");
+    create_transactions_table(&s, &db);
+    let produced = produce(&s, &topic, 1_000_000, 2026);
+    // Small batches: many protocol rounds, so crashes land inside the stream.
+    let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 10_000);
+    let pipeline = pipeline.to_str().unwrap();
+    let seed: u64 = std::env::var("PENSTOCK_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let log = s.dir().join("crash-loop.log");
+    let t = format!("`{db}`.transactions");
+
+    // Every failpoint twice (at different hit counts), then SIGKILL at random instants.
+    let mut plan: Vec<Option<String>> = Vec::new();
+    for round in 0..2 {
+        for fp in FAILPOINTS {
+            plan.push(Some(format!("{fp}:{}", 1 + round * 3 + rng.random_range(0..3))));
+        }
+    }
+    plan.extend((0..12).map(|_| None));
+    let mut kills = 0;
+    for (run, failpoint) in plan.iter().enumerate() {
+        let mut envs: Vec<(&str, String)> = Vec::new();
+        if let Some(fp) = failpoint {
+            envs.push(("PENSTOCK_FAILPOINT", fp.clone()));
+        }
+        let mut child = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &envs);
+        let status = match failpoint {
+            Some(_) => wait_with_limit(&mut child, Duration::from_secs(180)),
+            None => {
+                std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
+                let _ = child.kill(); // SIGKILL
+                child.wait().expect("wait")
+            }
+        };
+        let rows: u64 = s.clickhouse.scalar(&format!("SELECT count() FROM {t}"));
+        eprintln!("run {run}: {failpoint:?} -> {status}, {rows} rows so far");
+        if !status.success() {
+            kills += 1;
+        }
+        if status.success() {
+            break; // caught up before this crash could happen
+        }
+    }
+    assert!(kills >= 20, "only {kills} crashes happened; the stream ended too early");
+
+    let mut last = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &[]);
+    let status = wait_with_limit(&mut last, Duration::from_secs(600));
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "final run failed:\n{}", tail(&log_text, 60));
+    assert!(log_text.contains("replaying a batch"), "some crash left a pending batch to replay");
+
+    let ch = &s.clickhouse;
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM {t}")), produced.count, "{}", tail(&log_text, 40));
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), produced.count);
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(_partition, _offset) FROM {t}")), produced.count);
+    assert_eq!(cents(&ch.query(&format!("SELECT sum(amount) FROM {t}"))), produced.amount_cents);
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
