@@ -21,6 +21,13 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
     let produced = produce(&s, &topic, 1_000_000, 2026);
     // Small batches: many protocol rounds, so crashes land inside the stream.
     let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 10_000);
+    // Static membership: a restarted process takes over its own partitions at once
+    // instead of waiting for the killed member's session to expire.
+    let text = std::fs::read_to_string(&pipeline).unwrap().replace(
+        "    start: earliest\n",
+        &format!("    start: earliest\n    properties: {{ group.instance.id: \"{topic}-member\" }}\n"),
+    );
+    std::fs::write(&pipeline, text).unwrap();
     let pipeline = pipeline.to_str().unwrap();
     let seed: u64 = std::env::var("PENSTOCK_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -41,11 +48,18 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
         if let Some(fp) = failpoint {
             envs.push(("PENSTOCK_FAILPOINT", fp.clone()));
         }
+        let assigned_before = count_in(&log, "partitions assigned");
         let mut child = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &envs);
         let status = match failpoint {
-            Some(_) => wait_with_limit(&mut child, Duration::from_secs(180)),
+            Some(_) => wait_or_dump(&mut child, Duration::from_secs(180), &log),
             None => {
-                std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
+                // A random instant while consuming: after this run got its partitions.
+                let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                while count_in(&log, "partitions assigned") == assigned_before && child.try_wait().unwrap().is_none() {
+                    assert!(std::time::Instant::now() < deadline, "no assignment:\n{}", tail_of(&log, 40));
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                std::thread::sleep(Duration::from_millis(rng.random_range(100..3000)));
                 let _ = child.kill(); // SIGKILL
                 child.wait().expect("wait")
             }
@@ -62,7 +76,7 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
     assert!(kills >= 20, "only {kills} crashes happened; the stream ended too early");
 
     let mut last = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &[]);
-    let status = wait_with_limit(&mut last, Duration::from_secs(600));
+    let status = wait_or_dump(&mut last, Duration::from_secs(600), &log);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "final run failed:\n{}", tail(&log_text, 60));
     assert!(log_text.contains("replaying a batch"), "some crash left a pending batch to replay");
@@ -72,6 +86,29 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), produced.count);
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(_partition, _offset) FROM {t}")), produced.count);
     assert_eq!(cents(&ch.query(&format!("SELECT sum(amount) FROM {t}"))), produced.amount_cents);
+}
+
+fn count_in(log: &std::path::Path, needle: &str) -> usize {
+    std::fs::read_to_string(log).unwrap_or_default().matches(needle).count()
+}
+
+fn tail_of(log: &std::path::Path, lines: usize) -> String {
+    tail(&std::fs::read_to_string(log).unwrap_or_default(), lines)
+}
+
+/// Waits for `child`; on timeout kills it and fails with the end of its log.
+fn wait_or_dump(child: &mut std::process::Child, limit: Duration, log: &std::path::Path) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("penstock did not finish within {limit:?}; log tail:\n{}", tail_of(log, 60));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn tail(text: &str, lines: usize) -> String {
