@@ -13,6 +13,35 @@ pub(crate) struct CheckArgs {
     pipeline: PathBuf,
 }
 
+/// Reports how exactly-once delivery would work here, or why it cannot; returns the
+/// number of failures (0 or 1).
+async fn check_delivery(p: &penstock_config::Pipeline, client: &ClickHouseClient) -> usize {
+    use penstock_pipeline::exactly_once::{ledger, mode};
+    if p.delivery == penstock_config::Delivery::AtLeastOnce {
+        println!("ok   delivery: at least once (no ledger)");
+        return 0;
+    }
+    match ledger::capabilities(client, &p.sink.database, &p.sink.table).await {
+        Ok(caps) => match mode::choose(&caps, &p.fields, p.source.topics.len()) {
+            Ok(m) => {
+                println!(
+                    "ok   delivery: exactly once on {} {} ({m:?}), ledger {}.{}",
+                    caps.engine, caps.version, p.sink.database, p.sink.ledger_table
+                );
+                0
+            }
+            Err(why) => {
+                println!("FAIL delivery: {why}");
+                1
+            }
+        },
+        Err(e) => {
+            println!("FAIL delivery: {e}");
+            1
+        }
+    }
+}
+
 pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let p = match super::load_pipeline(&args.pipeline) {
         Ok(p) => p,
@@ -54,7 +83,8 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     println!(
                         "ok   table {}.{}: every schema column exists with the same type",
                         p.sink.database, p.sink.table
-                    )
+                    );
+                    failures += check_delivery(&p, &client).await;
                 }
                 Ok(m) => {
                     for mismatch in m {

@@ -81,3 +81,37 @@ fn unreachable_services_missing_table_and_type_mismatch() {
     let out = penstock(&["check", &pipeline.to_string_lossy()]);
     assert!(out.status.success(), "{}", stdout(&out));
 }
+
+#[test]
+fn exactly_once_is_refused_where_it_cannot_hold() {
+    let s = Services::start().expect("services");
+    let topic = unique_name("t");
+    let db = unique_name("db");
+    s.kafka.create_topic(&topic, 1).expect("topic");
+    create_transactions_table(&s, &db);
+    s.clickhouse.query(&format!("ALTER TABLE `{db}`.transactions DROP COLUMN _offset"));
+    let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 1000);
+    let text = std::fs::read_to_string(&pipeline).unwrap().replace("  _offset:     Int64\n", "");
+    std::fs::write(&pipeline, &text).unwrap();
+    let path = pipeline.to_str().unwrap();
+
+    let out = penstock(&["run", path, "--until-caught-up"]);
+    assert_clean_failure(
+        &out,
+        1,
+        &[
+            "exactly-once delivery into the MergeTree table on ClickHouse 18.16",
+            "`_offset: Int64`",
+            "delivery: at_least_once",
+        ],
+    );
+    let out = penstock(&["check", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("FAIL delivery: exactly-once delivery into the MergeTree table"), "{}", stdout(&out));
+
+    // The same pipeline in at-least-once mode is accepted.
+    std::fs::write(&pipeline, format!("{text}delivery: at_least_once\n")).unwrap();
+    let out = penstock(&["check", path]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("delivery: at least once"), "{}", stdout(&out));
+}
