@@ -52,7 +52,8 @@ impl Batcher {
         Batcher { limits, budget: budget.max(limits.max_bytes), template, topics: Vec::new(), spare: Vec::new() }
     }
 
-    fn slot(&mut self, topic: &str, partition: i32) -> &mut Slot {
+    /// Indexes of a partition's slot, creating it when new.
+    fn slot_index(&mut self, topic: &str, partition: i32) -> (usize, usize) {
         let ti = match self.topics.iter().position(|(t, _)| t == topic) {
             Some(i) => i,
             None => {
@@ -65,7 +66,12 @@ impl Batcher {
         if parts.len() <= pi {
             parts.resize_with(pi + 1, Slot::default);
         }
-        &mut parts[pi]
+        (ti, pi)
+    }
+
+    fn slot(&mut self, topic: &str, partition: i32) -> &mut Slot {
+        let (ti, pi) = self.slot_index(topic, partition);
+        &mut self.topics[ti].1[pi]
     }
 
     fn slot_ref(&self, topic: &str, partition: i32) -> Option<&Slot> {
@@ -85,21 +91,9 @@ impl Batcher {
         epoch: impl FnOnce() -> u64,
     ) -> Option<&mut OpenBatch> {
         let Opening { message, offset, at, batch_time } = open;
-        let template = &self.template;
-        let spare = &mut self.spare;
-        let ti = match self.topics.iter().position(|(t, _)| t == topic) {
-            Some(i) => i,
-            None => {
-                self.topics.push((topic.to_string(), Vec::new()));
-                self.topics.len() - 1
-            }
-        };
-        let parts = &mut self.topics[ti].1;
-        let pi = usize::try_from(partition).unwrap_or(0);
-        if parts.len() <= pi {
-            parts.resize_with(pi + 1, Slot::default);
-        }
-        let slot = &mut parts[pi];
+        let (ti, pi) = self.slot_index(topic, partition);
+        let (template, spare) = (&self.template, &mut self.spare);
+        let slot = &mut self.topics[ti].1[pi];
         if slot.position.is_some_and(|p| message < p) {
             return None;
         }

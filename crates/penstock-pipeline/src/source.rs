@@ -170,6 +170,18 @@ impl SourceLoop {
     }
 }
 
+/// The Kafka metadata of a message, as the decoder's virtual columns see it.
+fn meta_of<'m>(msg: &'m penstock_kafka::rdkafka::message::BorrowedMessage<'_>, now: Timestamp) -> MessageMeta<'m> {
+    MessageMeta {
+        topic: msg.topic(),
+        partition: msg.partition(),
+        offset: msg.offset(),
+        timestamp_ms: msg.timestamp().to_millis(),
+        key: msg.key(),
+        now,
+    }
+}
+
 fn wall_clock() -> Timestamp {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Timestamp { secs: d.as_secs() as i64, nanos: d.subsec_nanos() }
@@ -199,14 +211,7 @@ impl Intake {
             st.redelivered += 1;
             return;
         };
-        let meta = MessageMeta {
-            topic,
-            partition,
-            offset,
-            timestamp_ms: msg.timestamp().to_millis(),
-            key: msg.key(),
-            now: batch.batch_time,
-        };
+        let meta = meta_of(msg, batch.batch_time);
         if let Err(e) = self.decoder.decode(payload, &meta, &mut batch.block) {
             batch.skipped += 1;
             if st.log_window.elapsed() >= LOG_WINDOW {
@@ -278,14 +283,7 @@ impl Intake {
         if plan.landed.binary_search(&offset).is_ok() {
             batch.already_landed += 1;
         } else {
-            let meta = MessageMeta {
-                topic,
-                partition,
-                offset,
-                timestamp_ms: msg.timestamp().to_millis(),
-                key: msg.key(),
-                now: plan.batch_time,
-            };
+            let meta = meta_of(msg, plan.batch_time);
             if self.decoder.decode(msg.payload().unwrap_or_default(), &meta, &mut batch.block).is_err() {
                 batch.skipped += 1;
             }
