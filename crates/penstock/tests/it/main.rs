@@ -6,6 +6,7 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod bad_input;
+mod broker_restart;
 mod clickhouse_outage;
 mod crash_loop;
 mod end_to_end;
