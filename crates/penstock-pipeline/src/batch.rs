@@ -5,6 +5,7 @@
 //! exactly-once protocol builds on — and offsets can be committed per batch in order.
 
 use penstock_codec::{Block, Timestamp};
+use penstock_config::BatchLimits;
 use penstock_kafka::Partition;
 use std::time::Instant;
 
@@ -34,6 +35,14 @@ pub struct OpenBatch {
     pub replay_end: Option<i64>,
     /// Messages of a replayed range whose rows had already landed (left out).
     pub already_landed: u64,
+}
+
+impl OpenBatch {
+    /// True when the batch must be sealed because of its size. A replayed batch never
+    /// is: it must cover exactly its recorded range.
+    pub fn is_full(&self, limits: &BatchLimits) -> bool {
+        self.replay_end.is_none() && (self.block.rows() >= limits.max_rows || self.block.byte_len() >= limits.max_bytes)
+    }
 }
 
 /// A batch ready to insert.

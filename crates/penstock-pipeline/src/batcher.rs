@@ -79,10 +79,11 @@ impl Batcher {
         parts.get(usize::try_from(partition).ok()?)
     }
 
-    /// The open batch that `offset` of `topic`/`partition` belongs to, opened if there
-    /// is none. `None` when the message was already taken into a batch under the
-    /// current ownership (a re-delivery after a pause or a fetch retry): it must be
-    /// dropped, or its rows would be inserted twice.
+    /// The open batch that message `open.message` of `topic`/`partition` joins, opened
+    /// if there is none; the partition's position moves past the message. `None` when
+    /// the message was already taken into a batch under the current ownership (a
+    /// re-delivery after a pause or a fetch retry): it must be dropped, or its rows
+    /// would be inserted twice.
     pub fn batch_for(
         &mut self,
         topic: &str,
@@ -97,6 +98,7 @@ impl Batcher {
         if slot.position.is_some_and(|p| message < p) {
             return None;
         }
+        slot.position = Some(message + 1);
         Some(slot.open.get_or_insert_with(|| OpenBatch {
             epoch: epoch(),
             block: spare.pop().unwrap_or_else(|| template.empty_like()),
@@ -112,21 +114,14 @@ impl Batcher {
         }))
     }
 
-    /// Records that everything before `next` of a partition is in a batch.
-    pub fn advance(&mut self, topic: &str, partition: i32, next: i64) {
-        let slot = self.slot(topic, partition);
-        slot.position = Some(slot.position.map_or(next, |p| p.max(next)));
-    }
-
-    /// True when `batch` must be sealed because of its own size (never a replayed one).
-    pub fn is_full(&self, batch: &OpenBatch) -> bool {
-        batch.replay_end.is_none()
-            && (batch.block.rows() >= self.limits.max_rows || batch.block.byte_len() >= self.limits.max_bytes)
+    /// The batch limits.
+    pub fn limits(&self) -> BatchLimits {
+        self.limits
     }
 
     /// True when the open batch of a partition must be sealed because of its size.
     pub fn is_full_at(&self, topic: &str, partition: i32) -> bool {
-        self.slot_ref(topic, partition).and_then(|s| s.open.as_ref()).is_some_and(|b| self.is_full(b))
+        self.slot_ref(topic, partition).and_then(|s| s.open.as_ref()).is_some_and(|b| b.is_full(&self.limits))
     }
 
     /// Seals the open batch of a partition, if any.
@@ -258,7 +253,6 @@ mod tests {
         batch.block.commit_row();
         batch.next_offset = off + 1;
         batch.messages += 1;
-        b.advance(topic, p, off + 1);
         Some(b.is_full_at(topic, p))
     }
 
@@ -340,7 +334,6 @@ mod tests {
             batch.block.columns_mut()[0].push_fixed(&(off as u64).to_le_bytes());
             batch.block.commit_row();
             batch.next_offset = off + 1;
-            b.advance("t", 0, off + 1);
         }
         assert!(!b.is_full_at("t", 0), "size does not seal a replay");
         let mut out = Vec::new();

@@ -201,6 +201,7 @@ impl Intake {
         if !self.replays.is_empty() && self.replay_message(msg, now, st) {
             return;
         }
+        let limits = self.batcher.limits();
         let shared = &self.shared;
         let Some(batch) = self.batcher.batch_for(
             topic,
@@ -235,8 +236,7 @@ impl Intake {
         batch.next_offset = offset + 1;
         batch.messages += 1;
         batch.payload_bytes += payload.len() as u64;
-        self.batcher.advance(topic, partition, offset + 1);
-        if self.batcher.is_full_at(topic, partition) {
+        if batch.is_full(&limits) {
             if let Some(b) = self.batcher.seal(topic, partition) {
                 st.sealed.push(b);
             }
@@ -291,7 +291,6 @@ impl Intake {
         batch.next_offset = offset + 1;
         batch.messages += 1;
         batch.payload_bytes += msg.payload().map_or(0, <[u8]>::len) as u64;
-        self.batcher.advance(topic, partition, offset + 1);
         if offset + 1 >= next {
             self.replays.swap_remove(i);
             if let Some(b) = self.batcher.seal(topic, partition) {

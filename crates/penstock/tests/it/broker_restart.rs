@@ -3,7 +3,7 @@
 
 use crate::harness::*;
 use penstock_testkit::{unique_name, Services};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn exactly_once_survives_a_broker_restart() {
@@ -14,30 +14,17 @@ fn exactly_once_survives_a_broker_restart() {
     create_transactions_table(&s, &db);
     let produced = produce(&s, &topic, 200_000, 99);
     let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 5_000);
-    let text = std::fs::read_to_string(&pipeline).unwrap().replace(
-        "    start: earliest\n",
-        &format!("    start: earliest\n    properties: {{ group.instance.id: \"{topic}-member\" }}\n"),
-    );
-    std::fs::write(&pipeline, text).unwrap();
+    add_kafka_properties(&pipeline, &format!("group.instance.id: \"{topic}-member\""));
     let log = s.dir().join("broker-restart.log");
     let mut child = spawn_penstock(&["run", pipeline.to_str().unwrap(), "--until-caught-up"], &log);
 
     let t = format!("`{db}`.transactions");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let n: u64 = s.clickhouse.scalar(&format!("SELECT count() FROM {t}"));
-        if n > 0 {
-            assert!(n < produced.count, "the restart must happen mid-stream (already {n} rows)");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no rows arrived");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_mid_stream(&s, &t, produced.count);
     s.kafka.process().kill();
     std::thread::sleep(Duration::from_secs(5));
     s.kafka.restart().expect("restart the broker");
 
-    let status = wait_with_limit(&mut child, Duration::from_secs(300));
+    let status = wait_with_limit(&mut child, Duration::from_secs(300), &log);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "penstock failed:\n{log_text}");
     let ch = &s.clickhouse;

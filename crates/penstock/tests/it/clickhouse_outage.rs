@@ -5,7 +5,7 @@
 
 use crate::harness::*;
 use penstock_testkit::{unique_name, Services};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn exactly_once_survives_a_clickhouse_outage() {
@@ -33,17 +33,7 @@ fn outage(exactly_once: bool) {
     let mut child = spawn_penstock(&["run", pipeline.to_str().unwrap(), "--until-caught-up"], &log);
 
     let t = format!("`{db}`.transactions");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let n: u64 =
-            s.clickhouse.try_query(&format!("SELECT count() FROM {t}")).map_or(0, |v| v.trim().parse().unwrap_or(0));
-        if n > 0 {
-            assert!(n < produced.count, "the outage must start mid-stream (already {n} rows)");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no rows arrived");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_mid_stream(&s, &t, produced.count);
     s.clickhouse.process().kill();
     std::thread::sleep(Duration::from_secs(20));
     if let Some(status) = child.try_wait().unwrap() {
@@ -54,7 +44,7 @@ fn outage(exactly_once: bool) {
     }
     s.clickhouse.restart().expect("restart ClickHouse");
 
-    let status = wait_with_limit(&mut child, Duration::from_secs(300));
+    let status = wait_with_limit(&mut child, Duration::from_secs(300), &log);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "penstock failed:\n{log_text}");
     assert!(log_text.contains("failed; retrying"), "the outage was seen:\n{log_text}");

@@ -28,11 +28,7 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
     // (Tansu 0.6 hands a dynamic member that joins while a killed one is still in the
     // group an empty assignment and does not rebalance after evicting the dead one; a
     // real Kafka cluster rebalances by itself.)
-    let text = std::fs::read_to_string(&pipeline).unwrap().replace(
-        "    start: earliest\n",
-        &format!("    start: earliest\n    properties: {{ group.instance.id: \"{topic}-member\" }}\n"),
-    );
-    std::fs::write(&pipeline, text).unwrap();
+    add_kafka_properties(&pipeline, &format!("group.instance.id: \"{topic}-member\""));
     let pipeline = pipeline.to_str().unwrap();
     let seed: u64 = std::env::var("PENSTOCK_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -56,7 +52,7 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
         let assigned_before = count_in(&log, ASSIGNED);
         let mut child = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &envs);
         let status = match failpoint {
-            Some(_) => wait_or_dump(&mut child, Duration::from_secs(180), &log),
+            Some(_) => wait_with_limit(&mut child, Duration::from_secs(180), &log),
             None => {
                 // A random instant while consuming: after this run got its partitions.
                 let deadline = std::time::Instant::now() + Duration::from_secs(120);
@@ -82,13 +78,13 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
     assert!(kills >= 20, "only {kills} crashes happened; the stream ended too early");
 
     let mut last = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &[]);
-    let status = wait_or_dump(&mut last, Duration::from_secs(600), &log);
+    let status = wait_with_limit(&mut last, Duration::from_secs(600), &log);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.success(), "final run failed:\n{}", tail(&log_text, 60));
+    assert!(status.success(), "final run failed:\n{}", tail_of(&log, 60));
     assert!(log_text.contains("replaying a batch"), "some crash left a pending batch to replay");
 
     let ch = &s.clickhouse;
-    assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM {t}")), produced.count, "{}", tail(&log_text, 40));
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM {t}")), produced.count, "{}", tail_of(&log, 40));
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), produced.count);
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(_partition, _offset) FROM {t}")), produced.count);
     assert_eq!(cents(&ch.query(&format!("SELECT sum(amount) FROM {t}"))), produced.amount_cents);
@@ -96,28 +92,4 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
 
 fn count_in(log: &std::path::Path, needle: &str) -> usize {
     std::fs::read_to_string(log).unwrap_or_default().matches(needle).count()
-}
-
-fn tail_of(log: &std::path::Path, lines: usize) -> String {
-    tail(&std::fs::read_to_string(log).unwrap_or_default(), lines)
-}
-
-/// Waits for `child`; on timeout kills it and fails with the end of its log.
-fn wait_or_dump(child: &mut std::process::Child, limit: Duration, log: &std::path::Path) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("penstock did not finish within {limit:?}; log tail:\n{}", tail_of(log, 60));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -101,7 +101,7 @@ fn sigterm_flushes_and_commits_before_exiting() {
     let t = format!("`{db}`.transactions");
     assert_eq!(s.clickhouse.scalar::<u64>(&format!("SELECT count() FROM {t}")), 0, "nothing sealed before the signal");
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let status = wait_with_limit(&mut child, std::time::Duration::from_secs(60));
+    let status = wait_with_limit(&mut child, std::time::Duration::from_secs(60), &log);
     assert!(status.success(), "{}", std::fs::read_to_string(&log).unwrap_or_default());
     assert_eq!(s.clickhouse.scalar::<u64>(&format!("SELECT count() FROM {t}")), produced.count);
     // The shutdown committed the offsets: a new run finds nothing to do.

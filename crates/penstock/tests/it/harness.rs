@@ -73,6 +73,34 @@ pub fn example_pipeline(s: &Services, dir: &Path, topic: &str, db: &str, max_row
     path
 }
 
+/// Adds librdkafka `properties` (YAML flow-map body, e.g. `group.instance.id: "x"`)
+/// to a pipeline file written by [`example_pipeline`].
+pub fn add_kafka_properties(pipeline: &Path, properties: &str) {
+    let text = std::fs::read_to_string(pipeline).expect("pipeline file");
+    assert!(text.contains("    start: earliest\n"), "not an example pipeline");
+    let text =
+        text.replace("    start: earliest\n", &format!("    start: earliest\n    properties: {{ {properties} }}\n"));
+    std::fs::write(pipeline, text).expect("write pipeline");
+}
+
+/// Waits until `table` has rows but fewer than `total`: a fault injected now lands in
+/// the middle of the stream.
+pub fn wait_until_mid_stream(s: &Services, table: &str, total: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let n: u64 = s
+            .clickhouse
+            .try_query(&format!("SELECT count() FROM {table}"))
+            .map_or(0, |v| v.trim().parse().unwrap_or(0));
+        if n > 0 {
+            assert!(n < total, "the fault must land mid-stream (already {n} rows)");
+            return;
+        }
+        assert!(Instant::now() < deadline, "no rows arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `penstock ARGS`, waiting for it to finish.
 pub fn penstock(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_penstock")).args(args).env("RUST_LOG", "info").output().expect("run penstock")
@@ -96,8 +124,9 @@ pub fn spawn_penstock_env(args: &[&str], log: &Path, envs: &[(&str, String)]) ->
         .expect("spawn penstock")
 }
 
-/// Waits for `child` up to `limit`, killing it after.
-pub fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+/// Waits for `child` up to `limit`; on timeout kills it and fails with the end of
+/// its `log`.
+pub fn wait_with_limit(child: &mut Child, limit: Duration, log: &Path) -> std::process::ExitStatus {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -105,10 +134,17 @@ pub fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::Exit
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("penstock did not finish within {limit:?}");
+            panic!("penstock did not finish within {limit:?}; log tail:\n{}", tail_of(log, 60));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The last `lines` lines of a log file.
+pub fn tail_of(log: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Parses a Decimal(…, 2) sum printed by ClickHouse into cents.
