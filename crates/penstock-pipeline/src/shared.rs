@@ -28,6 +28,9 @@ struct PartState {
     acked: Option<i64>,
     /// Newest exactly-once ledger sequence number used or seen for the partition.
     seq: u64,
+    /// The offset the last assignment started at, when recovery chose it (the ledger
+    /// can be ahead of Kafka's committed offset after a crash before the commit).
+    start: Option<i64>,
 }
 
 /// A change of ownership, for the source loop to act on.
@@ -71,6 +74,11 @@ impl Shared {
     /// The exactly-once recovery, when delivery is exactly once.
     pub fn recovery(&self) -> Option<&Recovery> {
         self.recovery.as_ref()
+    }
+
+    /// Where recovery made a newly assigned partition start, if it chose.
+    pub fn start_of(&self, p: &Partition) -> Option<i64> {
+        self.lock().parts.get(p).and_then(|s| s.start)
     }
 
     /// The batch to rebuild for a newly assigned partition, if any.
@@ -206,6 +214,7 @@ impl RebalanceHook for Shared {
                     let mut g = self.lock();
                     let s = g.parts.entry(p.clone()).or_default();
                     s.seq = s.seq.max(r.seq);
+                    s.start = r.start;
                     match r.replay {
                         Some(plan) => drop(g.replays.insert(p.clone(), plan)),
                         None => drop(g.replays.remove(p)),
@@ -229,7 +238,7 @@ impl RebalanceHook for Shared {
             g.next_epoch += 1;
             let epoch = g.next_epoch;
             let s = g.parts.entry(p.clone()).or_default();
-            *s = PartState { epoch, owned: true, in_flight: s.in_flight, acked: None, seq: s.seq };
+            *s = PartState { epoch, owned: true, in_flight: s.in_flight, acked: None, seq: s.seq, start: s.start };
             g.events.push(OwnershipEvent::Assigned(p.clone(), epoch));
         }
         self.events_pending.store(true, Ordering::Release);

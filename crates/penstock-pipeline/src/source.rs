@@ -383,8 +383,11 @@ impl SourceLoop {
 
     /// For `--until-caught-up`: where each new partition starts and where it must get to.
     fn record_targets(&mut self, assigned: &[Partition]) -> Result<(), PipelineError> {
-        let starts = committed(&self.consumer, assigned, self.metadata_timeout)?;
-        for (p, start) in assigned.iter().zip(starts) {
+        let committed = committed(&self.consumer, assigned, self.metadata_timeout)?;
+        for (p, committed) in assigned.iter().zip(committed) {
+            // Where consumption really starts: recovery's choice (exactly-once), else the
+            // committed offset, else the `start` policy.
+            let start = self.shared.start_of(p).or(committed);
             let (low, high) = self
                 .consumer
                 .fetch_watermarks(&p.topic, p.partition, self.metadata_timeout)

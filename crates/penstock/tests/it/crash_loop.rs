@@ -93,3 +93,32 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
 fn count_in(log: &std::path::Path, needle: &str) -> usize {
     std::fs::read_to_string(log).unwrap_or_default().matches(needle).count()
 }
+
+/// A crash after the ledger's `done` entry but before the Kafka commit leaves the ledger
+/// ahead of the group's committed offset; `--until-caught-up` must measure progress
+/// from where recovery resumed, not from Kafka's committed offset, or it never exits.
+#[test]
+fn until_caught_up_ends_when_the_ledger_is_ahead_of_kafka() {
+    let s = Services::start().expect("services");
+    let topic = unique_name("ahead");
+    let db = unique_name("db");
+    s.kafka.create_topic(&topic, 1).expect("topic");
+    create_transactions_table(&s, &db);
+    let produced = produce(&s, &topic, 5_000, 17);
+    let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 5_000);
+    add_kafka_properties(&pipeline, &format!("group.instance.id: \"{topic}-member\""));
+    let pipeline = pipeline.to_str().unwrap();
+    let log = s.dir().join("ahead.log");
+
+    let envs = [("PENSTOCK_FAILPOINT", "after_ledger_done:1".to_string())];
+    let mut crashed = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &envs);
+    let status = wait_with_limit(&mut crashed, Duration::from_secs(120), &log);
+    assert!(!status.success(), "the failpoint must abort the first run");
+
+    let mut again = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &[]);
+    let status = wait_with_limit(&mut again, Duration::from_secs(120), &log);
+    assert!(status.success(), "{}", tail_of(&log, 30));
+    let t = format!("`{db}`.transactions");
+    assert_eq!(s.clickhouse.scalar::<u64>(&format!("SELECT count() FROM {t}")), produced.count);
+    assert_eq!(s.clickhouse.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), produced.count);
+}
