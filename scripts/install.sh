@@ -4,6 +4,9 @@
 #   - Tansu 0.6.0, a Kafka-protocol broker, built with its sqlite (libsql) storage into
 #     $PENSTOCK_CACHE (default ~/.cache/penstock); a cold build takes ~9 min on 2 cores.
 #   - curl and python3 (the harness adds an index to Tansu's sqlite file with python3)
+#   - ZooKeeper (Debian package; tests run it as a plain process) for Replicated*MergeTree
+#   - chdb (PyPI, ClickHouse 26.9's engine in-process) in a venv under $PENSTOCK_CACHE:
+#     the modern-server oracle for conformance tests (the wheel is ~180 MB, fetched once)
 set -euo pipefail
 
 CACHE="${PENSTOCK_CACHE:-$HOME/.cache/penstock}"
@@ -14,6 +17,7 @@ need_apt=()
 command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || need_apt+=(clickhouse-server clickhouse-client)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+[ -f /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install: apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -28,4 +32,10 @@ if ! { [ -x "$TANSU" ] && "$TANSU" --help 2>/dev/null | grep -q libsql; }; then
     --features libsql,dynostore --root "$CACHE/tansu" --quiet
 fi
 "$TANSU" --help | grep -q libsql || { echo "install: $TANSU lacks sqlite storage" >&2; exit 1; }
-echo "install: ready (clickhouse-server: $(command -v clickhouse-server || echo /usr/sbin/clickhouse-server), tansu: $TANSU)"
+CHDB_VENV="$CACHE/chdb-venv"
+if ! "$CHDB_VENV/bin/python" -c "import chdb" >/dev/null 2>&1; then
+  echo "install: chdb 4.4.0 into $CHDB_VENV"
+  python3 -m venv "$CHDB_VENV"
+  "$CHDB_VENV/bin/pip" install --quiet --disable-pip-version-check chdb==4.4.0
+fi
+echo "install: ready (clickhouse-server: $(command -v clickhouse-server || echo /usr/sbin/clickhouse-server), tansu: $TANSU, chdb: $CHDB_VENV)"

@@ -8,7 +8,7 @@
 use crate::batch::SealedBatch;
 use crate::error::PipelineError;
 use crate::exactly_once::decision::{BatchState, LedgerEntry};
-use crate::exactly_once::mode::DedupMode;
+use crate::exactly_once::mode::{self, DedupMode};
 use crate::failpoint;
 use crate::shared::Shared;
 use crate::stats::Stats;
@@ -100,13 +100,12 @@ impl SinkTask {
             let cfg = &self.config;
             let mut req = build_insert(&cfg.database, &cfg.table, &batch.block, cfg.format, cfg.compression);
             if recovery.is_some_and(|r| *r.mode() == DedupMode::Token) {
-                let token = format!(
-                    "penstock/{}/{}/{}/{}-{}",
-                    self.pipeline,
-                    batch.partition.topic,
+                let token = mode::dedup_token(
+                    &self.pipeline,
+                    &batch.partition.topic,
                     batch.partition.partition,
                     batch.first_offset,
-                    batch.next_offset
+                    batch.next_offset,
                 );
                 req.settings.push(("insert_deduplication_token".into(), token));
             }

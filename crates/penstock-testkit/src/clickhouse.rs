@@ -15,8 +15,18 @@ pub struct ClickHouseServer {
     process: ServerProcess,
 }
 
-fn config_xml(dir: &Path, http_port: u16, tcp_port: u16) -> String {
+fn config_xml(dir: &Path, http_port: u16, tcp_port: u16, zookeeper_port: Option<u16>) -> String {
     let d = dir.display();
+    // With ZooKeeper, Replicated*MergeTree tables work; `{replica}`/`{shard}` macros let
+    // tests write the usual `ReplicatedMergeTree('/clickhouse/tables/{shard}/t', '{replica}')`.
+    let zookeeper = zookeeper_port
+        .map(|p| {
+            format!(
+                "<zookeeper><node><host>127.0.0.1</host><port>{p}</port></node><session_timeout_ms>30000</session_timeout_ms></zookeeper>\n  \
+                 <macros><shard>1</shard><replica>replica-{http_port}</replica></macros>"
+            )
+        })
+        .unwrap_or_default();
     format!(
         r#"<yandex>
   <logger><level>warning</level><log>{d}/log/server.log</log><errorlog>{d}/log/error.log</errorlog><console>0</console></logger>
@@ -34,6 +44,7 @@ fn config_xml(dir: &Path, http_port: u16, tcp_port: u16) -> String {
   <mark_cache_size>268435456</mark_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
   <kafka><auto_offset_reset>earliest</auto_offset_reset><fetch_wait_max_ms>10</fetch_wait_max_ms></kafka>
+  {zookeeper}
 </yandex>
 "#
     )
@@ -49,9 +60,15 @@ const USERS_XML: &str = r#"<yandex>
 impl ClickHouseServer {
     /// Starts a server whose files live under `dir`, and waits until `/ping` answers.
     pub fn start_in(dir: &Path) -> std::io::Result<Self> {
+        Self::start_with(dir, None)
+    }
+
+    /// Like [`start_in`](Self::start_in), using the ZooKeeper on `zookeeper_port` for
+    /// Replicated*MergeTree tables.
+    pub fn start_with(dir: &Path, zookeeper_port: Option<u16>) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir.join("log"))?;
         let (http_port, tcp_port) = (free_port(), free_port());
-        std::fs::write(dir.join("config.xml"), config_xml(dir, http_port, tcp_port))?;
+        std::fs::write(dir.join("config.xml"), config_xml(dir, http_port, tcp_port, zookeeper_port))?;
         std::fs::write(dir.join("users.xml"), USERS_XML)?;
         let program = locate(
             "PENSTOCK_CLICKHOUSE_SERVER",

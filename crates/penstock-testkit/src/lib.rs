@@ -6,19 +6,26 @@
 //! kill and restart either server through [`Broker::process`] /
 //! [`ClickHouseServer::restart`] to inject faults.
 //!
+//! [`Services::start_replicated`] adds a ZooKeeper so Replicated*MergeTree tables work;
+//! [`Chdb`] runs statements in a modern ClickHouse engine (chdb) as a test oracle.
+//!
 //! Binaries: `$PENSTOCK_TANSU` (default `~/.cache/penstock/tansu/bin/tansu`, as
 //! installed by `scripts/install.sh`) and `$PENSTOCK_CLICKHOUSE_SERVER` (default
 //! `/usr/sbin/clickhouse-server`).
 
 mod broker;
+mod chdb;
 mod clickhouse;
 mod http;
 mod process;
+mod zookeeper;
 
 pub use broker::{tansu_program, Broker};
+pub use chdb::{chdb_python, Chdb};
 pub use clickhouse::ClickHouseServer;
 pub use http::http_post;
 pub use process::{free_port, ServerProcess};
+pub use zookeeper::ZooKeeper;
 
 /// A broker and a ClickHouse server for one test.
 #[derive(Debug)]
@@ -27,6 +34,9 @@ pub struct Services {
     pub kafka: Broker,
     /// ClickHouse server.
     pub clickhouse: ClickHouseServer,
+    /// ZooKeeper for Replicated*MergeTree tables, when started with
+    /// [`start_replicated`](Self::start_replicated). Stops after ClickHouse.
+    pub zookeeper: Option<ZooKeeper>,
     // Dropped last: the servers stop before their files go.
     dir: tempfile::TempDir,
 }
@@ -35,13 +45,22 @@ impl Services {
     /// Starts both services in a new temporary directory.
     pub fn start() -> std::io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("penstock-it-").tempdir()?;
-        Self::start_in(dir)
+        Self::start_in(dir, false)
     }
 
-    fn start_in(dir: tempfile::TempDir) -> std::io::Result<Self> {
+    /// Starts both services plus a ZooKeeper the ClickHouse server uses, so tests can
+    /// create Replicated*MergeTree tables (`{shard}` and `{replica}` macros are set).
+    pub fn start_replicated() -> std::io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("penstock-it-").tempdir()?;
+        Self::start_in(dir, true)
+    }
+
+    fn start_in(dir: tempfile::TempDir, replicated: bool) -> std::io::Result<Self> {
+        let zookeeper = if replicated { Some(ZooKeeper::start_in(&dir.path().join("zookeeper"))?) } else { None };
         let kafka = Broker::start_in(&dir.path().join("kafka"))?;
-        let clickhouse = ClickHouseServer::start_in(&dir.path().join("clickhouse"))?;
-        Ok(Services { kafka, clickhouse, dir })
+        let clickhouse =
+            ClickHouseServer::start_with(&dir.path().join("clickhouse"), zookeeper.as_ref().map(|z| z.port))?;
+        Ok(Services { kafka, clickhouse, zookeeper, dir })
     }
 
     /// The directory holding both servers' files.
@@ -54,8 +73,11 @@ impl Services {
     pub fn detach(mut self) -> std::path::PathBuf {
         self.kafka.detach();
         self.clickhouse.detach();
-        let Services { kafka, clickhouse, dir } = self;
-        drop((kafka, clickhouse));
+        if let Some(z) = self.zookeeper.as_mut() {
+            z.detach();
+        }
+        let Services { kafka, clickhouse, zookeeper, dir } = self;
+        drop((kafka, clickhouse, zookeeper));
         dir.keep()
     }
 }

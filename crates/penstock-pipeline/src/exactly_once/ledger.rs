@@ -134,19 +134,26 @@ pub async fn landed_offsets(
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 
-/// Reads what the server and table offer for deduplication.
-pub async fn capabilities(client: &ClickHouseClient, database: &str, table: &str) -> Result<Capabilities> {
-    let version = client.server_version().await?;
-    let token = client
-        .query("SELECT count() FROM system.settings WHERE name = 'insert_deduplication_token' FORMAT TabSeparated")
-        .await?;
-    let engine_sql = format!(
-        "SELECT engine, create_table_query FROM system.tables WHERE database = {} AND name = {} FORMAT TabSeparated",
-        literal(database),
-        literal(table)
-    );
-    let row = client.query(&engine_sql).await?;
-    let (engine, create) = row.trim().split_once('\t').unwrap_or((row.trim(), ""));
+/// The statements capability detection runs, in order: the server version, whether
+/// the server knows `insert_deduplication_token`, and the table's engine and DDL. The
+/// answers (TabSeparated) go to [`parse_capabilities`].
+pub fn capability_queries(database: &str, table: &str) -> [String; 3] {
+    [
+        "SELECT version() FORMAT TabSeparated".to_string(),
+        "SELECT count() FROM system.settings WHERE name = 'insert_deduplication_token' FORMAT TabSeparated"
+            .to_string(),
+        format!(
+            "SELECT engine, create_table_query FROM system.tables WHERE database = {} AND name = {} FORMAT TabSeparated",
+            literal(database),
+            literal(table)
+        ),
+    ]
+}
+
+/// What the answers to [`capability_queries`] say the server and table offer.
+pub fn parse_capabilities(version: &str, token_count: &str, table_row: &str) -> Capabilities {
+    let row = table_row.trim();
+    let (engine, create) = row.split_once('\t').unwrap_or((row, ""));
     let window = create
         .split("non_replicated_deduplication_window")
         .nth(1)
@@ -154,17 +161,48 @@ pub async fn capabilities(client: &ClickHouseClient, database: &str, table: &str
             rest.trim_start_matches([' ', '=']).split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok()
         })
         .is_some_and(|w| w > 0);
-    Ok(Capabilities {
-        version,
-        dedup_token: token.trim() != "0",
+    Capabilities {
+        version: version.trim().to_string(),
+        dedup_token: !matches!(token_count.trim(), "0" | ""),
         engine: engine.to_string(),
         non_replicated_window: window,
-    })
+    }
+}
+
+/// Asks the server what it and the table offer (see [`capability_queries`]).
+pub async fn capabilities(client: &ClickHouseClient, database: &str, table: &str) -> Result<Capabilities> {
+    let [version, token, table_row] = capability_queries(database, table);
+    let version = client.query(&version).await?;
+    let token = client.query(&token).await?;
+    let table_row = client.query(&table_row).await?;
+    Ok(parse_capabilities(&version, &token, &table_row))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_capability_answers() {
+        let c = parse_capabilities("18.16.1\n", "0\n", "MergeTree\tCREATE TABLE d.t (a UInt8) ENGINE = MergeTree\n");
+        assert_eq!(
+            (c.version.as_str(), c.dedup_token, c.engine.as_str(), c.non_replicated_window),
+            ("18.16.1", false, "MergeTree", false)
+        );
+        let c = parse_capabilities(
+            "26.9.2.1",
+            "1",
+            "MergeTree\tCREATE TABLE d.t (a UInt8) ENGINE = MergeTree ORDER BY a SETTINGS non_replicated_deduplication_window = 100, index_granularity = 8192",
+        );
+        assert!(c.dedup_token && c.non_replicated_window);
+        let c = parse_capabilities(
+            "26.9",
+            "1",
+            "MergeTree\tCREATE TABLE ... SETTINGS non_replicated_deduplication_window = 0",
+        );
+        assert!(!c.non_replicated_window);
+        assert_eq!(parse_capabilities("26.9", "1", "").engine, "", "a missing table has no engine");
+    }
 
     #[test]
     fn parses_ledger_rows() {

@@ -23,6 +23,13 @@ pub enum DedupMode {
     },
 }
 
+/// The `insert_deduplication_token` of a batch in [`DedupMode::Token`]: the same for
+/// a replay of the same offset range by any process of the pipeline, different for
+/// every other batch (the server keeps the tokens of recent inserts per table).
+pub fn dedup_token(pipeline: &str, topic: &str, partition: i32, first_offset: i64, next_offset: i64) -> String {
+    format!("penstock/{pipeline}/{topic}/{partition}/{first_offset}-{next_offset}")
+}
+
 /// What the server and table offer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Capabilities {

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// A non-empty assignment in the log.
 const ASSIGNED: &str = "partitions assigned partitions=[Partition";
 
-const FAILPOINTS: [&str; 5] =
+pub const FAILPOINTS: [&str; 5] =
     ["before_ledger_pending", "after_ledger_pending", "after_insert", "after_ledger_done", "after_commit"];
 
 #[test]
@@ -43,38 +43,7 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
         }
     }
     plan.extend((0..12).map(|_| None));
-    let mut kills = 0;
-    for (run, failpoint) in plan.iter().enumerate() {
-        let mut envs: Vec<(&str, String)> = Vec::new();
-        if let Some(fp) = failpoint {
-            envs.push(("PENSTOCK_FAILPOINT", fp.clone()));
-        }
-        let assigned_before = count_in(&log, ASSIGNED);
-        let mut child = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &envs);
-        let status = match failpoint {
-            Some(_) => wait_with_limit(&mut child, Duration::from_secs(180), &log),
-            None => {
-                // A random instant while consuming: after this run got its partitions.
-                let deadline = std::time::Instant::now() + Duration::from_secs(120);
-                while count_in(&log, ASSIGNED) == assigned_before && child.try_wait().unwrap().is_none() {
-                    assert!(std::time::Instant::now() < deadline, "no assignment:\n{}", tail_of(&log, 40));
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                // Start-up reads catch-up targets for ~3 s; kill while batches flow.
-                std::thread::sleep(Duration::from_millis(rng.random_range(3000..6000)));
-                let _ = child.kill(); // SIGKILL
-                child.wait().expect("wait")
-            }
-        };
-        let rows: u64 = s.clickhouse.scalar(&format!("SELECT count() FROM {t}"));
-        eprintln!("run {run}: {failpoint:?} -> {status}, {rows} rows so far");
-        if !status.success() {
-            kills += 1;
-        }
-        if status.success() {
-            break; // caught up before this crash could happen
-        }
-    }
+    let kills = crash_through(&s, pipeline, &t, &log, &plan, &mut rng);
     assert!(kills >= 20, "only {kills} crashes happened; the stream ended too early");
 
     let mut last = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &[]);
@@ -88,6 +57,51 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), produced.count);
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(_partition, _offset) FROM {t}")), produced.count);
     assert_eq!(cents(&ch.query(&format!("SELECT sum(amount) FROM {t}"))), produced.amount_cents);
+}
+
+/// Runs `penstock run --until-caught-up` once per step of `plan`: a step naming a
+/// failpoint (`name:N`) aborts there; an empty step is killed with SIGKILL at a random
+/// instant while batches flow. Stops early when a run catches up before its crash.
+/// Returns how many runs crashed.
+pub fn crash_through(
+    s: &Services,
+    pipeline: &str,
+    table: &str,
+    log: &std::path::Path,
+    plan: &[Option<String>],
+    rng: &mut SmallRng,
+) -> usize {
+    let mut kills = 0;
+    for (run, failpoint) in plan.iter().enumerate() {
+        let mut envs: Vec<(&str, String)> = Vec::new();
+        if let Some(fp) = failpoint {
+            envs.push(("PENSTOCK_FAILPOINT", fp.clone()));
+        }
+        let assigned_before = count_in(log, ASSIGNED);
+        let mut child = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], log, &envs);
+        let status = match failpoint {
+            Some(_) => wait_with_limit(&mut child, Duration::from_secs(180), log),
+            None => {
+                // A random instant while consuming: after this run got its partitions.
+                let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                while count_in(log, ASSIGNED) == assigned_before && child.try_wait().unwrap().is_none() {
+                    assert!(std::time::Instant::now() < deadline, "no assignment:\n{}", tail_of(log, 40));
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                // Start-up reads catch-up targets for ~3 s; kill while batches flow.
+                std::thread::sleep(Duration::from_millis(rng.random_range(3000..6000)));
+                let _ = child.kill(); // SIGKILL
+                child.wait().expect("wait")
+            }
+        };
+        let rows: u64 = s.clickhouse.scalar(&format!("SELECT count() FROM {table}"));
+        eprintln!("run {run}: {failpoint:?} -> {status}, {rows} rows so far");
+        if status.success() {
+            break; // caught up before this crash could happen
+        }
+        kills += 1;
+    }
+    kills
 }
 
 fn count_in(log: &std::path::Path, needle: &str) -> usize {

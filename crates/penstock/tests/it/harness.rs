@@ -12,11 +12,19 @@ use std::time::{Duration, Instant};
 
 /// The table of `examples/transactions.sql`, in database `db`.
 pub fn create_transactions_table(s: &Services, db: &str) {
+    create_transactions_table_with_engine(s, db, "MergeTree");
+}
+
+/// The table of `examples/transactions.sql` in database `db`, with another engine
+/// clause (e.g. `ReplicatedMergeTree(...)`).
+pub fn create_transactions_table_with_engine(s: &Services, db: &str, engine: &str) {
     s.clickhouse.query(&format!("CREATE DATABASE IF NOT EXISTS `{db}`"));
     let ddl =
         std::fs::read_to_string(repo_root().join("examples/transactions.sql")).expect("examples/transactions.sql");
+    assert!(ddl.contains("ENGINE = MergeTree\n"), "examples/transactions.sql changed its engine clause");
     let ddl = ddl
-        .replace("CREATE TABLE IF NOT EXISTS transactions", &format!("CREATE TABLE IF NOT EXISTS `{db}`.transactions"));
+        .replace("CREATE TABLE IF NOT EXISTS transactions", &format!("CREATE TABLE IF NOT EXISTS `{db}`.transactions"))
+        .replace("ENGINE = MergeTree\n", &format!("ENGINE = {engine}\n"));
     s.clickhouse.query(&ddl);
 }
 

@@ -9,5 +9,6 @@ mod bad_input;
 mod broker_restart;
 mod clickhouse_outage;
 mod crash_loop;
+mod dedup_modes;
 mod end_to_end;
 mod harness;
