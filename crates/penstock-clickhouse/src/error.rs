@@ -91,6 +91,23 @@ const PERMANENT_CODES: &[u32] = &[
 ];
 
 /// Exception codes of conditions that pass by themselves.
+/// Permanent errors caused by the values in the rows sent (not by the table, the
+/// query or the connection): inserting the other rows alone would succeed.
+const ROW_DATA_CODES: &[u32] = &[
+    6,   // CANNOT_PARSE_TEXT
+    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    38,  // CANNOT_PARSE_DATE
+    41,  // CANNOT_PARSE_DATETIME
+    69,  // ARGUMENT_OUT_OF_BOUND
+    70,  // CANNOT_CONVERT_TYPE
+    72,  // CANNOT_PARSE_NUMBER
+    117, // INCORRECT_DATA
+    131, // TOO_LARGE_STRING_SIZE
+    349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+    395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO (a throwIf in a DEFAULT/MATERIALIZED column)
+    469, // VIOLATED_CONSTRAINT
+];
+
 const TRANSIENT_CODES: &[u32] = &[
     3,   // UNEXPECTED_END_OF_FILE (connection cut mid-request)
     159, // TIMEOUT_EXCEEDED
@@ -128,6 +145,13 @@ impl ClickHouseError {
                 _ => RetryHint::RetryLimited,
             },
         }
+    }
+
+    /// True when the server refused an insert because of values in the rows sent (a
+    /// constraint, a `throwIf`, a value it cannot parse): the rows can be isolated and
+    /// dead-lettered, the others inserted.
+    pub fn is_about_rows(&self) -> bool {
+        matches!(self, ClickHouseError::Server { code: Some(c), .. } if ROW_DATA_CODES.contains(c))
     }
 
     /// The exception code, when the server sent one.

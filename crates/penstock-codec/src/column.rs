@@ -129,6 +129,19 @@ impl Column {
         self.finish_value();
     }
 
+    /// Appends a value already in this column's encoding (as [`value_bytes`](Self::value_bytes)
+    /// returns it), NULL when `null` (only for `Nullable` columns).
+    pub fn push_encoded(&mut self, encoded: &[u8], null: bool) {
+        debug_assert!(self.width.is_none_or(|w| w == encoded.len()), "column {}", self.name);
+        self.data.extend_from_slice(encoded);
+        if self.width.is_none() {
+            self.ends.push(self.data.len() as u32);
+        }
+        if let Some(n) = &mut self.nulls {
+            n.push(u8::from(null));
+        }
+    }
+
     /// Removes every row at index `rows` and above.
     pub fn truncate(&mut self, rows: usize) {
         match self.width {
@@ -220,6 +233,24 @@ impl Block {
         self.rows = 0;
     }
 
+    /// A new block holding a copy of rows `rows` (e.g. one half of a batch a server
+    /// rejected, to find the offending row).
+    pub fn select(&self, rows: std::ops::Range<usize>) -> Block {
+        self.select_rows(rows)
+    }
+
+    /// A new block holding a copy of the given rows, in the order given.
+    pub fn select_rows<I: IntoIterator<Item = usize> + Clone>(&self, rows: I) -> Block {
+        let mut out = self.empty_like();
+        for (from, to) in self.columns.iter().zip(&mut out.columns) {
+            for row in rows.clone() {
+                to.push_encoded(from.value_bytes(row), from.is_null(row));
+            }
+        }
+        out.rows = rows.into_iter().count();
+        out
+    }
+
     /// An empty block with the same columns (fresh allocations).
     pub fn empty_like(&self) -> Block {
         Block::new(self.columns.iter().map(|c| Column::new(c.name.clone(), c.ty.clone())).collect())
@@ -256,5 +287,35 @@ mod tests {
         assert_eq!(b.columns()[1].data(), [0, 0, 0, 0]);
         assert_eq!(b.columns()[0].value_bytes(0), b"\x02ok");
         assert!(b.columns()[1].is_null(0));
+    }
+
+    #[test]
+    fn select_copies_a_row_range_exactly() {
+        let mut b = Block::new(vec![
+            Column::new("s", ColumnType::String),
+            Column::new("n", ColumnType::Nullable(Box::new(ColumnType::UInt32))),
+            Column::new("u", ColumnType::UInt8),
+        ]);
+        for i in 0..5u8 {
+            b.columns_mut()[0].push_str(&vec![b'x'; usize::from(i)]);
+            if i % 2 == 0 {
+                b.columns_mut()[1].push_null();
+            } else {
+                b.columns_mut()[1].push_fixed(&u32::from(i).to_le_bytes());
+            }
+            b.columns_mut()[2].push_fixed(&[i]);
+            b.commit_row();
+        }
+        let whole = b.select(0..5);
+        for (a, c) in whole.columns().iter().zip(b.columns()) {
+            assert_eq!((a.data(), a.nulls()), (c.data(), c.nulls()));
+        }
+        let mid = b.select(1..4);
+        assert_eq!(mid.rows(), 3);
+        assert_eq!(mid.columns()[0].value_bytes(2), b"\x03xxx");
+        assert_eq!(mid.columns()[1].nulls().unwrap(), [0, 1, 0]);
+        assert_eq!(mid.columns()[1].data(), [1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0]);
+        assert_eq!(mid.columns()[2].data(), [1, 2, 3]);
+        assert!(b.select(2..2).is_empty());
     }
 }

@@ -57,6 +57,21 @@ pub struct PipelineFile {
     /// Delivery guarantee: `exactly_once` (default) or `at_least_once`.
     #[serde(default)]
     pub delivery: DeliveryFile,
+    /// Where messages that cannot become rows go (always somewhere: nothing is dropped).
+    #[serde(default)]
+    pub dead_letter: DeadLetterFile,
+}
+
+/// The dead-letter table: every message that cannot be decoded, or whose row ClickHouse
+/// rejects, lands there with its raw bytes, Kafka coordinates and the reason. Written
+/// through the sink's connection, in the same delivery protocol as the data.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterFile {
+    /// `name` or `database.name`; default `<table>_dead_letter` in the sink's database.
+    /// Created if missing.
+    #[serde(default)]
+    pub table: Option<Spanned<String>>,
 }
 
 /// Delivery guarantees.

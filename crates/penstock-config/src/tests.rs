@@ -167,3 +167,21 @@ fn backoff_doubles_and_caps() {
     assert_eq!(r.backoff(2), Duration::from_millis(400));
     assert_eq!(r.backoff(40), Duration::from_secs(1));
 }
+
+#[test]
+fn dead_letter_table_defaults_beside_the_table_and_can_be_named() {
+    let p = parse(GOOD, "p.yaml", env).unwrap();
+    assert_eq!(
+        (p.sink.dead_letter_database.as_str(), p.sink.dead_letter_table.as_str()),
+        ("default", "transactions_dead_letter")
+    );
+    let named = format!("{GOOD}dead_letter: {{ table: quarantine.bad_rows }}\n");
+    let p = parse(&named, "p.yaml", env).unwrap();
+    assert_eq!((p.sink.dead_letter_database.as_str(), p.sink.dead_letter_table.as_str()), ("quarantine", "bad_rows"));
+    let same = format!("{GOOD}dead_letter:\n  table: transactions\n");
+    let e = err(&same);
+    assert_eq!((e.path.as_str(), e.line), ("dead_letter.table", Some(28)), "{e}");
+    assert!(e.message.contains("must differ"), "{e}");
+    let e = err(&format!("{GOOD}dead_letter: {{ tabel: x }}\n"));
+    assert!(e.to_string().contains("tabel"), "{e}");
+}

@@ -113,6 +113,10 @@ pub struct ClickHouseSink {
     pub timeout: Duration,
     /// Exactly-once ledger table (in `database`).
     pub ledger_table: String,
+    /// Dead-letter table: database.
+    pub dead_letter_database: String,
+    /// Dead-letter table: name.
+    pub dead_letter_table: String,
 }
 
 /// Insert formats.
@@ -310,6 +314,23 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
     if c.timeout.0 < Duration::from_millis(100) {
         return Err(loc.spanned(cl, "sink.clickhouse.timeout", "must be at least 100ms"));
     }
+    let (dead_letter_database, dead_letter_table) = match &f.dead_letter.table {
+        None => (database.clone(), format!("{table}_dead_letter")),
+        Some(t) => {
+            let at = |m: &str| loc.spanned(&t.referenced, "dead_letter.table", m);
+            let (db, name) = match t.value.trim().split_once('.') {
+                Some((db, name)) => (db.to_string(), name.to_string()),
+                None => (database.clone(), t.value.trim().to_string()),
+            };
+            if db.is_empty() || name.is_empty() {
+                return Err(at("database and table names must not be empty"));
+            }
+            if (db.as_str(), name.as_str()) == (database.as_str(), table.as_str()) {
+                return Err(at("must differ from the sink's table (dead letters have their own columns)"));
+            }
+            (db, name)
+        }
+    };
     let sink = ClickHouseSink {
         url,
         database,
@@ -328,6 +349,8 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
         retry,
         timeout: c.timeout.0,
         ledger_table: c.ledger_table.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "penstock_ledger".into()),
+        dead_letter_database,
+        dead_letter_table,
     };
     let delivery = match f.delivery {
         DeliveryFile::ExactlyOnce => Delivery::ExactlyOnce,

@@ -4,6 +4,7 @@
 //! determined by (partition, first offset, next offset) — the property the
 //! exactly-once protocol builds on — and offsets can be committed per batch in order.
 
+use crate::origins::RowOrigins;
 use penstock_codec::{Block, Timestamp};
 use penstock_config::BatchLimits;
 use penstock_kafka::Partition;
@@ -14,16 +15,16 @@ use std::time::Instant;
 pub struct OpenBatch {
     /// Ownership epoch of the partition when the first message was read.
     pub epoch: u64,
-    /// Decoded rows.
-    pub block: Block,
+    /// Decoded rows, their origins, and the batch's dead letters.
+    pub buffers: Buffers,
     /// First offset in the range.
     pub first_offset: i64,
     /// One past the last offset seen.
     pub next_offset: i64,
-    /// Messages in the range (rows + skipped).
+    /// Messages in the range (rows + undecodable).
     pub messages: u64,
-    /// Messages that could not be decoded.
-    pub skipped: u64,
+    /// Messages that could not be decoded (dead-lettered).
+    pub undecodable: u64,
     /// Payload bytes consumed.
     pub payload_bytes: u64,
     /// When the first message arrived.
@@ -35,13 +36,46 @@ pub struct OpenBatch {
     pub replay_end: Option<i64>,
     /// Messages of a replayed range whose rows had already landed (left out).
     pub already_landed: u64,
+    /// For a replayed batch: offsets of its range already in the dead-letter table.
+    pub dead_landed: Vec<i64>,
 }
 
 impl OpenBatch {
     /// True when the batch must be sealed because of its size. A replayed batch never
     /// is: it must cover exactly its recorded range.
     pub fn is_full(&self, limits: &BatchLimits) -> bool {
-        self.replay_end.is_none() && (self.block.rows() >= limits.max_rows || self.block.byte_len() >= limits.max_bytes)
+        self.replay_end.is_none()
+            && (self.buffers.block.rows() >= limits.max_rows || self.buffers.byte_len() >= limits.max_bytes)
+    }
+}
+
+/// The buffers a batch fills, reused from batch to batch.
+#[derive(Debug)]
+pub struct Buffers {
+    /// Decoded rows.
+    pub block: Block,
+    /// Where each row came from (for dead-lettering rows ClickHouse rejects).
+    pub origins: RowOrigins,
+    /// Dead letters of the batch's range, in the dead-letter table's columns.
+    pub dead: Block,
+}
+
+impl Buffers {
+    /// Bytes held, the measure batch sizes and the memory budget use.
+    pub fn byte_len(&self) -> usize {
+        self.block.byte_len() + self.origins.byte_len() + self.dead.byte_len()
+    }
+
+    /// Empties every buffer, keeping allocations.
+    pub fn clear(&mut self) {
+        self.block.clear();
+        self.origins.clear();
+        self.dead.clear();
+    }
+
+    /// Empty buffers with the same columns.
+    pub fn empty_like(&self) -> Buffers {
+        Buffers { block: self.block.empty_like(), origins: RowOrigins::default(), dead: self.dead.empty_like() }
     }
 }
 
@@ -56,12 +90,12 @@ pub struct SealedBatch {
     pub first_offset: i64,
     /// One past the last offset: the offset to commit once inserted.
     pub next_offset: i64,
-    /// Decoded rows.
-    pub block: Block,
+    /// Decoded rows, their origins, and the batch's dead letters.
+    pub buffers: Buffers,
     /// Messages in the range.
     pub messages: u64,
-    /// Messages that could not be decoded.
-    pub skipped: u64,
+    /// Messages that could not be decoded (dead-lettered).
+    pub undecodable: u64,
     /// Payload bytes consumed.
     pub payload_bytes: u64,
     /// When the first message of the batch arrived.
@@ -72,4 +106,6 @@ pub struct SealedBatch {
     pub replay: bool,
     /// Messages of a replayed range whose rows had already landed (left out).
     pub already_landed: u64,
+    /// For a replayed batch: offsets of its range already in the dead-letter table.
+    pub dead_landed: Vec<i64>,
 }

@@ -6,8 +6,8 @@
 //! exceed the memory budget (then the largest is sealed), so memory stays bounded
 //! whatever the number of partitions.
 
-use crate::batch::{OpenBatch, SealedBatch};
-use penstock_codec::{Block, Timestamp};
+use crate::batch::{Buffers, OpenBatch, SealedBatch};
+use penstock_codec::Timestamp;
 use penstock_config::BatchLimits;
 use penstock_kafka::Partition;
 use std::time::{Duration, Instant};
@@ -38,17 +38,17 @@ struct Slot {
 pub struct Batcher {
     limits: BatchLimits,
     budget: usize,
-    template: Block,
+    template: Buffers,
     /// Per topic: the slot of each partition id (indexed by id).
     topics: Vec<(String, Vec<Slot>)>,
-    /// Spare blocks, reused to avoid reallocating column buffers.
-    spare: Vec<Block>,
+    /// Spare buffers, reused to avoid reallocating column buffers.
+    spare: Vec<Buffers>,
 }
 
 impl Batcher {
     /// A batcher whose batches have `template`'s columns; `budget` bounds the bytes
     /// held by all open batches together.
-    pub fn new(limits: BatchLimits, budget: usize, template: Block) -> Self {
+    pub fn new(limits: BatchLimits, budget: usize, template: Buffers) -> Self {
         Batcher { limits, budget: budget.max(limits.max_bytes), template, topics: Vec::new(), spare: Vec::new() }
     }
 
@@ -101,16 +101,17 @@ impl Batcher {
         slot.position = Some(message + 1);
         Some(slot.open.get_or_insert_with(|| OpenBatch {
             epoch: epoch(),
-            block: spare.pop().unwrap_or_else(|| template.empty_like()),
+            buffers: spare.pop().unwrap_or_else(|| template.empty_like()),
             first_offset: offset,
             next_offset: offset,
             messages: 0,
-            skipped: 0,
+            undecodable: 0,
             payload_bytes: 0,
             opened_at: at,
             batch_time,
             replay_end: None,
             already_landed: 0,
+            dead_landed: Vec::new(),
         }))
     }
 
@@ -135,9 +136,10 @@ impl Batcher {
             batch_time: b.batch_time,
             replay: b.replay_end.is_some(),
             already_landed: b.already_landed,
-            block: b.block,
+            dead_landed: b.dead_landed,
+            buffers: b.buffers,
             messages: b.messages,
-            skipped: b.skipped,
+            undecodable: b.undecodable,
             payload_bytes: b.payload_bytes,
             opened_at: b.opened_at,
         })
@@ -156,7 +158,7 @@ impl Batcher {
                 if now.duration_since(b.opened_at) >= self.limits.max_wait {
                     out.extend(self.seal_at(ti, pi));
                 } else {
-                    total += b.block.byte_len();
+                    total += b.buffers.byte_len();
                 }
             }
         }
@@ -167,7 +169,7 @@ impl Batcher {
                 .enumerate()
                 .flat_map(|(ti, (_, parts))| {
                     parts.iter().enumerate().filter_map(move |(pi, s)| {
-                        s.open.as_ref().filter(|b| b.replay_end.is_none()).map(|b| (b.block.byte_len(), ti, pi))
+                        s.open.as_ref().filter(|b| b.replay_end.is_none()).map(|b| (b.buffers.byte_len(), ti, pi))
                     })
                 })
                 .max();
@@ -205,16 +207,16 @@ impl Batcher {
         for p in partitions {
             let slot = std::mem::take(self.slot(&p.topic, p.partition));
             if let Some(b) = slot.open {
-                self.recycle(b.block);
+                self.recycle(b.buffers);
             }
         }
     }
 
-    /// Returns a block's buffers for reuse.
-    pub fn recycle(&mut self, mut block: Block) {
+    /// Returns a batch's buffers for reuse.
+    pub fn recycle(&mut self, mut buffers: Buffers) {
         if self.spare.len() < 4 {
-            block.clear();
-            self.spare.push(block);
+            buffers.clear();
+            self.spare.push(buffers);
         }
     }
 
@@ -237,11 +239,20 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use penstock_codec::{Column, ColumnType, Timestamp};
+    use crate::origins::RowOrigins;
+    use penstock_codec::{Block, Column, ColumnType, Timestamp};
 
     fn batcher(max_rows: usize, max_bytes: usize, budget: usize) -> Batcher {
         let limits = BatchLimits { max_rows, max_bytes, max_wait: Duration::from_millis(100) };
-        Batcher::new(limits, budget, Block::new(vec![Column::new("v", ColumnType::UInt64)]))
+        Batcher::new(limits, budget, template())
+    }
+
+    fn template() -> Buffers {
+        Buffers {
+            block: Block::new(vec![Column::new("v", ColumnType::UInt64)]),
+            origins: RowOrigins::default(),
+            dead: Block::new(Vec::new()),
+        }
     }
 
     /// Feeds one message as the source loop does; returns whether its batch is full,
@@ -249,8 +260,8 @@ mod tests {
     fn add(b: &mut Batcher, topic: &str, p: i32, off: i64, now: Instant) -> Option<bool> {
         let open = Opening { message: off, offset: off, at: now, batch_time: Timestamp { secs: 0, nanos: 0 } };
         let batch = b.batch_for(topic, p, open, || 7)?;
-        batch.block.columns_mut()[0].push_fixed(&(off as u64).to_le_bytes());
-        batch.block.commit_row();
+        batch.buffers.block.columns_mut()[0].push_fixed(&(off as u64).to_le_bytes());
+        batch.buffers.block.commit_row();
         batch.next_offset = off + 1;
         batch.messages += 1;
         Some(b.is_full_at(topic, p))
@@ -265,7 +276,7 @@ mod tests {
             add(&mut b, "t", 1, 100 + off, now);
         }
         let s = b.seal("t", 0).unwrap();
-        assert_eq!((s.first_offset, s.next_offset, s.block.rows(), s.epoch), (0, 3, 3, 7));
+        assert_eq!((s.first_offset, s.next_offset, s.buffers.block.rows(), s.epoch), (0, 3, 3, 7));
         let s = b.seal("t", 1).unwrap();
         assert_eq!((s.first_offset, s.next_offset), (100, 103));
         assert!(b.is_empty());
@@ -279,7 +290,7 @@ mod tests {
         add(&mut b, "t", 0, 6, now);
         assert_eq!(add(&mut b, "t", 0, 5, now), None);
         let s = b.seal("t", 0).unwrap();
-        assert_eq!((s.first_offset, s.next_offset, s.block.rows()), (5, 7, 2));
+        assert_eq!((s.first_offset, s.next_offset, s.buffers.block.rows()), (5, 7, 2));
         assert_eq!(add(&mut b, "t", 0, 6, now), None, "position survives sealing");
         assert_eq!(add(&mut b, "t", 0, 9, now), Some(false), "gaps are fine");
         b.discard(&[Partition { topic: "t".into(), partition: 0 }]);
@@ -308,7 +319,7 @@ mod tests {
     #[test]
     fn budget_seals_the_largest() {
         let limits = BatchLimits { max_rows: 1000, max_bytes: 1024, max_wait: Duration::from_secs(60) };
-        let mut b = Batcher::new(limits, 1024, Block::new(vec![Column::new("v", ColumnType::UInt64)]));
+        let mut b = Batcher::new(limits, 1024, template());
         let now = Instant::now();
         for off in 0..100 {
             add(&mut b, "t", 0, off, now);
@@ -331,8 +342,8 @@ mod tests {
             let open = Opening { message: off, offset: 10, at: t0, batch_time: Timestamp { secs: 1, nanos: 0 } };
             let batch = b.batch_for("t", 0, open, || 3).expect("every offset of the range is new");
             batch.replay_end = Some(20);
-            batch.block.columns_mut()[0].push_fixed(&(off as u64).to_le_bytes());
-            batch.block.commit_row();
+            batch.buffers.block.columns_mut()[0].push_fixed(&(off as u64).to_le_bytes());
+            batch.buffers.block.commit_row();
             batch.next_offset = off + 1;
         }
         assert!(!b.is_full_at("t", 0), "size does not seal a replay");
@@ -340,7 +351,10 @@ mod tests {
         b.seal_due(t0 + Duration::from_secs(3600), &mut out);
         assert!(out.is_empty(), "age does not seal a replay");
         let sealed = b.seal("t", 0).unwrap();
-        assert_eq!((sealed.first_offset, sealed.next_offset, sealed.block.rows(), sealed.replay), (10, 20, 5, true));
+        assert_eq!(
+            (sealed.first_offset, sealed.next_offset, sealed.buffers.block.rows(), sealed.replay),
+            (10, 20, 5, true)
+        );
         let open = Opening { message: 15, offset: 10, at: t0, batch_time: Timestamp { secs: 1, nanos: 0 } };
         b.batch_for("t", 0, open, || 3).unwrap().replay_end = Some(20);
         b.seal_all(&mut out);

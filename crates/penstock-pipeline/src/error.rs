@@ -51,6 +51,9 @@ pub enum PipelineError {
     /// Exactly-once delivery is impossible with this server and table, as configured.
     #[error("cannot start: {0}")]
     ExactlyOnceUnavailable(String),
+    /// The dead-letter table exists but its columns do not fit.
+    #[error("cannot start: {0}")]
+    DeadLetterTable(String),
     /// The exactly-once ledger could not be read or written; nothing more is inserted
     /// or committed, and the next start recovers from the ledger.
     #[error("{0}")]

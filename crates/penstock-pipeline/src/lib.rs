@@ -19,9 +19,11 @@
 pub mod batch;
 pub mod batcher;
 pub mod catch_up;
+pub mod dead_letter;
 pub mod error;
 pub mod exactly_once;
 pub mod failpoint;
+pub mod origins;
 pub mod runner;
 pub mod shared;
 pub mod sink;

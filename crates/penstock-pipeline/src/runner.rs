@@ -1,10 +1,13 @@
 //! Starting and stopping a pipeline: preflight checks, then the source thread and the
 //! sink task joined by a bounded queue, with signal handling around them.
 
+use crate::batch::Buffers;
 use crate::batcher::Batcher;
 use crate::catch_up::CatchUp;
+use crate::dead_letter::{self, DeadLetterTable};
 use crate::error::PipelineError;
 use crate::exactly_once::{ledger, mode, recovery::Recovery};
+use crate::origins::RowOrigins;
 use crate::shared::Shared;
 use crate::sink::SinkTask;
 use crate::source::SourceLoop;
@@ -79,9 +82,22 @@ pub async fn preflight(p: &Pipeline) -> Result<(), PipelineError> {
     Ok(())
 }
 
+/// Creates the dead-letter table if missing and checks its columns.
+pub async fn prepare_dead_letters(p: &Pipeline) -> Result<DeadLetterTable, PipelineError> {
+    let client = ClickHouseClient::for_sink(&p.sink);
+    let s = &p.sink;
+    let table =
+        dead_letter::ensure(&client, &s.database, &s.dead_letter_database, &s.dead_letter_table, &p.name).await?;
+    tracing::info!(
+        table = %format!("{}.{}", table.database, table.table), kafka_timestamp = ?table.kafka_timestamp,
+        "dead letters go to this table"
+    );
+    Ok(table)
+}
+
 /// Exactly-once set-up: read the server's capabilities, choose how repeated inserts are
 /// recognised (or refuse, saying why), and create the ledger table.
-pub async fn prepare_exactly_once(p: &Pipeline) -> Result<Recovery, PipelineError> {
+pub async fn prepare_exactly_once(p: &Pipeline, dead_letters: &DeadLetterTable) -> Result<Recovery, PipelineError> {
     let client = ClickHouseClient::for_sink(&p.sink);
     let caps = ledger::capabilities(&client, &p.sink.database, &p.sink.table)
         .await
@@ -96,6 +112,7 @@ pub async fn prepare_exactly_once(p: &Pipeline) -> Result<Recovery, PipelineErro
         database: p.sink.database.clone(),
         table: p.sink.table.clone(),
         mode,
+        dead_letters: dead_letters.clone(),
         runtime: tokio::runtime::Handle::current(),
     })
 }
@@ -105,11 +122,13 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
     let started = Instant::now();
     preflight(&p).await?;
     let decoder = JsonDecoder::new(p.fields.clone(), p.limits)?;
-    let template = decoder.new_block();
+    let dead_letters = prepare_dead_letters(&p).await?;
+    let template =
+        Buffers { block: decoder.new_block(), origins: RowOrigins::default(), dead: dead_letters.new_block() };
     let batcher = Batcher::new(p.sink.batch, p.sink.batch.max_bytes, template);
     let recovery = match p.delivery {
         Delivery::AtLeastOnce => None,
-        Delivery::ExactlyOnce => Some(prepare_exactly_once(&p).await?),
+        Delivery::ExactlyOnce => Some(prepare_exactly_once(&p, &dead_letters).await?),
     };
     let shared = Arc::new(Shared::new(recovery));
     let stats = Arc::new(Stats::default());
@@ -123,7 +142,13 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
 
     let source = SourceLoop {
         consumer,
-        intake: crate::source::Intake { decoder, batcher, shared: shared.clone(), replays: Vec::new() },
+        intake: crate::source::Intake {
+            decoder,
+            batcher,
+            shared: shared.clone(),
+            replays: Vec::new(),
+            dead_letters: dead_letters.clone(),
+        },
         shared: shared.clone(),
         tx: Some(tx),
         recycled: recycle_rx,
@@ -149,6 +174,7 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
         shared: shared.clone(),
         stats: stats.clone(),
         stop: stop.clone(),
+        dead_letters,
         recycle: recycle_tx,
     };
     let sink_handle = tokio::spawn(sink.run());

@@ -13,12 +13,13 @@
 use crate::batch::SealedBatch;
 use crate::batcher::{Batcher, Opening};
 use crate::catch_up::CatchUp;
+use crate::dead_letter::{DeadLetter, DeadLetterTable};
 use crate::error::PipelineError;
 use crate::exactly_once::recovery::ReplayPlan;
 use crate::shared::{OwnershipEvent, Shared};
 use crate::stats::Stats;
 use crate::stop::{Stop, StopReason};
-use penstock_codec::{JsonDecoder, MessageMeta, Timestamp};
+use penstock_codec::{Block, DecodeError, JsonDecoder, MessageMeta, Timestamp};
 use penstock_config::StartFrom;
 use penstock_kafka::rdkafka::consumer::{CommitMode, Consumer};
 use penstock_kafka::rdkafka::message::Message;
@@ -50,6 +51,8 @@ pub struct Intake {
     /// Pending-ledger batches to rebuild before normal batching resumes (exactly-once
     /// recovery); almost always empty, so the per-message check is one length test.
     pub(crate) replays: Vec<(Partition, ReplayPlan)>,
+    /// Where undecodable messages go.
+    pub(crate) dead_letters: DeadLetterTable,
 }
 
 /// Everything the source loop owns.
@@ -58,7 +61,7 @@ pub struct SourceLoop {
     pub(crate) intake: Intake,
     pub(crate) shared: Arc<Shared>,
     pub(crate) tx: Option<mpsc::Sender<SealedBatch>>,
-    pub(crate) recycled: std::sync::mpsc::Receiver<penstock_codec::Block>,
+    pub(crate) recycled: std::sync::mpsc::Receiver<crate::batch::Buffers>,
     pub(crate) stop: Arc<Stop>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) catch_up: Option<CatchUp>,
@@ -140,8 +143,8 @@ impl SourceLoop {
             self.handle_ownership(st)?;
         }
         self.commit_acks(CommitMode::Async);
-        while let Ok(block) = self.recycled.try_recv() {
-            self.intake.batcher.recycle(block);
+        while let Ok(buffers) = self.recycled.try_recv() {
+            self.intake.batcher.recycle(buffers);
         }
         self.flush_pending(st);
         if self.catch_up.as_ref().is_some_and(CatchUp::done) && st.pending.is_empty() && self.intake.batcher.is_empty()
@@ -182,6 +185,26 @@ fn meta_of<'m>(msg: &'m penstock_kafka::rdkafka::message::BorrowedMessage<'_>, n
     }
 }
 
+/// Adds an undecodable message to its batch's dead letters.
+fn dead_letter(table: &DeadLetterTable, dead: &mut Block, meta: &MessageMeta<'_>, raw: &[u8], e: &DecodeError) {
+    let message = match &e.column {
+        Some(c) => format!("column `{c}`: {}", e.message),
+        None => e.message.clone(),
+    };
+    let letter = DeadLetter {
+        topic: meta.topic,
+        partition: meta.partition,
+        offset: meta.offset,
+        timestamp_ms: meta.timestamp_ms,
+        key: meta.key,
+        raw,
+        kind: e.kind.as_str(),
+        message: &message,
+        at: meta.now,
+    };
+    table.push(dead, &letter);
+}
+
 fn wall_clock() -> Timestamp {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Timestamp { secs: d.as_secs() as i64, nanos: d.subsec_nanos() }
@@ -213,24 +236,28 @@ impl Intake {
             return;
         };
         let meta = meta_of(msg, batch.batch_time);
-        if let Err(e) = self.decoder.decode(payload, &meta, &mut batch.block) {
-            batch.skipped += 1;
-            if st.log_window.elapsed() >= LOG_WINDOW {
-                if st.suppressed > 0 {
-                    tracing::warn!(
-                        suppressed = st.suppressed,
-                        "more undecodable messages were skipped without a log line"
-                    );
+        match self.decoder.decode(payload, &meta, &mut batch.buffers.block) {
+            Ok(()) => batch.buffers.origins.push(offset, meta.timestamp_ms, meta.key, payload),
+            Err(e) => {
+                batch.undecodable += 1;
+                dead_letter(&self.dead_letters, &mut batch.buffers.dead, &meta, payload, &e);
+                if st.log_window.elapsed() >= LOG_WINDOW {
+                    if st.suppressed > 0 {
+                        tracing::warn!(
+                            suppressed = st.suppressed,
+                            "more undecodable messages were dead-lettered without a log line"
+                        );
+                    }
+                    st.log_window = Instant::now();
+                    st.logged = 0;
+                    st.suppressed = 0;
                 }
-                st.log_window = Instant::now();
-                st.logged = 0;
-                st.suppressed = 0;
-            }
-            if st.logged < LOG_BURST {
-                st.logged += 1;
-                tracing::warn!(topic, partition, offset, error = %e, "skipping a message that cannot be decoded");
-            } else {
-                st.suppressed += 1;
+                if st.logged < LOG_BURST {
+                    st.logged += 1;
+                    tracing::warn!(topic, partition, offset, error = %e, "dead-lettering a message that cannot be decoded");
+                } else {
+                    st.suppressed += 1;
+                }
             }
         }
         batch.next_offset = offset + 1;
@@ -279,13 +306,21 @@ impl Intake {
         ) else {
             return true; // a re-delivery
         };
+        if batch.replay_end.is_none() {
+            batch.dead_landed.clone_from(&plan.dead_landed);
+        }
         batch.replay_end = Some(next);
         if plan.landed.binary_search(&offset).is_ok() {
             batch.already_landed += 1;
         } else {
             let meta = meta_of(msg, plan.batch_time);
-            if self.decoder.decode(msg.payload().unwrap_or_default(), &meta, &mut batch.block).is_err() {
-                batch.skipped += 1;
+            let payload = msg.payload().unwrap_or_default();
+            match self.decoder.decode(payload, &meta, &mut batch.buffers.block) {
+                Ok(()) => batch.buffers.origins.push(offset, meta.timestamp_ms, meta.key, payload),
+                Err(e) => {
+                    batch.undecodable += 1;
+                    dead_letter(&self.dead_letters, &mut batch.buffers.dead, &meta, payload, &e);
+                }
             }
         }
         batch.next_offset = offset + 1;
@@ -305,7 +340,7 @@ impl SourceLoop {
     fn move_sealed(&mut self, st: &mut LoopState) {
         for b in st.sealed.drain(..) {
             Stats::add(&self.stats.messages, b.messages);
-            Stats::add(&self.stats.skipped, b.skipped);
+            Stats::add(&self.stats.undecodable, b.undecodable);
             st.pending.push_back(b);
         }
         if !st.pending.is_empty() {
@@ -429,7 +464,7 @@ impl SourceLoop {
             self.intake.batcher.seal_all(&mut st.sealed);
             for b in st.sealed.drain(..) {
                 Stats::add(&self.stats.messages, b.messages);
-                Stats::add(&self.stats.skipped, b.skipped);
+                Stats::add(&self.stats.undecodable, b.undecodable);
                 st.pending.push_back(b);
             }
             if let Some(tx) = &self.tx {

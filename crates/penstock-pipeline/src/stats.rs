@@ -7,8 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Stats {
     /// Messages read from Kafka.
     pub messages: AtomicU64,
-    /// Messages that could not be decoded (skipped).
-    pub skipped: AtomicU64,
+    /// Messages that could not be decoded (each dead-lettered).
+    pub undecodable: AtomicU64,
+    /// Rows written to the dead-letter table (undecodable messages and rows ClickHouse
+    /// rejected), not counting dead letters a replay found already there.
+    pub dead_lettered: AtomicU64,
     /// Rows ClickHouse acknowledged.
     pub rows_inserted: AtomicU64,
     /// Insert bodies sent (bytes, after compression).
@@ -27,7 +30,8 @@ impl Stats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         StatsSnapshot {
             messages: g(&self.messages),
-            skipped: g(&self.skipped),
+            undecodable: g(&self.undecodable),
+            dead_lettered: g(&self.dead_lettered),
             rows_inserted: g(&self.rows_inserted),
             bytes_sent: g(&self.bytes_sent),
             batches: g(&self.batches),
@@ -46,8 +50,10 @@ impl Stats {
 pub struct StatsSnapshot {
     /// Messages read.
     pub messages: u64,
-    /// Messages skipped.
-    pub skipped: u64,
+    /// Messages that could not be decoded.
+    pub undecodable: u64,
+    /// Rows written to the dead-letter table.
+    pub dead_lettered: u64,
     /// Rows inserted.
     pub rows_inserted: u64,
     /// Bytes sent.

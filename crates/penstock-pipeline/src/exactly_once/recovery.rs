@@ -5,6 +5,7 @@
 use super::decision::{decide, Decision, LedgerEntry};
 use super::ledger::{landed_offsets, Ledger};
 use super::mode::DedupMode;
+use crate::dead_letter::DeadLetterTable;
 use penstock_clickhouse::{ClickHouseClient, ClickHouseError, RetryHint};
 use penstock_codec::Timestamp;
 use penstock_kafka::Partition;
@@ -24,6 +25,9 @@ pub struct ReplayPlan {
     pub batch_time: Timestamp,
     /// Offsets whose rows already landed (sorted), left out of the replay.
     pub landed: Vec<i64>,
+    /// Offsets already in the dead-letter table (sorted): their dead letters are not
+    /// inserted again.
+    pub dead_landed: Vec<i64>,
 }
 
 /// The outcome of recovering one partition.
@@ -45,6 +49,7 @@ pub struct Recovery {
     pub(crate) database: String,
     pub(crate) table: String,
     pub(crate) mode: DedupMode,
+    pub(crate) dead_letters: DeadLetterTable,
     pub(crate) runtime: tokio::runtime::Handle,
 }
 
@@ -70,15 +75,21 @@ impl Recovery {
                 let landed = self.retrying(|| {
                     landed_offsets(&self.client, &self.database, &self.table, &self.mode, p, first, next)
                 })?;
+                let dead_landed = self.retrying(|| self.dead_letters.landed(&self.client, p, first, next))?;
                 tracing::info!(
                     topic = %p.topic, partition = p.partition, first, next, already_landed = landed.len(),
+                    already_dead_lettered = dead_landed.len(),
                     "replaying a batch whose insert may not have completed"
                 );
                 let batch_time = Timestamp {
                     secs: batch_time_ns.div_euclid(1_000_000_000),
                     nanos: batch_time_ns.rem_euclid(1_000_000_000) as u32,
                 };
-                Recovered { start: Some(first), replay: Some(ReplayPlan { first, next, batch_time, landed }), seq }
+                Recovered {
+                    start: Some(first),
+                    replay: Some(ReplayPlan { first, next, batch_time, landed, dead_landed }),
+                    seq,
+                }
             }
         };
         Ok(out)

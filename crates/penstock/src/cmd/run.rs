@@ -40,7 +40,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let s = summary.stats;
             let secs = summary.elapsed.as_secs_f64().max(1e-9);
             println!(
-                "{}: {} messages, {} rows inserted, {} skipped (undecodable), {} batches, {} retries, in {:.1}s ({:.0} rows/s)",
+                "{}: {} messages, {} rows inserted, {} dead-lettered ({} undecodable), {} inserts, {} retries, in {:.1}s ({:.0} rows/s)",
                 match summary.reason {
                     StopReason::CaughtUp => "caught up",
                     StopReason::Signal => "stopped",
@@ -48,7 +48,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 },
                 s.messages,
                 s.rows_inserted,
-                s.skipped,
+                s.dead_lettered,
+                s.undecodable,
                 s.batches,
                 s.retries,
                 secs,

@@ -44,36 +44,73 @@ fn transactions_arrive_complete_and_offsets_are_committed() {
     assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM {t}")), 200_000);
 }
 
+/// Undecodable messages, and rows ClickHouse itself refuses, land in the dead-letter
+/// table with their raw bytes, coordinates and reason; the good rows around them are
+/// inserted; rows + dead letters = messages; a second run adds nothing.
 #[test]
-fn undecodable_messages_are_skipped_without_stalling() {
+fn bad_messages_and_rejected_rows_are_dead_lettered() {
     let s = Services::start().expect("services");
     let topic = unique_name("bad");
     let db = unique_name("db");
     s.kafka.create_topic(&topic, 1).expect("topic");
     create_transactions_table(&s, &db);
-    let good = br#"{"event_id":"3c7d1004-4dce-48d2-9e13-8f3288aac743","user_id":1,"amount":1.50,"region":"eu-west-1","event_type":"view","event_time":"2026-11-21T05:10:00.123Z"}"#;
-    produce_raw(
-        &s,
-        &topic,
-        &[
-            good,
-            b"not json",
-            b"",
-            br#"{"event_id":"nope","user_id":1}"#,
-            br#"{"user_id":1}"#,
-            br#"{"event_id":"3c7d1004-4dce-48d2-9e13-8f3288aac744","user_id":-1}"#,
-            b"\xff\xfe",
-            good,
-        ],
-    );
+    // The server refuses rows with user_id 42 (a MATERIALIZED throwIf): Penstock must
+    // isolate them by splitting the batch and dead-letter them with the server's text.
+    s.clickhouse
+        .query(&format!("ALTER TABLE `{db}`.transactions ADD COLUMN guard UInt8 MATERIALIZED throwIf(user_id = 42)"));
+    let good = |n: u32, user: u32| {
+        format!(
+            r#"{{"event_id":"3c7d1004-4dce-48d2-9e13-8f3288a{n:05}","user_id":{user},"amount":1.50,"region":"eu-west-1","event_type":"view","event_time":"2026-11-21T05:10:00.123Z"}}"#
+        )
+        .into_bytes()
+    };
+    let messages: Vec<Vec<u8>> = vec![
+        good(1, 1),
+        b"not json".to_vec(),
+        b"".to_vec(),
+        br#"{"event_id":"nope","user_id":1}"#.to_vec(),
+        br#"{"user_id":1}"#.to_vec(),
+        good(2, 42),
+        br#"{"event_id":"3c7d1004-4dce-48d2-9e13-8f3288aac744","user_id":-1}"#.to_vec(),
+        b"\xff\xfe".to_vec(),
+        good(3, 3),
+        good(4, 42),
+        good(5, 5),
+    ];
+    let payloads: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    produce_raw(&s, &topic, &payloads);
     let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 1000);
     let out = penstock(&["run", pipeline.to_str().unwrap(), "--until-caught-up"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("8 messages, 2 rows inserted, 6 skipped"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("11 messages, 3 rows inserted, 8 dead-lettered (6 undecodable)"), "{}", stdout(&out));
     let log = stderr(&out);
-    assert!(log.contains("skipping a message that cannot be decoded"), "{log}");
+    assert!(log.contains("dead-lettering a message that cannot be decoded"), "{log}");
     assert!(log.contains("offset=3") && log.contains("column `event_id`"), "{log}");
-    assert_eq!(s.clickhouse.scalar::<u64>(&format!("SELECT count() FROM `{db}`.transactions")), 2);
+    let ch = &s.clickhouse;
+    assert_eq!(ch.query(&format!("SELECT _offset FROM `{db}`.transactions ORDER BY _offset")), "0\n8\n10\n");
+    let dead = ch.query(&format!(
+        "SELECT `offset`, error_kind, error_message, raw, key, pipeline, topic = '{topic}' \
+         FROM `{db}`.transactions_dead_letter ORDER BY `offset` FORMAT TabSeparated"
+    ));
+    let rows: Vec<Vec<&str>> = dead.lines().map(|l| l.split('\t').collect()).collect();
+    let offsets: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(offsets, ["1", "2", "3", "4", "5", "6", "7", "9"], "{dead}");
+    let kind = |offset: &str| rows.iter().find(|r| r[0] == offset).map(|r| r[1]).unwrap();
+    assert_eq!(kind("1"), "invalid_json");
+    assert_eq!(kind("3"), "invalid_value");
+    assert_eq!(kind("4"), "missing_field");
+    assert_eq!(kind("5"), "rejected_by_clickhouse");
+    assert_eq!(kind("7"), "not_utf8");
+    let row5 = rows.iter().find(|r| r[0] == "5").unwrap();
+    assert!(row5[2].contains("395") && row5[2].contains("throwIf"), "{dead}");
+    assert!(row5[3].contains(r#""user_id":42"#), "raw bytes kept: {dead}");
+    assert_eq!((row5[4], row5[5], row5[6]), ("k", "transactions", "1"), "{dead}");
+    assert!(rows.iter().find(|r| r[0] == "3").unwrap()[2].contains("column `event_id`"), "{dead}");
+
+    let again = penstock(&["run", pipeline.to_str().unwrap(), "--until-caught-up"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM `{db}`.transactions_dead_letter")), 8);
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM `{db}`.transactions")), 3);
 }
 
 #[test]
