@@ -213,4 +213,16 @@ mod tests {
         assert_eq!(e.to_string(), "ClickHouse error: HTTP status 401");
         assert_eq!(e.retry_hint(), RetryHint::Permanent);
     }
+
+    #[test]
+    fn only_errors_caused_by_row_values_isolate_rows() {
+        let server = |code| ClickHouseError::Server { status: 500, code: Some(code), message: String::new() };
+        assert!(server(395).is_about_rows(), "throwIf in a MATERIALIZED column");
+        assert!(server(27).is_about_rows() && server(469).is_about_rows());
+        for table_or_query in [60, 16, 516, 62, 241, 3] {
+            assert!(!server(table_or_query).is_about_rows(), "{table_or_query} is not about the rows");
+        }
+        let transport = ClickHouseError::Timeout { url: "u".into(), timeout: Duration::from_secs(1) };
+        assert!(!transport.is_about_rows());
+    }
 }

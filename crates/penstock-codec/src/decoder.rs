@@ -252,6 +252,9 @@ impl JsonDecoder {
                 format!("message is {} bytes, the limit is {}", msg.len(), self.limits.max_message_bytes),
             ));
         }
+        // A UTF-8 byte order mark (some Windows producers write one) is not part of the
+        // JSON text: skip it rather than reject the message.
+        let msg = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
         if let Err(e) = std::str::from_utf8(msg) {
             return Err(DecodeError::new(
                 DecodeErrorKind::NotUtf8,

@@ -6,6 +6,7 @@ use crate::batcher::Batcher;
 use crate::catch_up::CatchUp;
 use crate::dead_letter::{self, DeadLetterTable};
 use crate::error::PipelineError;
+use crate::exactly_once::mode::DedupMode;
 use crate::exactly_once::{ledger, mode, recovery::Recovery};
 use crate::origins::RowOrigins;
 use crate::shared::Shared;
@@ -95,14 +96,24 @@ pub async fn prepare_dead_letters(p: &Pipeline) -> Result<DeadLetterTable, Pipel
     Ok(table)
 }
 
-/// Exactly-once set-up: read the server's capabilities, choose how repeated inserts are
-/// recognised (or refuse, saying why), and create the ledger table.
-pub async fn prepare_exactly_once(p: &Pipeline, dead_letters: &DeadLetterTable) -> Result<Recovery, PipelineError> {
+/// Reads the server's capabilities and chooses how repeated inserts are recognised, or
+/// refuses, saying why. Changes nothing on the server.
+pub async fn choose_exactly_once(p: &Pipeline) -> Result<(mode::Capabilities, DedupMode), PipelineError> {
     let client = ClickHouseClient::for_sink(&p.sink);
     let caps = ledger::capabilities(&client, &p.sink.database, &p.sink.table)
         .await
         .map_err(PipelineError::ClickHouseUnavailable)?;
     let mode = mode::choose(&caps, &p.fields, p.source.topics.len()).map_err(PipelineError::ExactlyOnceUnavailable)?;
+    Ok((caps, mode))
+}
+
+/// Exactly-once set-up once the mode is chosen: create the ledger table.
+pub async fn prepare_exactly_once(
+    p: &Pipeline,
+    (caps, mode): (mode::Capabilities, DedupMode),
+    dead_letters: &DeadLetterTable,
+) -> Result<Recovery, PipelineError> {
+    let client = ClickHouseClient::for_sink(&p.sink);
     let ledger = ledger::Ledger::new(client.clone(), &p.sink.database, &p.sink.ledger_table, &p.name, &p.sink.table);
     ledger.create().await.map_err(PipelineError::ClickHouseUnavailable)?;
     tracing::info!(server = %caps.version, engine = %caps.engine, ?mode, "exactly-once delivery");
@@ -122,13 +133,18 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
     let started = Instant::now();
     preflight(&p).await?;
     let decoder = JsonDecoder::new(p.fields.clone(), p.limits)?;
+    // Every refusal comes before anything is created.
+    let exactly_once = match p.delivery {
+        Delivery::AtLeastOnce => None,
+        Delivery::ExactlyOnce => Some(choose_exactly_once(&p).await?),
+    };
     let dead_letters = prepare_dead_letters(&p).await?;
     let template =
         Buffers { block: decoder.new_block(), origins: RowOrigins::default(), dead: dead_letters.new_block() };
     let batcher = Batcher::new(p.sink.batch, p.sink.batch.max_bytes, template);
-    let recovery = match p.delivery {
-        Delivery::AtLeastOnce => None,
-        Delivery::ExactlyOnce => Some(prepare_exactly_once(&p, &dead_letters).await?),
+    let recovery = match exactly_once {
+        None => None,
+        Some(chosen) => Some(prepare_exactly_once(&p, chosen, &dead_letters).await?),
     };
     let shared = Arc::new(Shared::new(recovery));
     let stats = Arc::new(Stats::default());

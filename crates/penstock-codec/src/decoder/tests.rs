@@ -133,10 +133,13 @@ fn message_level_errors() {
     assert_eq!(kind(&mut d, &mut b, b"{\"a\":\"\xff\"}"), DecodeErrorKind::NotUtf8);
     assert_eq!(kind(&mut d, &mut b, &[b' '; 65]), DecodeErrorKind::TooLarge);
     assert_eq!(kind(&mut d, &mut b, b"{\"x\":[[[1]]]}"), DecodeErrorKind::TooDeep);
-    assert_eq!(kind(&mut d, &mut b, b"\xef\xbb\xbf{\"a\":1}"), DecodeErrorKind::InvalidJson);
+    assert_eq!(kind(&mut d, &mut b, b"\xef\xbb{\"a\":1}"), DecodeErrorKind::NotUtf8, "half a BOM");
     assert!(b.is_empty());
     d.decode(b"{\"x\":[[1]]}", &m, &mut b).unwrap();
     assert_eq!(b.rows(), 1);
+    // A byte order mark before the object is skipped, not rejected.
+    d.decode(b"\xef\xbb\xbf{\"a\":7}", &m, &mut b).unwrap();
+    assert_eq!(b.columns()[0].value_bytes(1), [7]);
 }
 
 #[test]

@@ -42,6 +42,33 @@ async fn check_delivery(p: &penstock_config::Pipeline, client: &ClickHouseClient
     }
 }
 
+/// Reports whether the dead-letter table exists and fits, or will be created; returns
+/// the number of failures (0 or 1). Creates nothing.
+async fn check_dead_letters(p: &penstock_config::Pipeline, client: &ClickHouseClient) -> usize {
+    use penstock_pipeline::dead_letter::DeadLetterTable;
+    let (db, table) = (&p.sink.dead_letter_database, &p.sink.dead_letter_table);
+    match client.table_columns(db, table).await {
+        Ok(columns) if columns.is_empty() => {
+            println!("ok   dead letters: table {db}.{table} will be created on the first run");
+            0
+        }
+        Ok(columns) => match DeadLetterTable::from_columns(db, table, &p.name, &columns) {
+            Ok(_) => {
+                println!("ok   dead letters: table {db}.{table} exists and fits");
+                0
+            }
+            Err(why) => {
+                println!("FAIL dead letters: {why}");
+                1
+            }
+        },
+        Err(e) => {
+            println!("FAIL dead letters: {e}");
+            1
+        }
+    }
+}
+
 pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let p = match super::load_pipeline(&args.pipeline) {
         Ok(p) => p,
@@ -85,6 +112,7 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                         p.sink.database, p.sink.table
                     );
                     failures += check_delivery(&p, &client).await;
+                    failures += check_dead_letters(&p, &client).await;
                 }
                 Ok(m) => {
                     for mismatch in m {

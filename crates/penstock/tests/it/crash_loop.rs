@@ -11,8 +11,14 @@ use std::time::Duration;
 /// A non-empty assignment in the log.
 const ASSIGNED: &str = "partitions assigned partitions=[Partition";
 
-pub const FAILPOINTS: [&str; 5] =
-    ["before_ledger_pending", "after_ledger_pending", "after_insert", "after_ledger_done", "after_commit"];
+pub const FAILPOINTS: [&str; 6] = [
+    "before_ledger_pending",
+    "after_ledger_pending",
+    "after_insert",
+    "after_dead_letters",
+    "after_ledger_done",
+    "after_commit",
+];
 
 #[test]
 fn a_million_events_exactly_once_through_twenty_crashes() {
@@ -21,7 +27,9 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
     let db = unique_name("db");
     s.kafka.create_topic(&topic, 4).expect("topic");
     create_transactions_table(&s, &db);
-    let produced = produce(&s, &topic, 1_000_000, 2026);
+    // Plus one malformed message after every 997 events: each dead letter must land
+    // exactly once too.
+    let produced = produce_with_bad(&s, &topic, 1_000_000, 2026, 997);
     // Small batches: many protocol rounds, so crashes land inside the stream.
     let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 10_000);
     // Static membership: the restarted process takes over the killed member's place.
@@ -35,11 +43,12 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
     let log = s.dir().join("crash-loop.log");
     let t = format!("`{db}`.transactions");
 
-    // Every failpoint twice (at different hit counts), then SIGKILL at random instants.
+    // Every failpoint three times (at different hit counts), then SIGKILL at random
+    // instants.
     let mut plan: Vec<Option<String>> = Vec::new();
-    for round in 0..2 {
+    for round in 0..3 {
         for fp in FAILPOINTS {
-            plan.push(Some(format!("{fp}:{}", 1 + round * 3 + rng.random_range(0..3))));
+            plan.push(Some(format!("{fp}:{}", 1 + round * 2 + rng.random_range(0..2))));
         }
     }
     plan.extend((0..12).map(|_| None));
@@ -57,6 +66,22 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), produced.count);
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(_partition, _offset) FROM {t}")), produced.count);
     assert_eq!(cents(&ch.query(&format!("SELECT sum(amount) FROM {t}"))), produced.amount_cents);
+    assert_dead_letters_exactly_once(&s, &db, &produced);
+}
+
+/// Every malformed message is in the dead-letter table exactly once, and rows plus
+/// dead letters cover every offset.
+pub fn assert_dead_letters_exactly_once(s: &Services, db: &str, produced: &Produced) {
+    let ch = &s.clickhouse;
+    let dl = format!("`{db}`.transactions_dead_letter");
+    assert!(produced.bad > 0);
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM {dl}")), produced.bad);
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(`partition`, `offset`) FROM {dl}")), produced.bad);
+    let rows_and_dead = ch.scalar::<u64>(&format!(
+        "SELECT count() FROM (SELECT _partition AS p, _offset AS o FROM `{db}`.transactions \
+         UNION ALL SELECT `partition` AS p, `offset` AS o FROM {dl})"
+    ));
+    assert_eq!(rows_and_dead, produced.count + produced.bad, "rows + dead letters = messages");
 }
 
 /// Runs `penstock run --until-caught-up` once per step of `plan`: a step naming a
@@ -89,7 +114,7 @@ pub fn crash_through(
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 // Start-up reads catch-up targets for ~3 s; kill while batches flow.
-                std::thread::sleep(Duration::from_millis(rng.random_range(3000..6000)));
+                std::thread::sleep(Duration::from_millis(rng.random_range(3000..5000)));
                 let _ = child.kill(); // SIGKILL
                 child.wait().expect("wait")
             }

@@ -2,7 +2,7 @@
 //! (which the crash-loop test covers): a Replicated*MergeTree table, where the server
 //! drops a replayed identical block.
 
-use crate::crash_loop::{crash_through, FAILPOINTS};
+use crate::crash_loop::{assert_dead_letters_exactly_once, crash_through, FAILPOINTS};
 use crate::harness::*;
 use penstock_testkit::{unique_name, Services};
 use rand::rngs::SmallRng;
@@ -20,7 +20,7 @@ fn replicated_table_drops_replayed_blocks_through_crashes() {
     s.kafka.create_topic(&topic, 4).expect("topic");
     let zk_path = format!("/clickhouse/tables/{{shard}}/{db}/transactions");
     create_transactions_table_with_engine(&s, &db, &format!("ReplicatedMergeTree('{zk_path}', '{{replica}}')"));
-    let produced = produce(&s, &topic, 200_000, 31);
+    let produced = produce_with_bad(&s, &topic, 200_000, 31, 501);
     let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 5_000);
     add_kafka_properties(&pipeline, &format!("group.instance.id: \"{topic}-member\""));
     let pipeline = pipeline.to_str().unwrap();
@@ -48,4 +48,5 @@ fn replicated_table_drops_replayed_blocks_through_crashes() {
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), produced.count);
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(_partition, _offset) FROM {t}")), produced.count);
     assert_eq!(cents(&ch.query(&format!("SELECT sum(amount) FROM {t}"))), produced.amount_cents);
+    assert_dead_letters_exactly_once(&s, &db, &produced);
 }

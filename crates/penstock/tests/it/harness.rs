@@ -35,12 +35,22 @@ pub fn repo_root() -> PathBuf {
 /// What was produced, for comparing with ClickHouse.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Produced {
+    /// Good events (rows expected in the table).
     pub count: u64,
+    /// Sum of the good events' amounts.
     pub amount_cents: u64,
+    /// Malformed messages (dead letters expected).
+    pub bad: u64,
 }
 
 /// Produces `count` seeded events to `topic`, waiting for every delivery.
 pub fn produce(s: &Services, topic: &str, count: u64, seed: u64) -> Produced {
+    produce_with_bad(s, topic, count, seed, 0)
+}
+
+/// Like [`produce`], plus (when `bad_every` is not 0) one malformed message — an event
+/// cut in half, invalid JSON that must be dead-lettered — after every `bad_every` events.
+pub fn produce_with_bad(s: &Services, topic: &str, count: u64, seed: u64, bad_every: u64) -> Produced {
     let producer = CountingProducer::new(&s.kafka.bootstrap(), &[]).expect("producer");
     let mut gen = TransactionGenerator::new(seed);
     let (mut json, mut key) = (String::new(), String::new());
@@ -51,9 +61,13 @@ pub fn produce(s: &Services, topic: &str, count: u64, seed: u64) -> Produced {
         producer.send(topic, key.as_bytes(), json.as_bytes(), None).expect("send");
         out.count += 1;
         out.amount_cents += facts.amount_cents;
+        if bad_every > 0 && i % bad_every == bad_every - 1 {
+            producer.send(topic, key.as_bytes(), &json.as_bytes()[..json.len() / 2], None).expect("send");
+            out.bad += 1;
+        }
     }
     producer.flush(Duration::from_secs(300)).expect("flush");
-    assert_eq!(producer.counts().delivered.load(Ordering::Relaxed), count, "every event delivered");
+    assert_eq!(producer.counts().delivered.load(Ordering::Relaxed), out.count + out.bad, "every message delivered");
     out
 }
 

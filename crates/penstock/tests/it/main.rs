@@ -8,6 +8,7 @@
 mod bad_input;
 mod broker_restart;
 mod clickhouse_outage;
+mod corpus;
 mod crash_loop;
 mod dedup_modes;
 mod end_to_end;
