@@ -33,10 +33,7 @@ impl Column {
     pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
         let inner = ty.non_nullable().clone();
         let width = inner.fixed_width();
-        let default = match width {
-            Some(w) => vec![0; w],
-            None => vec![0], // empty string: varint length 0
-        };
+        let default = default_encoding(&inner);
         let nulls = ty.is_nullable().then(Vec::new);
         Column { name: name.into(), ty, data: Vec::new(), ends: Vec::new(), nulls, width, default }
     }
@@ -160,6 +157,17 @@ impl Column {
     /// Empties the column, keeping its allocation.
     pub fn clear(&mut self) {
         self.truncate(0);
+    }
+}
+
+/// The RowBinary encoding of a type's default value (what a NULL or missing value
+/// stores): zeros, an empty string or collection, NULL inside a tuple.
+pub fn default_encoding(ty: &ColumnType) -> Vec<u8> {
+    match ty.storage() {
+        ColumnType::Nullable(_) => vec![1],
+        ColumnType::String | ColumnType::Array(_) | ColumnType::Map(..) => vec![0],
+        ColumnType::Tuple(items) => items.iter().flat_map(|(_, t)| default_encoding(t)).collect(),
+        t => vec![0; t.fixed_width().unwrap_or(0)],
     }
 }
 

@@ -6,12 +6,14 @@
 //! [`DecodeError`] naming the field and what was wrong. It allocates nothing per
 //! message once its scratch buffers have grown.
 
+mod convert;
+
 use crate::column::{Block, Column};
-use crate::datetime::{parse_date, parse_timestamp, Timestamp};
+use crate::datetime::Timestamp;
 use crate::error::{DecodeError, DecodeErrorKind, SchemaError};
-use crate::json::{scan_object, unescape_into, KeyIndex, Kind, Span};
-use crate::scalar::{parse_decimal, parse_int, parse_uuid, DecimalError};
-use crate::types::{decimal_width, ColumnType};
+use crate::json::{scan_object, KeyIndex, Kind, Span};
+use crate::types::ColumnType;
+use convert::{write_int, write_json, write_time, Leaf};
 
 /// Where a column's value comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,51 +93,6 @@ pub struct MessageMeta<'a> {
     pub now: Timestamp,
 }
 
-#[derive(Clone, Debug)]
-enum Leaf {
-    Str,
-    Int { min: i128, max: i128, width: usize },
-    F32,
-    F64,
-    Date,
-    DateTime,
-    DateTime64(u8),
-    Uuid,
-    Decimal { precision: u8, scale: u8, width: usize },
-    Enum { width: usize, items: Vec<(Box<[u8]>, i16)> },
-}
-
-impl Leaf {
-    fn of(ty: &ColumnType) -> Leaf {
-        let int = |min: i128, max: i128, width| Leaf::Int { min, max, width };
-        match ty.non_nullable() {
-            ColumnType::String => Leaf::Str,
-            ColumnType::Int8 => int(i8::MIN.into(), i8::MAX.into(), 1),
-            ColumnType::Int16 => int(i16::MIN.into(), i16::MAX.into(), 2),
-            ColumnType::Int32 => int(i32::MIN.into(), i32::MAX.into(), 4),
-            ColumnType::Int64 => int(i64::MIN.into(), i64::MAX.into(), 8),
-            ColumnType::UInt8 => int(0, u8::MAX.into(), 1),
-            ColumnType::UInt16 => int(0, u16::MAX.into(), 2),
-            ColumnType::UInt32 => int(0, u32::MAX.into(), 4),
-            ColumnType::UInt64 => int(0, u64::MAX.into(), 8),
-            ColumnType::Float32 => Leaf::F32,
-            ColumnType::Float64 => Leaf::F64,
-            ColumnType::Date => Leaf::Date,
-            ColumnType::DateTime { .. } => Leaf::DateTime,
-            ColumnType::DateTime64 { precision, .. } => Leaf::DateTime64(*precision),
-            ColumnType::Uuid => Leaf::Uuid,
-            ColumnType::Decimal { precision, scale } => {
-                Leaf::Decimal { precision: *precision, scale: *scale, width: decimal_width(*precision) }
-            }
-            ColumnType::Enum8(items) | ColumnType::Enum16(items) => Leaf::Enum {
-                width: if matches!(ty.non_nullable(), ColumnType::Enum8(_)) { 1 } else { 2 },
-                items: items.iter().map(|(l, v)| (l.as_bytes().into(), *v)).collect(),
-            },
-            ColumnType::Nullable(_) => unreachable!("non_nullable() removed the wrapper"),
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Src {
     Slot(usize),
@@ -155,16 +112,6 @@ struct Compiled {
     nullable: bool,
 }
 
-/// A value could not be converted; the decoder turns this into a [`DecodeError`].
-struct Bad {
-    kind: DecodeErrorKind,
-    why: &'static str,
-}
-
-fn bad(kind: DecodeErrorKind, why: &'static str) -> Bad {
-    Bad { kind, why }
-}
-
 /// Decodes JSON object messages into rows of a [`Block`].
 #[derive(Clone, Debug)]
 pub struct JsonDecoder {
@@ -172,6 +119,8 @@ pub struct JsonDecoder {
     index: KeyIndex,
     slots: Vec<Option<Span>>,
     scratch: Vec<u8>,
+    /// RowBinary of the array/map/tuple value being converted.
+    nested: Vec<u8>,
     limits: DecodeLimits,
 }
 
@@ -195,8 +144,11 @@ impl JsonDecoder {
                 (&spec.source, &leaf),
                 (ValueSource::Json(_), _)
                     | (ValueSource::Topic | ValueSource::Key, Leaf::Str)
-                    | (ValueSource::Partition | ValueSource::Offset, Leaf::Int { .. })
-                    | (ValueSource::Timestamp, Leaf::DateTime | Leaf::DateTime64(_) | Leaf::Int { .. })
+                    | (ValueSource::Partition | ValueSource::Offset, Leaf::Int { .. } | Leaf::Wide { .. })
+                    | (
+                        ValueSource::Timestamp,
+                        Leaf::DateTime | Leaf::DateTime64(_) | Leaf::Int { .. } | Leaf::Wide { .. }
+                    )
                     | (ValueSource::Now, Leaf::DateTime | Leaf::DateTime64(_))
             );
             if !ok {
@@ -230,7 +182,14 @@ impl JsonDecoder {
             compiled.push(Compiled { spec, leaf, src, nullable });
         }
         let slots = vec![None; keys.len()];
-        Ok(JsonDecoder { fields: compiled, index: KeyIndex::new(&keys), slots, scratch: Vec::new(), limits })
+        Ok(JsonDecoder {
+            fields: compiled,
+            index: KeyIndex::new(&keys),
+            slots,
+            scratch: Vec::new(),
+            nested: Vec::new(),
+            limits,
+        })
     }
 
     /// An empty block with one column per field, in schema order.
@@ -285,7 +244,7 @@ impl JsonDecoder {
                 None | Some(Span { kind: Kind::Null, .. }) => {
                     return missing(f, col, self.slots[slot].is_some());
                 }
-                Some(span) => write_json(&f.leaf, col, msg, span, &mut self.scratch),
+                Some(span) => write_json(&f.leaf, col, msg, span, &mut self.scratch, &mut self.nested),
             },
             Src::Topic => {
                 col.push_str(meta.topic.as_bytes());
@@ -302,7 +261,7 @@ impl JsonDecoder {
             },
             Src::Timestamp => match meta.timestamp_ms {
                 Some(ms) => match f.leaf {
-                    Leaf::Int { .. } => write_int(&f.leaf, col, i128::from(ms)),
+                    Leaf::Int { .. } | Leaf::Wide { .. } => write_int(&f.leaf, col, i128::from(ms)),
                     _ => write_time(
                         &f.leaf,
                         col,
@@ -368,172 +327,6 @@ fn snippet(msg: &[u8], s: Span) -> String {
         format!("{}…", text.chars().take(64).collect::<String>())
     } else {
         text.into_owned()
-    }
-}
-
-#[inline]
-fn write_int(leaf: &Leaf, col: &mut Column, v: i128) -> Result<(), Bad> {
-    let Leaf::Int { min, max, width } = *leaf else {
-        return Err(bad(DecodeErrorKind::WrongType, "expected an integer column"));
-    };
-    if v < min || v > max {
-        return Err(bad(DecodeErrorKind::OutOfRange, "integer out of range for the column type"));
-    }
-    col.push_fixed(&(v as u64).to_le_bytes()[..width]);
-    Ok(())
-}
-
-#[inline]
-fn write_time(leaf: &Leaf, col: &mut Column, t: Timestamp) -> Result<(), Bad> {
-    match *leaf {
-        Leaf::DateTime => {
-            let secs = u32::try_from(t.secs)
-                .map_err(|_| bad(DecodeErrorKind::OutOfRange, "timestamp outside DateTime range 1970..2106"))?;
-            col.push_fixed(&secs.to_le_bytes());
-        }
-        Leaf::DateTime64(p) => {
-            let ticks = t.ticks(p).ok_or(bad(DecodeErrorKind::OutOfRange, "timestamp outside DateTime64 range"))?;
-            col.push_fixed(&ticks.to_le_bytes());
-        }
-        Leaf::Date => {
-            let days = u16::try_from(t.secs.div_euclid(86_400))
-                .map_err(|_| bad(DecodeErrorKind::OutOfRange, "date outside Date range 1970..2149"))?;
-            col.push_fixed(&days.to_le_bytes());
-        }
-        _ => return Err(bad(DecodeErrorKind::WrongType, "expected a time column")),
-    }
-    Ok(())
-}
-
-/// Text of a string or number span (strings with escapes are unescaped into `scratch`).
-#[inline]
-fn scalar_text<'m>(msg: &'m [u8], span: Span, scratch: &'m mut Vec<u8>) -> Result<&'m [u8], Bad> {
-    let raw = &msg[span.start as usize..span.end as usize];
-    match span.kind {
-        Kind::Number | Kind::String { escaped: false } => Ok(raw),
-        Kind::String { escaped: true } => {
-            scratch.clear();
-            unescape_into(raw, scratch).map_err(|why| bad(DecodeErrorKind::InvalidJson, why))?;
-            Ok(scratch.as_slice())
-        }
-        _ => Err(bad(DecodeErrorKind::WrongType, "expected a number or a string")),
-    }
-}
-
-fn write_json(leaf: &Leaf, col: &mut Column, msg: &[u8], span: Span, scratch: &mut Vec<u8>) -> Result<(), Bad> {
-    let raw = &msg[span.start as usize..span.end as usize];
-    match leaf {
-        Leaf::Str => {
-            match span.kind {
-                Kind::String { escaped: true } => {
-                    scratch.clear();
-                    unescape_into(raw, scratch).map_err(|why| bad(DecodeErrorKind::InvalidJson, why))?;
-                    col.push_str(scratch);
-                }
-                // Strings, and the JSON text of numbers, booleans, objects and arrays.
-                _ => col.push_str(raw),
-            }
-            Ok(())
-        }
-        Leaf::Int { .. } => {
-            let v = match span.kind {
-                Kind::True => 1,
-                Kind::False => 0,
-                _ => {
-                    let text = scalar_text(msg, span, scratch)?;
-                    parse_int(text).ok_or(bad(DecodeErrorKind::WrongType, "expected an integer"))?
-                }
-            };
-            write_int(leaf, col, v)
-        }
-        Leaf::F32 | Leaf::F64 => {
-            let text = scalar_text(msg, span, scratch)?;
-            let text = std::str::from_utf8(text).map_err(|_| bad(DecodeErrorKind::WrongType, "expected a number"))?;
-            if matches!(leaf, Leaf::F32) {
-                let v: f32 = text.parse().map_err(|_| bad(DecodeErrorKind::WrongType, "expected a number"))?;
-                if !v.is_finite() {
-                    return Err(bad(DecodeErrorKind::OutOfRange, "not a finite Float32"));
-                }
-                col.push_fixed(&v.to_le_bytes());
-            } else {
-                let v: f64 = text.parse().map_err(|_| bad(DecodeErrorKind::WrongType, "expected a number"))?;
-                if !v.is_finite() {
-                    return Err(bad(DecodeErrorKind::OutOfRange, "not a finite Float64"));
-                }
-                col.push_fixed(&v.to_le_bytes());
-            }
-            Ok(())
-        }
-        Leaf::Date => {
-            let days = match span.kind {
-                Kind::String { .. } => parse_date(scalar_text(msg, span, scratch)?)
-                    .ok_or(bad(DecodeErrorKind::InvalidValue, "expected a date like 2026-11-21"))?,
-                Kind::Number => parse_int(raw)
-                    .and_then(|d| i64::try_from(d).ok())
-                    .ok_or(bad(DecodeErrorKind::WrongType, "expected a whole number of days"))?,
-                _ => return Err(bad(DecodeErrorKind::WrongType, "expected a date string or a day number")),
-            };
-            let days = u16::try_from(days)
-                .map_err(|_| bad(DecodeErrorKind::OutOfRange, "date outside Date range 1970..2149"))?;
-            col.push_fixed(&days.to_le_bytes());
-            Ok(())
-        }
-        Leaf::DateTime | Leaf::DateTime64(_) => {
-            let t = match span.kind {
-                Kind::String { .. } => parse_timestamp(scalar_text(msg, span, scratch)?)
-                    .ok_or(bad(DecodeErrorKind::InvalidValue, "expected an ISO-8601 timestamp"))?,
-                Kind::Number => {
-                    // Epoch seconds, possibly with a fraction: read exactly as nanoseconds.
-                    let ns = parse_decimal(raw, 38, 9)
-                        .map_err(|_| bad(DecodeErrorKind::OutOfRange, "epoch seconds out of range"))?;
-                    let secs = i64::try_from(ns.div_euclid(1_000_000_000))
-                        .map_err(|_| bad(DecodeErrorKind::OutOfRange, "epoch seconds out of range"))?;
-                    Timestamp { secs, nanos: ns.rem_euclid(1_000_000_000) as u32 }
-                }
-                _ => return Err(bad(DecodeErrorKind::WrongType, "expected a timestamp string or epoch seconds")),
-            };
-            write_time(leaf, col, t)
-        }
-        Leaf::Uuid => {
-            let Kind::String { escaped: false } = span.kind else {
-                return Err(bad(DecodeErrorKind::WrongType, "expected a UUID string"));
-            };
-            let bytes = parse_uuid(raw).ok_or(bad(DecodeErrorKind::InvalidValue, "expected a UUID"))?;
-            col.push_fixed(&bytes);
-            Ok(())
-        }
-        Leaf::Decimal { precision, scale, width } => {
-            let text = scalar_text(msg, span, scratch)?;
-            let v = parse_decimal(text, *precision, *scale).map_err(|e| match e {
-                DecimalError::Syntax => bad(DecodeErrorKind::WrongType, "expected a decimal number"),
-                DecimalError::Overflow => bad(DecodeErrorKind::OutOfRange, "too many digits for the Decimal precision"),
-            })?;
-            col.push_fixed(&v.to_le_bytes()[..*width]);
-            Ok(())
-        }
-        Leaf::Enum { width, items } => {
-            let v = match span.kind {
-                Kind::String { .. } => {
-                    let text = scalar_text(msg, span, scratch)?;
-                    items
-                        .iter()
-                        .find(|(l, _)| **l == *text)
-                        .map(|(_, v)| *v)
-                        .ok_or(bad(DecodeErrorKind::InvalidValue, "not one of the Enum's labels"))?
-                }
-                Kind::Number => {
-                    let n = parse_int(raw).ok_or(bad(DecodeErrorKind::WrongType, "expected an Enum label or value"))?;
-                    items
-                        .iter()
-                        .find(|(_, v)| i128::from(*v) == n)
-                        .map(|(_, v)| *v)
-                        .ok_or(bad(DecodeErrorKind::InvalidValue, "not one of the Enum's values"))?
-                }
-                _ => return Err(bad(DecodeErrorKind::WrongType, "expected an Enum label")),
-            };
-            col.push_fixed(&v.to_le_bytes()[..*width]);
-            Ok(())
-        }
     }
 }
 

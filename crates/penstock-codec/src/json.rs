@@ -97,6 +97,7 @@ static STRING_CLASS: [u8; 256] = {
     t
 };
 
+#[derive(Debug)]
 struct Scanner<'a> {
     s: &'a [u8],
     pos: usize,
@@ -306,6 +307,56 @@ impl<'a> Scanner<'a> {
                 _ => return self.err(if close == b'}' { "expected `,` or `}`" } else { "expected `,` or `]`" }),
             }
         }
+    }
+}
+
+/// The members of an array or object span produced by [`scan_object`] (so already
+/// validated): `(Some(key), value)` for an object, `(None, element)` for an array.
+/// Keys are string spans (contents without quotes). Used to convert nested values
+/// (arrays, maps, tuples, JSON paths) without building a tree.
+pub fn members(msg: &[u8], span: Span) -> Members<'_> {
+    let close = if span.kind == Kind::Object { b'}' } else { b']' };
+    let sc = Scanner { s: &msg[..span.end as usize], pos: span.start as usize + 1, max_depth: usize::MAX };
+    let done = !matches!(span.kind, Kind::Object | Kind::Array);
+    Members { sc, close, done }
+}
+
+/// Iterator returned by [`members`].
+#[derive(Debug)]
+pub struct Members<'a> {
+    sc: Scanner<'a>,
+    close: u8,
+    done: bool,
+}
+
+impl Iterator for Members<'_> {
+    type Item = (Option<Span>, Span);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let sc = &mut self.sc;
+        sc.skip_ws();
+        if matches!(sc.s.get(sc.pos), Some(&c) if c == self.close) || sc.pos >= sc.s.len() {
+            self.done = true;
+            return None;
+        }
+        let key = if self.close == b'}' {
+            let (start, end, escaped) = sc.string().ok()?;
+            sc.skip_ws();
+            sc.pos += 1; // `:`
+            sc.skip_ws();
+            Some(Span { start: start as u32, end: end as u32, kind: Kind::String { escaped } })
+        } else {
+            None
+        };
+        let value = sc.value(0).ok()?;
+        sc.skip_ws();
+        if sc.s.get(sc.pos) == Some(&b',') {
+            sc.pos += 1;
+        }
+        Some((key, value))
     }
 }
 
@@ -528,5 +579,25 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "a\n\u{e9}\u{1F600}/");
         assert!(unescape_into(br"\ud83d", &mut Vec::new()).is_err());
         assert!(unescape_into(br"\ude00", &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn members_of_nested_values() {
+        let msg = br#"{"a": [1, "x\"y", [2, 3], {"k": null}], "m": {"p": 1, "q\u0041": [true]}, "e": [], "o": {}}"#;
+        let index = KeyIndex::new(["a", "m", "e", "o"]);
+        let mut slots = vec![None; 4];
+        scan_object(msg, &index, &mut slots, &mut Vec::new(), 8).unwrap();
+        let text = |s: Span| std::str::from_utf8(&msg[s.start as usize..s.end as usize]).unwrap().to_string();
+        let a: Vec<(Option<String>, String)> =
+            members(msg, slots[0].unwrap()).map(|(k, v)| (k.map(text), text(v))).collect();
+        assert_eq!(
+            a,
+            [(None, "1".into()), (None, r#"x\"y"#.into()), (None, "[2, 3]".into()), (None, r#"{"k": null}"#.into())]
+        );
+        let m: Vec<(Option<String>, String)> =
+            members(msg, slots[1].unwrap()).map(|(k, v)| (k.map(text), text(v))).collect();
+        assert_eq!(m, [(Some("p".into()), "1".into()), (Some("q\\u0041".into()), "[true]".into())]);
+        assert_eq!(members(msg, slots[2].unwrap()).count(), 0);
+        assert_eq!(members(msg, slots[3].unwrap()).count(), 0);
     }
 }

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod column;
+mod columnar;
 pub mod compress;
 pub mod datetime;
 pub mod decoder;
@@ -35,6 +36,7 @@ pub mod native;
 pub mod rowbinary;
 pub mod scalar;
 pub mod types;
+mod wide;
 
 pub use column::{Block, Column};
 pub use compress::{decompress, Lz4BlockWriter};

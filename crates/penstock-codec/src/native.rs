@@ -20,6 +20,13 @@ pub fn emit_native(block: &Block, mut emit: impl FnMut(&[u8])) {
         write_string(&mut header, col.name().as_bytes());
         write_string(&mut header, col.column_type().to_string().as_bytes());
         emit(&header);
+        if col.column_type().needs_native_conversion() {
+            header.clear();
+            crate::columnar::write_native(col, block.rows(), &mut header)
+                .expect("row-encoded values are written by the decoder and always readable");
+            emit(&header);
+            continue;
+        }
         if let Some(nulls) = col.nulls() {
             emit(nulls);
         }

@@ -29,12 +29,30 @@ pub enum ColumnType {
     UInt32,
     /// Unsigned 64-bit integer.
     UInt64,
+    /// Signed 128-bit integer.
+    Int128,
+    /// Unsigned 128-bit integer.
+    UInt128,
+    /// Signed 256-bit integer.
+    Int256,
+    /// Unsigned 256-bit integer.
+    UInt256,
+    /// `true`/`false`, stored as one byte 1/0.
+    Bool,
+    /// Exactly N bytes (shorter values are padded with zero bytes).
+    FixedString(usize),
     /// IEEE-754 single precision.
     Float32,
     /// IEEE-754 double precision.
     Float64,
     /// Days since 1970-01-01 as UInt16.
     Date,
+    /// Days since 1970-01-01 as Int32 (1900-01-01 .. 2299-12-31).
+    Date32,
+    /// An IPv4 address, stored as UInt32.
+    Ipv4,
+    /// An IPv6 address, 16 bytes in network order.
+    Ipv6,
     /// Seconds since the epoch as UInt32, with an optional display time zone.
     DateTime {
         /// Time zone named in the type, e.g. `UTC`.
@@ -49,9 +67,9 @@ pub enum ColumnType {
     },
     /// 128-bit UUID.
     Uuid,
-    /// Fixed-point decimal stored as a scaled integer of 32, 64 or 128 bits.
+    /// Fixed-point decimal stored as a scaled integer of 32, 64, 128 or 256 bits.
     Decimal {
-        /// Total significant digits (1–38).
+        /// Total significant digits (1–76).
         precision: u8,
         /// Digits after the decimal point (0..=precision).
         scale: u8,
@@ -62,6 +80,14 @@ pub enum ColumnType {
     Enum16(Vec<(String, i16)>),
     /// A nullable wrapper around a non-nullable type.
     Nullable(Box<ColumnType>),
+    /// Dictionary-encoded storage of the inner type (values are the inner type's).
+    LowCardinality(Box<ColumnType>),
+    /// A variable-length list of the element type.
+    Array(Box<ColumnType>),
+    /// Key/value pairs (stored as `Array(Tuple(K, V))`).
+    Map(Box<ColumnType>, Box<ColumnType>),
+    /// A fixed sequence of typed elements, optionally named.
+    Tuple(Vec<(Option<String>, ColumnType)>),
 }
 
 /// Why a type string could not be parsed.
@@ -89,24 +115,56 @@ impl ColumnType {
     /// The width in bytes of one value in Native/RowBinary, or `None` for variable width.
     pub fn fixed_width(&self) -> Option<usize> {
         Some(match self {
-            ColumnType::Int8 | ColumnType::UInt8 | ColumnType::Enum8(_) => 1,
+            ColumnType::Int8 | ColumnType::UInt8 | ColumnType::Enum8(_) | ColumnType::Bool => 1,
             ColumnType::Int16 | ColumnType::UInt16 | ColumnType::Date | ColumnType::Enum16(_) => 2,
-            ColumnType::Int32 | ColumnType::UInt32 | ColumnType::Float32 | ColumnType::DateTime { .. } => 4,
+            ColumnType::Int32
+            | ColumnType::UInt32
+            | ColumnType::Float32
+            | ColumnType::DateTime { .. }
+            | ColumnType::Date32
+            | ColumnType::Ipv4 => 4,
             ColumnType::Int64 | ColumnType::UInt64 | ColumnType::Float64 | ColumnType::DateTime64 { .. } => 8,
-            ColumnType::Uuid => 16,
+            ColumnType::Uuid | ColumnType::Ipv6 | ColumnType::Int128 | ColumnType::UInt128 => 16,
+            ColumnType::Int256 | ColumnType::UInt256 => 32,
+            ColumnType::FixedString(n) => *n,
             ColumnType::Decimal { precision, .. } => decimal_width(*precision),
-            ColumnType::String | ColumnType::Nullable(_) => return None,
+            ColumnType::String
+            | ColumnType::Nullable(_)
+            | ColumnType::LowCardinality(_)
+            | ColumnType::Array(_)
+            | ColumnType::Map(..)
+            | ColumnType::Tuple(_) => return None,
         })
     }
 
-    /// True for `Nullable(..)`.
-    pub fn is_nullable(&self) -> bool {
-        matches!(self, ColumnType::Nullable(_))
+    /// The type whose values a column buffer holds: the type itself, or for
+    /// `LowCardinality(T)` the type `T` (the dictionary is built when encoding).
+    pub fn storage(&self) -> &ColumnType {
+        match self {
+            ColumnType::LowCardinality(inner) => inner,
+            other => other,
+        }
     }
 
-    /// The type without a `Nullable` wrapper.
-    pub fn non_nullable(&self) -> &ColumnType {
+    /// True for types whose values are stored in their RowBinary encoding and
+    /// rearranged into columns only when a Native block is written (arrays, maps,
+    /// tuples), and for `LowCardinality` (dictionary built then).
+    pub fn needs_native_conversion(&self) -> bool {
         match self {
+            ColumnType::LowCardinality(_) | ColumnType::Array(_) | ColumnType::Map(..) | ColumnType::Tuple(_) => true,
+            ColumnType::Nullable(inner) => inner.needs_native_conversion(),
+            _ => false,
+        }
+    }
+
+    /// True for `Nullable(..)` (also inside `LowCardinality`).
+    pub fn is_nullable(&self) -> bool {
+        matches!(self.storage(), ColumnType::Nullable(_))
+    }
+
+    /// The stored type without a `Nullable` wrapper (`LowCardinality` seen through).
+    pub fn non_nullable(&self) -> &ColumnType {
+        match self.storage() {
             ColumnType::Nullable(inner) => inner,
             other => other,
         }
@@ -124,6 +182,10 @@ impl ColumnType {
                 | ColumnType::UInt16
                 | ColumnType::UInt32
                 | ColumnType::UInt64
+                | ColumnType::Int128
+                | ColumnType::UInt128
+                | ColumnType::Int256
+                | ColumnType::UInt256
         )
     }
 }
@@ -133,7 +195,8 @@ pub(crate) fn decimal_width(precision: u8) -> usize {
     match precision {
         0..=9 => 4,
         10..=18 => 8,
-        _ => 16,
+        19..=38 => 16,
+        _ => 32,
     }
 }
 
@@ -150,6 +213,15 @@ impl fmt::Display for ColumnType {
             ColumnType::UInt16 => f.write_str("UInt16"),
             ColumnType::UInt32 => f.write_str("UInt32"),
             ColumnType::UInt64 => f.write_str("UInt64"),
+            ColumnType::Int128 => f.write_str("Int128"),
+            ColumnType::UInt128 => f.write_str("UInt128"),
+            ColumnType::Int256 => f.write_str("Int256"),
+            ColumnType::UInt256 => f.write_str("UInt256"),
+            ColumnType::Bool => f.write_str("Bool"),
+            ColumnType::FixedString(n) => write!(f, "FixedString({n})"),
+            ColumnType::Date32 => f.write_str("Date32"),
+            ColumnType::Ipv4 => f.write_str("IPv4"),
+            ColumnType::Ipv6 => f.write_str("IPv6"),
             ColumnType::Float32 => f.write_str("Float32"),
             ColumnType::Float64 => f.write_str("Float64"),
             ColumnType::Date => f.write_str("Date"),
@@ -164,6 +236,22 @@ impl fmt::Display for ColumnType {
             ColumnType::Enum8(items) => write_enum(f, "Enum8", items),
             ColumnType::Enum16(items) => write_enum(f, "Enum16", items),
             ColumnType::Nullable(inner) => write!(f, "Nullable({inner})"),
+            ColumnType::LowCardinality(inner) => write!(f, "LowCardinality({inner})"),
+            ColumnType::Array(inner) => write!(f, "Array({inner})"),
+            ColumnType::Map(k, v) => write!(f, "Map({k}, {v})"),
+            ColumnType::Tuple(items) => {
+                f.write_str("Tuple(")?;
+                for (i, (name, ty)) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    match name {
+                        Some(n) => write!(f, "{n} {ty}")?,
+                        None => write!(f, "{ty}")?,
+                    }
+                }
+                f.write_str(")")
+            }
         }
     }
 }
@@ -300,6 +388,23 @@ impl Parser<'_> {
             "UInt16" => ColumnType::UInt16,
             "UInt32" => ColumnType::UInt32,
             "UInt64" => ColumnType::UInt64,
+            "Int128" => ColumnType::Int128,
+            "UInt128" => ColumnType::UInt128,
+            "Int256" => ColumnType::Int256,
+            "UInt256" => ColumnType::UInt256,
+            "Bool" | "Boolean" => ColumnType::Bool,
+            "Date32" => ColumnType::Date32,
+            "IPv4" => ColumnType::Ipv4,
+            "IPv6" => ColumnType::Ipv6,
+            "FixedString" => {
+                self.expect(b'(')?;
+                let n = self.number()?;
+                self.expect(b')')?;
+                if !(1..=1 << 20).contains(&n) {
+                    return Err(self.err(format!("FixedString length must be between 1 and 1048576, got {n}")));
+                }
+                ColumnType::FixedString(n as usize)
+            }
             "Float32" => ColumnType::Float32,
             "Float64" => ColumnType::Float64,
             "Date" => ColumnType::Date,
@@ -323,17 +428,18 @@ impl Parser<'_> {
             }
             "Decimal" => {
                 self.expect(b'(')?;
-                let precision = self.small("Decimal precision", 38)?;
+                let precision = self.small("Decimal precision", 76)?;
                 self.expect(b',')?;
                 let scale = self.small("Decimal scale", 38)?;
                 self.expect(b')')?;
                 decimal(precision, scale).map_err(|r| self.err(r))?
             }
-            "Decimal32" | "Decimal64" | "Decimal128" => {
+            "Decimal32" | "Decimal64" | "Decimal128" | "Decimal256" => {
                 let precision = match name.as_str() {
                     "Decimal32" => 9,
                     "Decimal64" => 18,
-                    _ => 38,
+                    "Decimal128" => 38,
+                    _ => 76,
                 };
                 self.expect(b'(')?;
                 let scale = self.small("Decimal scale", i64::from(precision))?;
@@ -360,6 +466,8 @@ impl Parser<'_> {
                     }
                 }
                 self.expect(b')')?;
+                // Canonical order, as servers report it: by value.
+                items.sort_by_key(|(_, v)| *v);
                 if name == "Enum8" {
                     ColumnType::Enum8(items)
                 } else {
@@ -373,13 +481,73 @@ impl Parser<'_> {
                 if inner.is_nullable() {
                     return Err(self.err("Nullable cannot be nested"));
                 }
+                if matches!(inner, ColumnType::Array(_) | ColumnType::Map(..) | ColumnType::Tuple(_)) {
+                    return Err(self.err(format!("{inner} cannot be inside Nullable")));
+                }
                 ColumnType::Nullable(Box::new(inner))
+            }
+            "LowCardinality" => {
+                self.expect(b'(')?;
+                let inner = self.parse_type()?;
+                self.expect(b')')?;
+                let ok = match inner.non_nullable() {
+                    ColumnType::String | ColumnType::FixedString(_) | ColumnType::Date | ColumnType::Date32 => true,
+                    ColumnType::DateTime { .. } => true,
+                    t => t.is_integer() || matches!(t, ColumnType::Float32 | ColumnType::Float64),
+                };
+                if !ok || matches!(inner, ColumnType::LowCardinality(_)) {
+                    return Err(self.err(format!("LowCardinality({inner}) is not a valid type")));
+                }
+                ColumnType::LowCardinality(Box::new(inner))
+            }
+            "Array" => {
+                self.expect(b'(')?;
+                let inner = self.parse_type()?;
+                self.expect(b')')?;
+                ColumnType::Array(Box::new(inner))
+            }
+            "Map" => {
+                self.expect(b'(')?;
+                let k = self.parse_type()?;
+                self.expect(b',')?;
+                let v = self.parse_type()?;
+                self.expect(b')')?;
+                let key_ok = matches!(k.storage(), ColumnType::String | ColumnType::FixedString(_))
+                    || k.is_integer()
+                    || matches!(k, ColumnType::Date | ColumnType::DateTime { .. } | ColumnType::Uuid);
+                if !key_ok {
+                    return Err(self.err(format!("{k} cannot be a Map key")));
+                }
+                ColumnType::Map(Box::new(k), Box::new(v))
+            }
+            "Tuple" => {
+                self.expect(b'(')?;
+                let mut items = Vec::new();
+                loop {
+                    // `name Type` or just `Type`: a name is an identifier followed by a type.
+                    let save = self.pos;
+                    let first = self.ident().to_string();
+                    self.skip_ws();
+                    let named = !first.is_empty()
+                        && self.s.get(self.pos).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
+                    if !named {
+                        self.pos = save;
+                    }
+                    let ty = self.parse_type()?;
+                    items.push((named.then_some(first), ty));
+                    if !self.eat(b',') {
+                        break;
+                    }
+                }
+                self.expect(b')')?;
+                ColumnType::Tuple(items)
             }
             "" => return Err(self.err(format!("expected a type name at byte {}", self.pos))),
             other => {
                 return Err(self.err(format!(
-                    "type `{other}` is not supported (supported: String, Int8-64, UInt8-64, Float32/64, \
-                     Date, DateTime, DateTime64, UUID, Decimal, Enum8/16, Nullable)"
+                    "type `{other}` is not supported (supported: String, FixedString, Int8-256, UInt8-256, \
+                     Float32/64, Bool, Decimal(P, S) up to 76 digits, Date, Date32, DateTime, DateTime64, UUID, \
+                     IPv4, IPv6, Enum8/16, Nullable, LowCardinality, Array, Map, Tuple)"
                 )))
             }
         };
@@ -412,6 +580,14 @@ mod tests {
             ("Decimal64(4)", "Decimal(18, 4)"),
             ("Enum8('purchase'=1,'refund'=2)", "Enum8('purchase' = 1, 'refund' = 2)"),
             (" Nullable( DateTime ) ", "Nullable(DateTime)"),
+            ("Enum8('b' = 2, 'a' = -1)", "Enum8('a' = -1, 'b' = 2)"),
+            ("LowCardinality(Nullable(String))", "LowCardinality(Nullable(String))"),
+            ("Array(Array(Nullable(UInt8)))", "Array(Array(Nullable(UInt8)))"),
+            ("Map(String,Array(Tuple(a Int8,String)))", "Map(String, Array(Tuple(a Int8, String)))"),
+            ("Decimal256(20)", "Decimal(76, 20)"),
+            ("FixedString(16)", "FixedString(16)"),
+            ("Bool", "Bool"),
+            ("IPv6", "IPv6"),
         ] {
             let t = ColumnType::parse(input).unwrap();
             assert_eq!(t.to_string(), canonical, "{input}");
@@ -435,6 +611,10 @@ mod tests {
         let e = ColumnType::parse("Enum8('a' = 300)").unwrap_err();
         assert!(e.reason.contains("out of range"), "{e}");
         assert!(ColumnType::parse("String)").is_err());
+        assert!(ColumnType::parse("Nullable(Array(UInt8))").unwrap_err().reason.contains("inside Nullable"));
+        assert!(ColumnType::parse("LowCardinality(UUID)").unwrap_err().reason.contains("not a valid type"));
+        assert!(ColumnType::parse("Map(Float64, String)").unwrap_err().reason.contains("Map key"));
+        assert!(ColumnType::parse("FixedString(0)").is_err());
         assert!(ColumnType::parse("DateTime('UTC").is_err());
     }
 
@@ -444,6 +624,10 @@ mod tests {
         assert_eq!(ColumnType::parse("Decimal(12,2)").unwrap().fixed_width(), Some(8));
         assert_eq!(ColumnType::parse("Decimal(38,2)").unwrap().fixed_width(), Some(16));
         assert_eq!(ColumnType::Uuid.fixed_width(), Some(16));
+        assert_eq!(ColumnType::parse("Decimal(76,2)").unwrap().fixed_width(), Some(32));
+        assert_eq!(ColumnType::parse("UInt256").unwrap().fixed_width(), Some(32));
+        assert_eq!(ColumnType::parse("FixedString(3)").unwrap().fixed_width(), Some(3));
+        assert_eq!(ColumnType::parse("Array(UInt8)").unwrap().fixed_width(), None);
         assert_eq!(ColumnType::String.fixed_width(), None);
     }
 
