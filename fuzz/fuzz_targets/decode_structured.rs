@@ -10,8 +10,10 @@ mod common;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 
-const KEYS: [&str; 16] =
-    ["id", "u8", "i64", "u64", "f32", "f64", "amount", "big", "s", "ns", "d", "t", "t64", "e", "offset", "extra"];
+const KEYS: [&str; 26] = [
+    "id", "u8", "i64", "u64", "f32", "f64", "amount", "big", "s", "ns", "d", "t", "t64", "e", "offset", "extra", "w",
+    "wd", "ip", "fs", "lc", "arr", "map", "tup", "a", "b",
+];
 
 #[derive(Debug, Arbitrary)]
 enum Value {

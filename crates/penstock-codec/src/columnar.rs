@@ -21,13 +21,32 @@ const LC_HAS_ADDITIONAL_KEYS: u64 = 1 << 9;
 /// Builds one column's Native data from row-encoded values.
 #[derive(Debug)]
 enum Builder {
-    Fixed { width: usize, data: Vec<u8> },
-    Str { data: Vec<u8> },
-    Nullable { nulls: Vec<u8>, inner: Box<Builder> },
+    Fixed {
+        width: usize,
+        data: Vec<u8>,
+    },
+    Str {
+        data: Vec<u8>,
+    },
+    Nullable {
+        nulls: Vec<u8>,
+        inner: Box<Builder>,
+    },
     /// Arrays, and maps (whose inner builder is a two-element tuple).
-    Array { offsets: Vec<u64>, total: u64, inner: Box<Builder> },
-    Tuple { items: Vec<Builder> },
-    LowCardinality { nullable: bool, keys: Box<Builder>, index: HashMap<Vec<u8>, u64>, rows: Vec<u64> },
+    Array {
+        offsets: Vec<u64>,
+        total: u64,
+        inner: Box<Builder>,
+    },
+    Tuple {
+        items: Vec<Builder>,
+    },
+    LowCardinality {
+        nullable: bool,
+        keys: Box<Builder>,
+        index: HashMap<Vec<u8>, u64>,
+        rows: Vec<u64>,
+    },
 }
 
 /// The row encoding could not be read (a bug: the decoder wrote it).
@@ -40,7 +59,9 @@ impl Builder {
             ColumnType::Nullable(inner) => {
                 Builder::Nullable { nulls: Vec::new(), inner: Box::new(Builder::new(inner)) }
             }
-            ColumnType::Array(inner) => Builder::Array { offsets: Vec::new(), total: 0, inner: Box::new(Builder::new(inner)) },
+            ColumnType::Array(inner) => {
+                Builder::Array { offsets: Vec::new(), total: 0, inner: Box::new(Builder::new(inner)) }
+            }
             ColumnType::Map(k, v) => Builder::Array {
                 offsets: Vec::new(),
                 total: 0,
@@ -244,4 +265,83 @@ pub(crate) fn write_native(col: &Column, rows: usize, out: &mut Vec<u8>) -> Resu
     b.write_prefix(out);
     b.write_body(out);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn native_of(ty: &str, rows: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut col = Column::new("c", ColumnType::parse(ty).unwrap());
+        for r in rows {
+            match r {
+                Some(bytes) => col.push_encoded(bytes, false),
+                None => col.push_null(),
+            }
+        }
+        let mut out = Vec::new();
+        write_native(&col, rows.len(), &mut out).unwrap();
+        out
+    }
+
+    fn u64s(v: &[u64]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn arrays_become_offsets_then_elements() {
+        let got = native_of("Array(Int32)", &[Some(&[2, 1, 0, 0, 0, 2, 0, 0, 0]), Some(&[0]), Some(&[1, 3, 0, 0, 0])]);
+        let want = [u64s(&[2, 2, 3]), vec![1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]].concat();
+        assert_eq!(got, want);
+        // Array(Nullable(String)): offsets, then the null map of all elements, then values.
+        let got = native_of("Array(Nullable(String))", &[Some(&[2, 0, 1, b'a', 1])]);
+        assert_eq!(got, [u64s(&[2]), vec![0, 1], vec![1, b'a', 0]].concat());
+        // Array(Array(UInt8)): outer offsets, inner offsets, data.
+        let got = native_of("Array(Array(UInt8))", &[Some(&[2, 1, 7, 0]), Some(&[1, 2, 8, 9])]);
+        assert_eq!(got, [u64s(&[2, 3]), u64s(&[1, 1, 3]), vec![7, 8, 9]].concat());
+    }
+
+    #[test]
+    fn maps_are_arrays_of_key_value_tuples() {
+        let got = native_of("Map(String, UInt8)", &[Some(&[2, 1, b'a', 1, 1, b'b', 2]), Some(&[0])]);
+        assert_eq!(got, [u64s(&[2, 2]), vec![1, b'a', 1, b'b'], vec![1, 2]].concat());
+    }
+
+    #[test]
+    fn tuples_are_one_column_per_element() {
+        let got = native_of("Tuple(UInt8, String)", &[Some(&[1, 1, b'x']), Some(&[2, 0])]);
+        assert_eq!(got, vec![1, 2, 1, b'x', 0]);
+    }
+
+    #[test]
+    fn low_cardinality_is_a_dictionary_and_indexes() {
+        let got = native_of("LowCardinality(String)", &[Some(b"\x01b"), Some(b"\x01a"), Some(b"\x01b")]);
+        let want = [
+            u64s(&[1]),                      // keys serialization version
+            u64s(&[LC_HAS_ADDITIONAL_KEYS]), // UInt8 indexes, keys follow
+            u64s(&[3]),                      // "", "b", "a"
+            vec![0, 1, b'b', 1, b'a'],       // the keys
+            u64s(&[3]),                      // rows
+            vec![1, 2, 1],                   // indexes
+        ]
+        .concat();
+        assert_eq!(got, want);
+        // Nullable: key 0 is NULL, key 1 the default value.
+        let got = native_of("LowCardinality(Nullable(String))", &[None, Some(b"\x01x"), Some(b"\x00")]);
+        let want = [u64s(&[1, LC_HAS_ADDITIONAL_KEYS, 3]), vec![0, 0, 1, b'x'], u64s(&[3]), vec![0, 2, 1]].concat();
+        assert_eq!(got, want);
+        // Inside an array the version comes before the offsets.
+        let got = native_of("Array(LowCardinality(String))", &[Some(b"\x02\x01p\x01p")]);
+        let want =
+            [u64s(&[1]), u64s(&[2]), u64s(&[LC_HAS_ADDITIONAL_KEYS, 2]), vec![0, 1, b'p'], u64s(&[2]), vec![1, 1]]
+                .concat();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn truncated_row_encodings_are_reported_not_read_past() {
+        let mut col = Column::new("c", ColumnType::parse("Array(Int32)").unwrap());
+        col.push_encoded(&[2, 1, 0, 0, 0], false);
+        assert!(write_native(&col, 1, &mut Vec::new()).is_err());
+    }
 }

@@ -183,10 +183,20 @@ mod tests {
         let mut want = [0u8; 32];
         want[31] = 0x80;
         assert_eq!(parse_wide_int(min, true, 256).unwrap(), want);
-        assert_eq!(parse_wide_int(b"57896044618658097711785492504343953926634992332820282019728792003956564819968", true, 256), Err(WideError::Overflow));
+        assert_eq!(
+            parse_wide_int(b"57896044618658097711785492504343953926634992332820282019728792003956564819968", true, 256),
+            Err(WideError::Overflow)
+        );
         let umax = b"115792089237316195423570985008687907853269984665640564039457584007913129639935";
         assert_eq!(parse_wide_int(umax, false, 256).unwrap(), [0xFF; 32]);
-        assert_eq!(parse_wide_int(b"115792089237316195423570985008687907853269984665640564039457584007913129639936", false, 256), Err(WideError::Overflow));
+        assert_eq!(
+            parse_wide_int(
+                b"115792089237316195423570985008687907853269984665640564039457584007913129639936",
+                false,
+                256
+            ),
+            Err(WideError::Overflow)
+        );
         assert_eq!(parse_wide_int(b"-5", true, 256).unwrap()[..16], le128(-5)[..]);
         assert_eq!(parse_wide_int(b"1.5", true, 256), Err(WideError::Syntax));
         assert_eq!(parse_wide_int(b"", true, 256), Err(WideError::Syntax));

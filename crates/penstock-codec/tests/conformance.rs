@@ -137,9 +137,15 @@ fn every_type_reads_back_in_modern_clickhouse_as_it_parses_the_json_itself() {
 
     let structure = structure().replace('\'', "\\'");
     let statements = [
-        format!("SELECT * FROM file('{}', 'JSONEachRow', '{structure}') FORMAT TabSeparated {SETTINGS}", json_file.display()),
+        format!(
+            "SELECT * FROM file('{}', 'JSONEachRow', '{structure}') FORMAT TabSeparated {SETTINGS}",
+            json_file.display()
+        ),
         format!("SELECT * FROM file('{}', 'Native') FORMAT TabSeparated {SETTINGS}", native.display()),
-        format!("SELECT * FROM file('{}', 'RowBinary', '{structure}') FORMAT TabSeparated {SETTINGS}", row_binary.display()),
+        format!(
+            "SELECT * FROM file('{}', 'RowBinary', '{structure}') FORMAT TabSeparated {SETTINGS}",
+            row_binary.display()
+        ),
         format!("DESCRIBE file('{}', 'Native') FORMAT TabSeparated {SETTINGS}", native.display()),
     ];
     let results = chdb.run(&statements).expect("chdb");
@@ -161,7 +167,8 @@ fn every_type_reads_back_in_modern_clickhouse_as_it_parses_the_json_itself() {
     for ((col, ty), line) in COLUMNS.iter().zip(described.lines()) {
         let mut parts = line.split('\t');
         assert_eq!(parts.next(), Some(*col));
-        let server_type = ColumnType::parse(&parts.next().unwrap().replace("\\'", "'").replace("\\n", "\n")).expect("server type parses");
+        let server_type = ColumnType::parse(&parts.next().unwrap().replace("\\'", "'").replace("\\n", "\n"))
+            .expect("server type parses");
         assert_eq!(server_type, ColumnType::parse(ty).unwrap(), "{col}");
     }
 }

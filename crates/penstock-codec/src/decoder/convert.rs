@@ -68,8 +68,15 @@ pub(super) fn bad(kind: DecodeErrorKind, why: &'static str) -> Bad {
 pub(super) enum Leaf {
     Str,
     FixedStr(usize),
-    Int { min: i128, max: i128, width: usize },
-    Wide { signed: bool, bits: u32 },
+    Int {
+        min: i128,
+        max: i128,
+        width: usize,
+    },
+    Wide {
+        signed: bool,
+        bits: u32,
+    },
     Bool,
     F32,
     F64,
@@ -80,8 +87,15 @@ pub(super) enum Leaf {
     Uuid,
     Ipv4,
     Ipv6,
-    Decimal { precision: u8, scale: u8, width: usize },
-    Enum { width: usize, items: Vec<(Box<[u8]>, i16)> },
+    Decimal {
+        precision: u8,
+        scale: u8,
+        width: usize,
+    },
+    Enum {
+        width: usize,
+        items: Vec<(Box<[u8]>, i16)>,
+    },
     /// Array, Map or Tuple: written as RowBinary into the decoder's nested buffer.
     Composite(Shape),
 }
@@ -207,8 +221,8 @@ fn write_days<O: Out>(leaf: &Leaf, col: &mut O, days: i64) -> Result<(), Bad> {
         }
         col.fixed(&(days as i32).to_le_bytes());
     } else {
-        let days = u16::try_from(days)
-            .map_err(|_| bad(DecodeErrorKind::OutOfRange, "date outside Date range 1970..2149"))?;
+        let days =
+            u16::try_from(days).map_err(|_| bad(DecodeErrorKind::OutOfRange, "date outside Date range 1970..2149"))?;
         col.fixed(&days.to_le_bytes());
     }
     Ok(())

@@ -237,3 +237,63 @@ fn two_columns_from_one_key() {
     assert_eq!(b.columns()[0].data(), b"\x015");
     assert_eq!(b.columns()[1].data(), [5]);
 }
+
+#[test]
+fn wider_scalar_types_golden_bytes_and_errors() {
+    let kind = |ty: &str, v: &str| one(ty, v).unwrap_err().kind;
+    // Bool: JSON booleans, 1/0, and their spellings as strings.
+    assert_eq!(one("Bool", "true").unwrap(), [1]);
+    assert_eq!(one("Bool", "0").unwrap(), [0]);
+    assert_eq!(one("Bool", r#""false""#).unwrap(), [0]);
+    assert_eq!(kind("Bool", "2"), DecodeErrorKind::InvalidValue);
+    assert_eq!(kind("Bool", "[true]"), DecodeErrorKind::WrongType);
+    // FixedString pads with zero bytes and refuses longer values.
+    assert_eq!(one("FixedString(4)", r#""ab""#).unwrap(), [b'a', b'b', 0, 0]);
+    assert_eq!(kind("FixedString(2)", r#""abc""#), DecodeErrorKind::OutOfRange);
+    // Date32 is Int32 days, from 1900 to 2299.
+    assert_eq!(one("Date32", r#""1969-12-31""#).unwrap(), (-1i32).to_le_bytes());
+    assert_eq!(kind("Date32", r#""1899-12-31""#), DecodeErrorKind::OutOfRange);
+    // IPv4 as UInt32 (1.2.3.4 = 0x01020304), IPv6 in network order, IPv4 mapped.
+    assert_eq!(one("IPv4", r#""1.2.3.4""#).unwrap(), 0x0102_0304u32.to_le_bytes());
+    assert_eq!(kind("IPv4", r#""1.2.3.256""#), DecodeErrorKind::InvalidValue);
+    let mapped = one("IPv6", r#""1.2.3.4""#).unwrap();
+    assert_eq!(mapped, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 1, 2, 3, 4]);
+    assert_eq!(one("IPv6", r#""::1""#).unwrap()[15], 1);
+    // Wide integers from numbers or strings, range-checked exactly.
+    assert_eq!(one("Int128", "-2").unwrap(), (-2i128).to_le_bytes());
+    assert_eq!(one("UInt256", r#""1""#).unwrap()[..2], [1, 0]);
+    assert_eq!(one("UInt256", r#""1""#).unwrap().len(), 32);
+    assert_eq!(kind("UInt128", "-1"), DecodeErrorKind::OutOfRange);
+    assert_eq!(kind("Int256", "1.5"), DecodeErrorKind::WrongType);
+    // Decimal256: 32 bytes, exact.
+    assert_eq!(one("Decimal(40, 2)", r#""-0.01""#).unwrap(), [0xFF; 32], "-1 in two's complement");
+    assert_eq!(kind("Decimal(40, 2)", &"9".repeat(39)), DecodeErrorKind::OutOfRange);
+    // LowCardinality stores plain values of its inner type.
+    assert_eq!(one("LowCardinality(String)", r#""x""#).unwrap(), b"\x01x");
+    assert_eq!(one("LowCardinality(Nullable(String))", "null").unwrap(), [1, 0]);
+}
+
+#[test]
+fn composite_values_are_stored_as_row_binary() {
+    assert_eq!(one("Array(Int16)", "[1, -1]").unwrap(), [2, 1, 0, 0xFF, 0xFF]);
+    assert_eq!(one("Array(Nullable(UInt8))", "[null, 7]").unwrap(), [2, 1, 0, 7]);
+    assert_eq!(one("Array(String)", "null").unwrap(), [0], "null is an empty array");
+    assert_eq!(one("Map(String, UInt8)", r#"{"a": 1, "b\u0021": 2}"#).unwrap(), [2, 1, b'a', 1, 2, b'b', b'!', 2]);
+    assert_eq!(one("Map(UInt16, String)", r#"{"7": "x"}"#).unwrap(), [1, 7, 0, 1, b'x']);
+    // Tuples from arrays (by position) or objects (by name); missing elements default.
+    assert_eq!(one("Tuple(UInt8, String)", r#"[1, "x"]"#).unwrap(), [1, 1, b'x']);
+    assert_eq!(one("Tuple(a UInt8, b Nullable(String))", r#"{"a": 3}"#).unwrap(), [3, 1]);
+    assert_eq!(one("Tuple(UInt8)", "[]").unwrap(), [0]);
+    let kind = |ty: &str, v: &str| one(ty, v).unwrap_err().kind;
+    assert_eq!(kind("Array(UInt8)", "[256]"), DecodeErrorKind::OutOfRange);
+    assert_eq!(kind("Array(UInt8)", r#"{"a": 1}"#), DecodeErrorKind::WrongType);
+    assert_eq!(kind("Map(UInt8, UInt8)", r#"{"x": 1}"#), DecodeErrorKind::WrongType);
+    assert_eq!(kind("Tuple(UInt8)", "[1, 2]"), DecodeErrorKind::InvalidValue);
+    assert_eq!(kind("Tuple(UInt8)", r#"{"a": 1}"#), DecodeErrorKind::WrongType);
+    // A missing composite field stores the type's default: empty, or defaults inside.
+    let mut d = decoder(vec![field("t", "Tuple(UInt16, Array(UInt8), Nullable(Int8))"), field("a", "Array(UInt8)")]);
+    let mut b = d.new_block();
+    d.decode(b"{}", &meta(), &mut b).unwrap();
+    assert_eq!(b.columns()[0].value_bytes(0), [0, 0, 0, 1]);
+    assert_eq!(b.columns()[1].value_bytes(0), [0]);
+}
