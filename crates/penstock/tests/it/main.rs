@@ -13,3 +13,4 @@ mod crash_loop;
 mod dedup_modes;
 mod end_to_end;
 mod harness;
+mod types_on_server;
