@@ -13,6 +13,7 @@ fn field(column: &str, ty: &str, on_error: OnError, required: bool) -> FieldSpec
         source: ValueSource::Json(column.into()),
         required,
         on_error,
+        options: Default::default(),
     }
 }
 
@@ -47,6 +48,7 @@ pub fn decoder() -> JsonDecoder {
             source: ValueSource::Offset,
             required: false,
             on_error: OnError::Reject,
+            options: Default::default(),
         },
     ];
     JsonDecoder::new(fields, DecodeLimits { max_message_bytes: 64 << 10, max_depth: 16 }).expect("schema")

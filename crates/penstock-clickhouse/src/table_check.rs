@@ -183,6 +183,7 @@ mod tests {
             source: ValueSource::Json(name.into()),
             required: false,
             on_error: OnError::Reject,
+            options: Default::default(),
         }
     }
 

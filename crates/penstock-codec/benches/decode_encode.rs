@@ -44,6 +44,7 @@ fn schema() -> Vec<FieldSpec> {
         source: ValueSource::Json(name.into()),
         required: false,
         on_error: OnError::Reject,
+        options: Default::default(),
     };
     vec![
         f("event_id", "UUID"),

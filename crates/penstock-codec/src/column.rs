@@ -233,6 +233,15 @@ impl Block {
         }
     }
 
+    /// Removes every row from index `rows` on (and any partial row).
+    pub fn truncate(&mut self, rows: usize) {
+        let rows = rows.min(self.rows);
+        for c in &mut self.columns {
+            c.truncate(rows);
+        }
+        self.rows = rows;
+    }
+
     /// Empties the block for reuse, keeping allocations.
     pub fn clear(&mut self) {
         for c in &mut self.columns {

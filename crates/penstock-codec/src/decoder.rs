@@ -12,7 +12,9 @@ use crate::column::{Block, Column};
 use crate::datetime::Timestamp;
 use crate::error::{DecodeError, DecodeErrorKind, SchemaError};
 use crate::json::{scan_object, KeyIndex, Kind, Span};
+use crate::path::JsonPath;
 use crate::types::ColumnType;
+pub use convert::EpochUnit;
 use convert::{write_int, write_json, write_time, Leaf};
 
 /// Where a column's value comes from.
@@ -20,6 +22,11 @@ use convert::{write_int, write_json, write_time, Leaf};
 pub enum ValueSource {
     /// A top-level key of the JSON object.
     Json(String),
+    /// A value nested inside the message, e.g. `a.b[0].c`.
+    Path(JsonPath),
+    /// Every top-level field the schema does not use, as a JSON object (a "rest"
+    /// column, so nothing the producer sent is lost).
+    Rest,
     /// Kafka topic name (`_topic`).
     Topic,
     /// Kafka partition (`_partition`).
@@ -59,6 +66,20 @@ pub struct FieldSpec {
     pub required: bool,
     /// Policy for values that cannot be converted.
     pub on_error: OnError,
+    /// Less common settings.
+    pub options: FieldOptions,
+}
+
+/// Less common per-field settings.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct FieldOptions {
+    /// The value stored when the field is missing or null, as JSON text (e.g. `"n/a"`,
+    /// `0`, `[]`); when unset, NULL for Nullable columns, else the type's default.
+    pub default: Option<String>,
+    /// Store the value's JSON text verbatim (a String column), whatever its type.
+    pub raw_json: bool,
+    /// The unit of numbers given for DateTime/DateTime64 columns.
+    pub epoch_unit: EpochUnit,
 }
 
 /// Limits applied to every message before it is parsed.
@@ -96,6 +117,7 @@ pub struct MessageMeta<'a> {
 #[derive(Clone, Copy, Debug)]
 enum Src {
     Slot(usize),
+    Rest,
     Topic,
     Partition,
     Offset,
@@ -110,6 +132,10 @@ struct Compiled {
     leaf: Leaf,
     src: Src,
     nullable: bool,
+    /// Steps below the top-level key (JSON paths).
+    steps: Vec<crate::path::PathStep>,
+    /// The encoded custom default value.
+    default: Option<Vec<u8>>,
 }
 
 /// Decodes JSON object messages into rows of a [`Block`].
@@ -122,6 +148,8 @@ pub struct JsonDecoder {
     /// RowBinary of the array/map/tuple value being converted.
     nested: Vec<u8>,
     limits: DecodeLimits,
+    /// A message that is a JSON array of objects becomes one row per element.
+    arrays_as_rows: bool,
 }
 
 impl JsonDecoder {
@@ -131,9 +159,12 @@ impl JsonDecoder {
         let mut keys: Vec<String> = Vec::new();
         let mut compiled = Vec::with_capacity(fields.len());
         for spec in fields {
-            let leaf = Leaf::of(&spec.ty);
+            let leaf = Leaf::of(&spec.ty).with_epoch_unit(spec.options.epoch_unit);
             let nullable = spec.ty.is_nullable();
             let schema_err = |reason: String| SchemaError { column: spec.column.clone(), reason };
+            if (spec.options.raw_json || spec.source == ValueSource::Rest) && !matches!(leaf, Leaf::Str) {
+                return Err(schema_err(format!("a raw JSON value needs a String column, not {}", spec.ty)));
+            }
             if spec.on_error == OnError::Null && !nullable {
                 return Err(schema_err(format!(
                     "`on_error: null` needs a Nullable column, but the type is {}",
@@ -142,14 +173,14 @@ impl JsonDecoder {
             }
             let ok = matches!(
                 (&spec.source, &leaf),
-                (ValueSource::Json(_), _)
+                (ValueSource::Json(_) | ValueSource::Path(_) | ValueSource::Rest, _)
                     | (ValueSource::Topic | ValueSource::Key, Leaf::Str)
                     | (ValueSource::Partition | ValueSource::Offset, Leaf::Int { .. } | Leaf::Wide { .. })
                     | (
                         ValueSource::Timestamp,
-                        Leaf::DateTime | Leaf::DateTime64(_) | Leaf::Int { .. } | Leaf::Wide { .. }
+                        Leaf::DateTime(_) | Leaf::DateTime64(..) | Leaf::Int { .. } | Leaf::Wide { .. }
                     )
-                    | (ValueSource::Now, Leaf::DateTime | Leaf::DateTime64(_))
+                    | (ValueSource::Now, Leaf::DateTime(_) | Leaf::DateTime64(..))
             );
             if !ok {
                 let wants = match spec.source {
@@ -163,15 +194,21 @@ impl JsonDecoder {
                     spec.source, spec.ty
                 )));
             }
-            let src = match &spec.source {
-                ValueSource::Json(key) => {
-                    if let Some(i) = keys.iter().position(|k| k == key) {
-                        Src::Slot(i)
-                    } else {
-                        keys.push(key.clone());
-                        Src::Slot(keys.len() - 1)
-                    }
+            let mut slot_of = |key: &String| match keys.iter().position(|k| k == key) {
+                Some(i) => Src::Slot(i),
+                None => {
+                    keys.push(key.clone());
+                    Src::Slot(keys.len() - 1)
                 }
+            };
+            let mut steps = Vec::new();
+            let src = match &spec.source {
+                ValueSource::Json(key) => slot_of(key),
+                ValueSource::Path(path) => {
+                    steps.clone_from(&path.steps);
+                    slot_of(&path.key)
+                }
+                ValueSource::Rest => Src::Rest,
                 ValueSource::Topic => Src::Topic,
                 ValueSource::Partition => Src::Partition,
                 ValueSource::Offset => Src::Offset,
@@ -179,7 +216,11 @@ impl JsonDecoder {
                 ValueSource::Key => Src::Key,
                 ValueSource::Now => Src::Now,
             };
-            compiled.push(Compiled { spec, leaf, src, nullable });
+            let default = match &spec.options.default {
+                None => None,
+                Some(text) => Some(encode_default(&spec, &leaf, text).map_err(schema_err)?),
+            };
+            compiled.push(Compiled { spec, leaf, src, nullable, steps, default });
         }
         let slots = vec![None; keys.len()];
         Ok(JsonDecoder {
@@ -189,6 +230,7 @@ impl JsonDecoder {
             scratch: Vec::new(),
             nested: Vec::new(),
             limits,
+            arrays_as_rows: false,
         })
     }
 
@@ -200,6 +242,52 @@ impl JsonDecoder {
     /// The field specs, in column order.
     pub fn fields(&self) -> impl Iterator<Item = &FieldSpec> {
         self.fields.iter().map(|f| &f.spec)
+    }
+
+    /// Makes a message that is a JSON array of objects decode into one row per element
+    /// (see [`decode_rows`](Self::decode_rows)).
+    pub fn with_arrays_as_rows(mut self, on: bool) -> Self {
+        self.arrays_as_rows = on;
+        self
+    }
+
+    /// Decodes one message into rows of `block`: one for a JSON object, or — with
+    /// [`with_arrays_as_rows`](Self::with_arrays_as_rows) — one per element of a JSON
+    /// array of objects. All or nothing: when any element fails, no row of the message
+    /// stays and the error names the element. Returns the number of rows added.
+    pub fn decode_rows(&mut self, msg: &[u8], meta: &MessageMeta<'_>, block: &mut Block) -> Result<usize, DecodeError> {
+        if !self.arrays_as_rows {
+            return self.decode(msg, meta, block).map(|()| 1);
+        }
+        let body = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
+        let first = body.iter().find(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t'));
+        if first != Some(&b'[') || msg.len() > self.limits.max_message_bytes {
+            return self.decode(msg, meta, block).map(|()| 1);
+        }
+        if let Err(e) = std::str::from_utf8(body) {
+            let why = format!("message is not valid UTF-8 at byte {}", e.valid_up_to());
+            return Err(DecodeError::new(DecodeErrorKind::NotUtf8, None, why));
+        }
+        let span = crate::json::scan_value(body, self.limits.max_depth).map_err(|e| {
+            let kind =
+                if e.what.starts_with("nesting") { DecodeErrorKind::TooDeep } else { DecodeErrorKind::InvalidJson };
+            DecodeError::new(kind, None, format!("invalid JSON at byte {}: {}", e.at, e.what))
+        })?;
+        let before = block.rows();
+        for (i, (_, element)) in crate::json::members(body, span).enumerate() {
+            let element_text = &body[element.start as usize..element.end as usize];
+            let result = if element.kind == Kind::Object {
+                self.decode(element_text, meta, block)
+            } else {
+                Err(DecodeError::new(DecodeErrorKind::InvalidJson, None, "not a JSON object".into()))
+            };
+            if let Err(mut e) = result {
+                block.truncate(before);
+                e.message = format!("array element {i}: {}", e.message);
+                return Err(e);
+            }
+        }
+        Ok(block.rows() - before)
     }
 
     /// Decodes one message into one new row of `block`. On error nothing is appended.
@@ -240,12 +328,25 @@ impl JsonDecoder {
         let f = &self.fields[i];
         let col = &mut block.columns_mut()[i];
         let result = match f.src {
-            Src::Slot(slot) => match self.slots[slot] {
-                None | Some(Span { kind: Kind::Null, .. }) => {
-                    return missing(f, col, self.slots[slot].is_some());
+            Src::Slot(slot) => {
+                let span = match self.slots[slot] {
+                    Some(span) if !f.steps.is_empty() => JsonPath::resolve(&f.steps, msg, span, &mut self.scratch),
+                    other => other,
+                };
+                match span {
+                    None | Some(Span { kind: Kind::Null, .. }) => return missing(f, col, span.is_some()),
+                    Some(span) if f.spec.options.raw_json => {
+                        col.push_str(&msg[value_start(span)..value_end(span)]);
+                        Ok(())
+                    }
+                    Some(span) => write_json(&f.leaf, col, msg, span, &mut self.scratch, &mut self.nested),
                 }
-                Some(span) => write_json(&f.leaf, col, msg, span, &mut self.scratch, &mut self.nested),
-            },
+            }
+            Src::Rest => {
+                rest_of(msg, &self.index, &mut self.scratch, &mut self.nested);
+                col.push_str(&self.nested);
+                Ok(())
+            }
             Src::Topic => {
                 col.push_str(meta.topic.as_bytes());
                 Ok(())
@@ -280,7 +381,10 @@ impl JsonDecoder {
                     Ok(())
                 }
                 OnError::Default => {
-                    col.push_default();
+                    match &f.default {
+                        Some(d) => col.push_encoded(d, false),
+                        None => col.push_default(),
+                    }
                     Ok(())
                 }
                 OnError::Reject => {
@@ -309,12 +413,80 @@ fn missing(f: &Compiled, col: &mut Column, was_null: bool) -> Result<(), DecodeE
         };
         return Err(DecodeError::new(kind, Some(f.spec.column.clone()), why.to_string()));
     }
-    if f.nullable {
+    if let Some(d) = &f.default {
+        col.push_encoded(d, false);
+    } else if f.nullable {
         col.push_null();
     } else {
         col.push_default();
     }
     Ok(())
+}
+
+/// Encodes a field's `default` (JSON text) once, when the schema is compiled.
+fn encode_default(spec: &FieldSpec, leaf: &Leaf, text: &str) -> Result<Vec<u8>, String> {
+    let msg = format!("{{\"v\":{text}}}");
+    let mut slots = [None];
+    scan_object(msg.as_bytes(), &KeyIndex::new(["v"]), &mut slots, &mut Vec::new(), 64)
+        .map_err(|e| format!("`default: {text}` is not a JSON value: {}", e.what))?;
+    let span = slots[0].ok_or("`default` is empty")?;
+    if span.kind == Kind::Null {
+        return Err("`default: null` is what a Nullable column stores anyway; leave `default` out".into());
+    }
+    let mut out = Vec::new();
+    if spec.options.raw_json {
+        convert::Out::string(&mut out, &msg.as_bytes()[value_start(span)..value_end(span)]);
+        return Ok(out);
+    }
+    write_json(leaf, &mut out, msg.as_bytes(), span, &mut Vec::new(), &mut Vec::new())
+        .map_err(|b| format!("`default: {text}` does not fit {}: {}", spec.ty, b.why))?;
+    Ok(out)
+}
+
+/// Where a value's JSON text starts and ends (strings with their quotes).
+fn value_start(s: Span) -> usize {
+    match s.kind {
+        Kind::String { .. } => s.start as usize - 1,
+        _ => s.start as usize,
+    }
+}
+
+fn value_end(s: Span) -> usize {
+    match s.kind {
+        Kind::String { .. } => s.end as usize + 1,
+        _ => s.end as usize,
+    }
+}
+
+/// Writes into `out` a JSON object of the message's top-level members whose keys the
+/// schema does not use (an empty object when there are none).
+fn rest_of(msg: &[u8], index: &KeyIndex, scratch: &mut Vec<u8>, out: &mut Vec<u8>) {
+    out.clear();
+    out.push(b'{');
+    let start = msg.iter().position(|b| *b == b'{').unwrap_or(0);
+    let end = msg.iter().rposition(|b| *b == b'}').map_or(msg.len(), |e| e + 1);
+    let whole = Span { start: start as u32, end: end as u32, kind: Kind::Object };
+    for (key, value) in crate::json::members(msg, whole) {
+        let Some(key) = key else { continue };
+        let raw = &msg[key.start as usize..key.end as usize];
+        let known = match key.kind {
+            Kind::String { escaped: true } => {
+                scratch.clear();
+                crate::json::unescape_into(raw, scratch).is_ok() && index.position(scratch).is_some()
+            }
+            _ => index.position(raw).is_some(),
+        };
+        if known {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&msg[value_start(key)..value_end(key)]);
+        out.push(b':');
+        out.extend_from_slice(&msg[value_start(value)..value_end(value)]);
+    }
+    out.push(b'}');
 }
 
 fn snippet(msg: &[u8], s: Span) -> String {

@@ -72,6 +72,11 @@ impl KeyIndex {
         self.keys.is_empty()
     }
 
+    /// Slot of `key` (unescaped), if the schema wants it.
+    pub fn position(&self, key: &[u8]) -> Option<usize> {
+        self.find(key, 0)
+    }
+
     /// Slot of `key`, trying `hint` first (producers usually repeat the same key order).
     #[inline]
     fn find(&self, key: &[u8], hint: usize) -> Option<usize> {
@@ -308,6 +313,19 @@ impl<'a> Scanner<'a> {
             }
         }
     }
+}
+
+/// Scans one JSON value (any kind) that must fill the whole message apart from
+/// whitespace, validating it; returns its span.
+pub fn scan_value(msg: &[u8], max_depth: usize) -> std::result::Result<Span, SyntaxError> {
+    let mut sc = Scanner { s: msg, pos: 0, max_depth };
+    sc.skip_ws();
+    let v = sc.value(0)?;
+    sc.skip_ws();
+    if sc.pos != msg.len() {
+        return sc.err("unexpected text after the value");
+    }
+    Ok(v)
 }
 
 /// The members of an array or object span produced by [`scan_object`] (so already

@@ -10,9 +10,11 @@
 //! use penstock_codec::*;
 //! let fields = vec![
 //!     FieldSpec { column: "id".into(), ty: ColumnType::parse("UInt64").unwrap(),
-//!                 source: ValueSource::Json("id".into()), required: true, on_error: OnError::Reject },
+//!                 source: ValueSource::Json("id".into()), required: true, on_error: OnError::Reject,
+//!                 options: Default::default() },
 //!     FieldSpec { column: "part".into(), ty: ColumnType::Int32,
-//!                 source: ValueSource::Partition, required: false, on_error: OnError::Reject },
+//!                 source: ValueSource::Partition, required: false, on_error: OnError::Reject,
+//!                 options: Default::default() },
 //! ];
 //! let mut decoder = JsonDecoder::new(fields, DecodeLimits::default()).unwrap();
 //! let mut block = decoder.new_block();
@@ -33,6 +35,7 @@ pub mod decoder;
 pub mod error;
 pub mod json;
 pub mod native;
+pub mod path;
 pub mod rowbinary;
 pub mod scalar;
 pub mod types;
@@ -41,8 +44,9 @@ mod wide;
 pub use column::{Block, Column};
 pub use compress::{decompress, Lz4BlockWriter};
 pub use datetime::Timestamp;
-pub use decoder::{DecodeLimits, FieldSpec, JsonDecoder, MessageMeta, OnError, ValueSource};
+pub use decoder::{DecodeLimits, EpochUnit, FieldOptions, FieldSpec, JsonDecoder, MessageMeta, OnError, ValueSource};
 pub use error::{DecodeError, DecodeErrorKind, SchemaError};
 pub use native::{emit_native, encode_native};
+pub use path::{JsonPath, PathStep};
 pub use rowbinary::encode_row_binary;
 pub use types::ColumnType;

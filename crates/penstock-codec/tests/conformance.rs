@@ -109,6 +109,7 @@ fn every_type_reads_back_in_modern_clickhouse_as_it_parses_the_json_itself() {
             source: ValueSource::Json((*name).into()),
             required: false,
             on_error: OnError::Reject,
+            options: Default::default(),
         })
         .collect();
     let mut decoder = JsonDecoder::new(fields, DecodeLimits::default()).expect("schema");

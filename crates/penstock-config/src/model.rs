@@ -133,6 +133,8 @@ pub enum Format {
     /// One JSON object per message.
     #[default]
     Json,
+    /// A JSON object, or a JSON array of objects (one row per element), per message.
+    JsonArray,
 }
 
 /// Per-message limits.
@@ -166,12 +168,14 @@ const fn default_max_depth() -> usize {
 pub struct FieldFile {
     /// ClickHouse type, e.g. `UInt64`, `Nullable(String)`, `DateTime('UTC')`.
     pub ty: TypeFile,
-    /// Where the value comes from: a top-level JSON key (default: the column name), or
+    /// Where the value comes from: a top-level JSON key (default: the column name), a
+    /// JSON path into the message (`a.b[0].c`; `['a.b']` for a key containing dots), or
     /// Kafka metadata `_topic`, `_partition`, `_offset`, `_timestamp`, `_key`.
     /// A column named like a metadata field takes that metadata unless `from` says
     /// otherwise.
     pub from: Option<String>,
-    /// A computed value instead of a message field: `now` (decode time).
+    /// A computed value instead of a message field: `now` (decode time), or `rest`
+    /// (the message's fields no other column uses, as a JSON object).
     pub value: Option<ComputedFile>,
     /// Reject the message when the value is missing or null (default false: missing
     /// values become NULL for Nullable columns, the type's default otherwise).
@@ -179,6 +183,106 @@ pub struct FieldFile {
     /// What to do with a value that cannot be converted: `reject` the message
     /// (default), store `null` (Nullable columns only), or store the type's `default`.
     pub on_error: OnErrorFile,
+    /// The value stored when the field is missing or null (any YAML value: `n/a`, `0`,
+    /// `[]`...), instead of NULL or the type's default. Also used by `on_error: default`.
+    pub default: Option<YamlValue>,
+    /// Store the field's JSON text verbatim (String columns): objects, arrays, numbers.
+    pub raw_json: bool,
+    /// Unit of numbers given for DateTime/DateTime64 columns: `s` (default), `ms`, `us`, `ns`.
+    pub unit: Option<EpochUnitFile>,
+}
+
+/// Units of epoch numbers.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+pub enum EpochUnitFile {
+    /// Seconds.
+    #[serde(rename = "s")]
+    Seconds,
+    /// Milliseconds.
+    #[serde(rename = "ms")]
+    Millis,
+    /// Microseconds.
+    #[serde(rename = "us")]
+    Micros,
+    /// Nanoseconds.
+    #[serde(rename = "ns")]
+    Nanos,
+}
+
+/// A YAML value given as a field default, turned into JSON for the decoder.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum YamlValue {
+    /// `true` / `false`.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// A larger whole number.
+    UInt(u64),
+    /// A number with a fraction.
+    Float(f64),
+    /// Text.
+    Str(String),
+    /// A list.
+    Seq(Vec<YamlValue>),
+    /// A mapping.
+    Map(BTreeMap<String, YamlValue>),
+}
+
+impl YamlValue {
+    /// The value as JSON text.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write_json(&mut out);
+        out
+    }
+
+    fn write_json(&self, out: &mut String) {
+        use std::fmt::Write;
+        match self {
+            YamlValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            YamlValue::Int(i) => write!(out, "{i}").expect("write to String"),
+            YamlValue::UInt(u) => write!(out, "{u}").expect("write to String"),
+            YamlValue::Float(f) => write!(out, "{f:?}").expect("write to String"),
+            YamlValue::Str(s) => json_string(s, out),
+            YamlValue::Seq(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write_json(out);
+                }
+                out.push(']');
+            }
+            YamlValue::Map(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json_string(k, out);
+                    out.push(':');
+                    v.write_json(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+fn json_string(s: &str, out: &mut String) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32).expect("write to String"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Computed column values.
@@ -187,6 +291,8 @@ pub struct FieldFile {
 pub enum ComputedFile {
     /// The time the message was decoded.
     Now,
+    /// Every top-level field the schema does not use, as a JSON object (String column).
+    Rest,
 }
 
 /// Bad-value policy.
@@ -230,6 +336,9 @@ impl<'de> Deserialize<'de> for FieldFile {
                     value: None,
                     required: false,
                     on_error: OnErrorFile::Reject,
+                    default: None,
+                    raw_json: false,
+                    unit: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldFile, A::Error> {
@@ -246,9 +355,24 @@ impl<'de> Deserialize<'de> for FieldFile {
                     required: bool,
                     #[serde(default)]
                     on_error: OnErrorFile,
+                    #[serde(default)]
+                    default: Option<YamlValue>,
+                    #[serde(default)]
+                    raw_json: bool,
+                    #[serde(default)]
+                    unit: Option<EpochUnitFile>,
                 }
                 let f = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(FieldFile { ty: f.ty, from: f.from, value: f.value, required: f.required, on_error: f.on_error })
+                Ok(FieldFile {
+                    ty: f.ty,
+                    from: f.from,
+                    value: f.value,
+                    required: f.required,
+                    on_error: f.on_error,
+                    default: f.default,
+                    raw_json: f.raw_json,
+                    unit: f.unit,
+                })
             }
         }
         d.deserialize_any(V)

@@ -185,3 +185,46 @@ fn dead_letter_table_defaults_beside_the_table_and_can_be_named() {
     let e = err(&format!("{GOOD}dead_letter: {{ tabel: x }}\n"));
     assert!(e.to_string().contains("tabel"), "{e}");
 }
+
+#[test]
+fn field_options_paths_defaults_units_and_rest() {
+    let text = GOOD.replace(
+        "  ingest:     { type: DateTime, value: now }\n",
+        &[
+            "  ingest:     { type: DateTime, value: now }",
+            "  city:       { type: String, from: address.city, default: unknown }",
+            "  first_tag:  { type: String, from: \"tags[0]\" }",
+            "  dotted:     { type: String, from: \"['a.b']\" }",
+            "  tags:       { type: \"Array(String)\", default: [x, \"y z\"] }",
+            "  attrs:      { type: String, raw_json: true }",
+            "  ms:         { type: \"DateTime64(3)\", unit: ms }",
+            "  everything_else: { type: String, value: rest }",
+            "",
+        ]
+        .join("\n"),
+    );
+    let p = parse(&format!("{text}format: json_array\n"), "p.yaml", env).unwrap();
+    assert!(p.arrays_as_rows);
+    let by = |c: &str| p.fields.iter().find(|f| f.column == c).unwrap().clone();
+    assert_eq!(by("city").source, ValueSource::Path(penstock_codec::JsonPath::parse("address.city").unwrap()));
+    assert_eq!(by("city").options.default.as_deref(), Some("\"unknown\""));
+    assert!(matches!(by("first_tag").source, ValueSource::Path(_)));
+    assert_eq!(by("dotted").source, ValueSource::Json("a.b".into()));
+    assert_eq!(by("tags").options.default.as_deref(), Some(r#"["x","y z"]"#));
+    assert!(by("attrs").options.raw_json);
+    assert_eq!(by("ms").options.epoch_unit, penstock_codec::EpochUnit::Millis);
+    assert_eq!(by("everything_else").source, ValueSource::Rest);
+    assert!(!parse(GOOD, "p.yaml", env).unwrap().arrays_as_rows);
+
+    let bad = |field: &str| err(&GOOD.replace("  region:     String\n", &format!("  region:     {field}\n")));
+    let e = bad("{ type: UInt8, default: 300 }");
+    assert!(e.message.contains("does not fit UInt8") && e.path == "schema.region", "{e}");
+    let e = bad("{ type: UInt8, unit: ms }");
+    assert!(e.message.contains("`unit` applies to DateTime"), "{e}");
+    let e = bad("{ type: String, from: \"a..b\" }");
+    assert!(e.message.contains("invalid JSON path"), "{e}");
+    let e = bad("{ type: UInt8, value: rest }");
+    assert!(e.message.contains("String column"), "{e}");
+    let e = bad("{ type: String, unit: hours }");
+    assert!(e.to_string().contains("unit"), "{e}");
+}

@@ -6,7 +6,9 @@
 
 use crate::error::{ConfigError, Locator};
 use crate::model::*;
-use penstock_codec::{DecodeLimits, FieldSpec, JsonDecoder, OnError, ValueSource};
+use penstock_codec::{
+    ColumnType, DecodeLimits, EpochUnit, FieldOptions, FieldSpec, JsonDecoder, JsonPath, OnError, ValueSource,
+};
 use std::fmt;
 use std::time::Duration;
 
@@ -21,6 +23,9 @@ pub struct Pipeline {
     pub fields: Vec<FieldSpec>,
     /// Per-message limits.
     pub limits: DecodeLimits,
+    /// A message that is a JSON array of objects becomes one row per element
+    /// (`format: json_array`).
+    pub arrays_as_rows: bool,
     /// ClickHouse sink.
     pub sink: ClickHouseSink,
     /// Delivery guarantee.
@@ -250,6 +255,15 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
         let source = match (&fd.from, fd.value) {
             (Some(_), Some(_)) => return Err(at("give either `from` or `value`, not both".into())),
             (None, Some(ComputedFile::Now)) => ValueSource::Now,
+            (None, Some(ComputedFile::Rest)) => ValueSource::Rest,
+            (Some(from), None) if from.contains(['.', '[']) => {
+                let p = JsonPath::parse(from).map_err(at)?;
+                if p.steps.is_empty() {
+                    ValueSource::Json(p.key)
+                } else {
+                    ValueSource::Path(p)
+                }
+            }
             (Some(from), None) => virtual_source(from).unwrap_or_else(|| ValueSource::Json(from.clone())),
             (None, None) => virtual_source(column).unwrap_or_else(|| ValueSource::Json(column.clone())),
         };
@@ -258,6 +272,20 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
                 return Err(at("`from` is empty".into()));
             }
         }
+        let is_time = matches!(fd.ty.0.non_nullable(), ColumnType::DateTime { .. } | ColumnType::DateTime64 { .. });
+        if fd.unit.is_some() && !is_time {
+            return Err(at(format!("`unit` applies to DateTime and DateTime64 columns, not {}", fd.ty.0)));
+        }
+        let options = FieldOptions {
+            default: fd.default.as_ref().map(YamlValue::to_json),
+            raw_json: fd.raw_json,
+            epoch_unit: match fd.unit {
+                None | Some(EpochUnitFile::Seconds) => EpochUnit::Seconds,
+                Some(EpochUnitFile::Millis) => EpochUnit::Millis,
+                Some(EpochUnitFile::Micros) => EpochUnit::Micros,
+                Some(EpochUnitFile::Nanos) => EpochUnit::Nanos,
+            },
+        };
         let spec = FieldSpec {
             column: column.clone(),
             ty: fd.ty.0.clone(),
@@ -268,6 +296,7 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
                 OnErrorFile::Null => OnError::Null,
                 OnErrorFile::Default => OnError::Default,
             },
+            options,
         };
         // Compile each field alone so the error points at it.
         JsonDecoder::new(vec![spec.clone()], limits).map_err(|e| at(e.reason))?;
@@ -356,5 +385,6 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
         DeliveryFile::ExactlyOnce => Delivery::ExactlyOnce,
         DeliveryFile::AtLeastOnce => Delivery::AtLeastOnce,
     };
-    Ok(Pipeline { name, source, fields, limits, sink, delivery })
+    let arrays_as_rows = f.format == Format::JsonArray;
+    Ok(Pipeline { name, source, fields, limits, arrays_as_rows, sink, delivery })
 }

@@ -132,7 +132,7 @@ pub async fn prepare_exactly_once(
 pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSummary, PipelineError> {
     let started = Instant::now();
     preflight(&p).await?;
-    let decoder = JsonDecoder::new(p.fields.clone(), p.limits)?;
+    let decoder = JsonDecoder::new(p.fields.clone(), p.limits)?.with_arrays_as_rows(p.arrays_as_rows);
     // Every refusal comes before anything is created.
     let exactly_once = match p.delivery {
         Delivery::AtLeastOnce => None,

@@ -236,8 +236,12 @@ impl Intake {
             return;
         };
         let meta = meta_of(msg, batch.batch_time);
-        match self.decoder.decode(payload, &meta, &mut batch.buffers.block) {
-            Ok(()) => batch.buffers.origins.push(offset, meta.timestamp_ms, meta.key, payload),
+        match self.decoder.decode_rows(payload, &meta, &mut batch.buffers.block) {
+            Ok(rows) => {
+                for _ in 0..rows {
+                    batch.buffers.origins.push(offset, meta.timestamp_ms, meta.key, payload);
+                }
+            }
             Err(e) => {
                 batch.undecodable += 1;
                 dead_letter(&self.dead_letters, &mut batch.buffers.dead, &meta, payload, &e);
@@ -315,8 +319,12 @@ impl Intake {
         } else {
             let meta = meta_of(msg, plan.batch_time);
             let payload = msg.payload().unwrap_or_default();
-            match self.decoder.decode(payload, &meta, &mut batch.buffers.block) {
-                Ok(()) => batch.buffers.origins.push(offset, meta.timestamp_ms, meta.key, payload),
+            match self.decoder.decode_rows(payload, &meta, &mut batch.buffers.block) {
+                Ok(rows) => {
+                    for _ in 0..rows {
+                        batch.buffers.origins.push(offset, meta.timestamp_ms, meta.key, payload);
+                    }
+                }
                 Err(e) => {
                     batch.undecodable += 1;
                     dead_letter(&self.dead_letters, &mut batch.buffers.dead, &meta, payload, &e);

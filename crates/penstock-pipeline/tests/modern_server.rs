@@ -21,7 +21,14 @@ const DDL: &str = "CREATE TABLE events.t (id UInt64, name String, _partition Int
                    ENGINE = MergeTree ORDER BY id";
 
 fn field(column: &str, ty: ColumnType, source: ValueSource) -> FieldSpec {
-    FieldSpec { column: column.into(), ty, source, required: true, on_error: OnError::Reject }
+    FieldSpec {
+        column: column.into(),
+        ty,
+        source,
+        required: true,
+        on_error: OnError::Reject,
+        options: Default::default(),
+    }
 }
 
 fn fields() -> Vec<FieldSpec> {

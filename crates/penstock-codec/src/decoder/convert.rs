@@ -10,6 +10,7 @@ use crate::column::{write_varint, Column};
 use crate::datetime::{parse_date, parse_timestamp, Timestamp};
 use crate::error::DecodeErrorKind;
 use crate::json::{members, unescape_into, Kind, Span};
+use crate::path::key_equals;
 use crate::scalar::{parse_decimal, parse_int, parse_uuid, DecimalError};
 use crate::types::{decimal_width, ColumnType};
 use crate::wide::{parse_wide_decimal, parse_wide_int, WideError};
@@ -82,8 +83,8 @@ pub(super) enum Leaf {
     F64,
     Date,
     Date32,
-    DateTime,
-    DateTime64(u8),
+    DateTime(EpochUnit),
+    DateTime64(u8, EpochUnit),
     Uuid,
     Ipv4,
     Ipv6,
@@ -111,7 +112,42 @@ pub(super) enum Shape {
     Tuple(Vec<(Option<Box<[u8]>>, Shape)>),
 }
 
+/// The unit of a number given for a time column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EpochUnit {
+    /// Seconds since the epoch (the default).
+    #[default]
+    Seconds,
+    /// Milliseconds.
+    Millis,
+    /// Microseconds.
+    Micros,
+    /// Nanoseconds.
+    Nanos,
+}
+
+impl EpochUnit {
+    /// Decimal places that turn a number in this unit into nanoseconds.
+    fn nanos_scale(self) -> u8 {
+        match self {
+            EpochUnit::Seconds => 9,
+            EpochUnit::Millis => 6,
+            EpochUnit::Micros => 3,
+            EpochUnit::Nanos => 0,
+        }
+    }
+}
+
 impl Leaf {
+    /// The same leaf reading numbers as `unit` (time columns only).
+    pub(super) fn with_epoch_unit(self, unit: EpochUnit) -> Leaf {
+        match self {
+            Leaf::DateTime(_) => Leaf::DateTime(unit),
+            Leaf::DateTime64(p, _) => Leaf::DateTime64(p, unit),
+            other => other,
+        }
+    }
+
     pub(super) fn of(ty: &ColumnType) -> Leaf {
         let int = |min: i128, max: i128, width| Leaf::Int { min, max, width };
         match ty.non_nullable() {
@@ -134,8 +170,8 @@ impl Leaf {
             ColumnType::Float64 => Leaf::F64,
             ColumnType::Date => Leaf::Date,
             ColumnType::Date32 => Leaf::Date32,
-            ColumnType::DateTime { .. } => Leaf::DateTime,
-            ColumnType::DateTime64 { precision, .. } => Leaf::DateTime64(*precision),
+            ColumnType::DateTime { .. } => Leaf::DateTime(EpochUnit::Seconds),
+            ColumnType::DateTime64 { precision, .. } => Leaf::DateTime64(*precision, EpochUnit::Seconds),
             ColumnType::Uuid => Leaf::Uuid,
             ColumnType::Ipv4 => Leaf::Ipv4,
             ColumnType::Ipv6 => Leaf::Ipv6,
@@ -194,12 +230,12 @@ pub(super) fn write_int<O: Out>(leaf: &Leaf, col: &mut O, v: i128) -> Result<(),
 #[inline]
 pub(super) fn write_time<O: Out>(leaf: &Leaf, col: &mut O, t: Timestamp) -> Result<(), Bad> {
     match *leaf {
-        Leaf::DateTime => {
+        Leaf::DateTime(_) => {
             let secs = u32::try_from(t.secs)
                 .map_err(|_| bad(DecodeErrorKind::OutOfRange, "timestamp outside DateTime range 1970..2106"))?;
             col.fixed(&secs.to_le_bytes());
         }
-        Leaf::DateTime64(p) => {
+        Leaf::DateTime64(p, _) => {
             let ticks = t.ticks(p).ok_or(bad(DecodeErrorKind::OutOfRange, "timestamp outside DateTime64 range"))?;
             col.fixed(&ticks.to_le_bytes());
         }
@@ -349,14 +385,15 @@ pub(super) fn write_json<O: Out>(
             };
             write_days(leaf, col, days)
         }
-        Leaf::DateTime | Leaf::DateTime64(_) => {
+        Leaf::DateTime(unit) | Leaf::DateTime64(_, unit) => {
             let t = match span.kind {
                 Kind::String { .. } => parse_timestamp(scalar_text(msg, span, scratch)?)
                     .ok_or(bad(DecodeErrorKind::InvalidValue, "expected an ISO-8601 timestamp"))?,
                 Kind::Number => {
-                    // Epoch seconds, possibly with a fraction: read exactly as nanoseconds.
-                    let ns = parse_decimal(raw, 38, 9)
-                        .map_err(|_| bad(DecodeErrorKind::OutOfRange, "epoch seconds out of range"))?;
+                    // Epoch time in the field's unit, possibly with a fraction: read
+                    // exactly as nanoseconds.
+                    let ns = parse_decimal(raw, 38, unit.nanos_scale())
+                        .map_err(|_| bad(DecodeErrorKind::OutOfRange, "epoch time out of range"))?;
                     let secs = i64::try_from(ns.div_euclid(1_000_000_000))
                         .map_err(|_| bad(DecodeErrorKind::OutOfRange, "epoch seconds out of range"))?;
                     Timestamp { secs, nanos: ns.rem_euclid(1_000_000_000) as u32 }
@@ -525,7 +562,8 @@ fn write_shape(shape: &Shape, out: &mut Vec<u8>, msg: &[u8], span: Span, scratch
                     let Some(name) = name else {
                         return Err(bad(DecodeErrorKind::WrongType, "an unnamed Tuple needs a JSON array"));
                     };
-                    let value = members(msg, span).filter(|(k, _)| k.is_some_and(|k| key_is(msg, k, name))).last();
+                    let value =
+                        members(msg, span).filter(|(k, _)| k.is_some_and(|k| key_equals(msg, k, name, scratch))).last();
                     match value {
                         Some((_, v)) => write_shape(item, out, msg, v, scratch)?,
                         None => write_default(item, out),
@@ -535,18 +573,6 @@ fn write_shape(shape: &Shape, out: &mut Vec<u8>, msg: &[u8], span: Span, scratch
             }
             _ => Err(bad(DecodeErrorKind::WrongType, "expected an array or an object for a Tuple")),
         },
-    }
-}
-
-/// True when the key span (contents of a JSON string) spells `name`.
-fn key_is(msg: &[u8], key: Span, name: &[u8]) -> bool {
-    let raw = &msg[key.start as usize..key.end as usize];
-    match key.kind {
-        Kind::String { escaped: true } => {
-            let mut text = Vec::new();
-            unescape_into(raw, &mut text).is_ok() && text == name
-        }
-        _ => raw == name,
     }
 }
 
@@ -573,8 +599,8 @@ fn leaf_width(leaf: &Leaf) -> usize {
         Leaf::Wide { bits, .. } => *bits as usize / 8,
         Leaf::Bool => 1,
         Leaf::Date => 2,
-        Leaf::F32 | Leaf::Date32 | Leaf::DateTime | Leaf::Ipv4 => 4,
-        Leaf::F64 | Leaf::DateTime64(_) => 8,
+        Leaf::F32 | Leaf::Date32 | Leaf::DateTime(_) | Leaf::Ipv4 => 4,
+        Leaf::F64 | Leaf::DateTime64(..) => 8,
         Leaf::Uuid | Leaf::Ipv6 => 16,
     }
 }

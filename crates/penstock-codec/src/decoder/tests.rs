@@ -1,4 +1,5 @@
 use super::*;
+use crate::path::JsonPath;
 use crate::native::encode_native;
 
 fn field(name: &str, ty: &str) -> FieldSpec {
@@ -8,6 +9,7 @@ fn field(name: &str, ty: &str) -> FieldSpec {
         source: ValueSource::Json(name.into()),
         required: false,
         on_error: OnError::Reject,
+        options: Default::default(),
     }
 }
 
@@ -182,6 +184,7 @@ fn virtual_columns() {
         source,
         required: false,
         on_error: OnError::Reject,
+        options: Default::default(),
     };
     let mut d = decoder(vec![
         v("_topic", "String", ValueSource::Topic),
@@ -216,6 +219,7 @@ fn schema_errors() {
         source: ValueSource::Topic,
         required: false,
         on_error: OnError::Reject,
+        options: Default::default(),
     };
     let e = JsonDecoder::new(vec![bad], DecodeLimits::default()).unwrap_err();
     assert!(e.to_string().contains("needs a column of String"), "{e}");
@@ -296,4 +300,104 @@ fn composite_values_are_stored_as_row_binary() {
     d.decode(b"{}", &meta(), &mut b).unwrap();
     assert_eq!(b.columns()[0].value_bytes(0), [0, 0, 0, 1]);
     assert_eq!(b.columns()[1].value_bytes(0), [0]);
+}
+
+fn with(ty: &str, source: ValueSource, options: FieldOptions) -> FieldSpec {
+    FieldSpec { source, options, ..field("c", ty) }
+}
+
+fn row(d: &mut JsonDecoder, msg: &str) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let mut b = d.new_block();
+    d.decode(msg.as_bytes(), &meta(), &mut b)?;
+    Ok(b.columns().iter().map(|c| c.value_bytes(0).to_vec()).collect())
+}
+
+#[test]
+fn json_paths_reach_nested_values() {
+    let path = |p: &str| ValueSource::Path(JsonPath::parse(p).unwrap());
+    let mut d = decoder(vec![
+        with("UInt8", path("a.b[1].c"), FieldOptions::default()),
+        with("String", path("a['x.y']"), FieldOptions::default()),
+        with("Nullable(UInt8)", path("a.missing[0]"), FieldOptions::default()),
+        with("UInt8", ValueSource::Json("a".into()), FieldOptions { raw_json: false, ..Default::default() }),
+    ]);
+    // The fourth column reads `a` itself, an object, into UInt8: the message is refused.
+    let e = row(&mut d, r#"{"a": {"b": [{}, {"c": 7}], "x.y": "v"}}"#).unwrap_err();
+    assert_eq!(e.kind, DecodeErrorKind::WrongType);
+    d = decoder(vec![
+        with("UInt8", path("a.b[1].c"), FieldOptions::default()),
+        with("String", path("a['x.y']"), FieldOptions::default()),
+        with("Nullable(UInt8)", path("a.missing[0]"), FieldOptions::default()),
+    ]);
+    let r = row(&mut d, r#"{"a": {"b": [{}, {"c": 7}], "x.y": "v"}}"#).unwrap();
+    assert_eq!(r, [vec![7], b"\x01v".to_vec(), vec![0]]);
+    let mut b = d.new_block();
+    d.decode(br#"{"a": {"b": [{}, {"c": 7}], "x.y": "v"}}"#, &meta(), &mut b).unwrap();
+    assert!(b.columns()[2].is_null(0), "a missing path step is a missing field");
+}
+
+#[test]
+fn defaults_raw_json_and_rest() {
+    let opts = |default: Option<&str>, raw_json: bool| FieldOptions {
+        default: default.map(str::to_string),
+        raw_json,
+        ..Default::default()
+    };
+    let mut d = decoder(vec![
+        FieldSpec { column: "region".into(), ..with("String", ValueSource::Json("region".into()), opts(Some(r#""n/a""#), false)) },
+        FieldSpec { column: "qty".into(), ..with("Nullable(UInt16)", ValueSource::Json("qty".into()), opts(Some("1"), false)) },
+        FieldSpec { column: "doc".into(), ..with("String", ValueSource::Json("doc".into()), opts(None, true)) },
+        FieldSpec { column: "rest".into(), ..with("String", ValueSource::Rest, FieldOptions::default()) },
+    ]);
+    let r = row(&mut d, r#"{"doc": {"k": [1, "x"]}, "extra": 1, "more": "y", "region": null}"#).unwrap();
+    assert_eq!(r[0], b"\x03n/a", "null takes the default");
+    assert_eq!(r[1], 1u16.to_le_bytes(), "missing takes the default, not NULL");
+    assert_eq!(&r[2][1..], br#"{"k": [1, "x"]}"#, "raw JSON text");
+    assert_eq!(&r[3][1..], br#"{"extra":1,"more":"y"}"#, "unknown fields kept");
+    let r = row(&mut d, r#"{"doc": "s", "region": "eu", "qty": 3}"#).unwrap();
+    assert_eq!((&r[0][1..], &r[2][1..], &r[3][1..]), (&b"eu"[..], &br#""s""#[..], &b"{}"[..]));
+    // A default that does not fit the type is a schema error, found before any message.
+    let bad = FieldSpec { options: opts(Some("300"), false), ..field("x", "UInt8") };
+    let e = JsonDecoder::new(vec![bad], DecodeLimits::default()).unwrap_err();
+    assert!(e.reason.contains("does not fit UInt8"), "{e}");
+    let bad = FieldSpec { options: opts(None, true), ..field("x", "UInt8") };
+    assert!(JsonDecoder::new(vec![bad], DecodeLimits::default()).unwrap_err().reason.contains("String column"));
+    // on_error: default uses the custom default too.
+    let f = FieldSpec { on_error: OnError::Default, options: opts(Some("9"), false), ..field("n", "UInt8") };
+    assert_eq!(row(&mut decoder(vec![f]), r#"{"n": "x"}"#).unwrap()[0], [9]);
+}
+
+#[test]
+fn epoch_numbers_in_the_fields_unit() {
+    let t = |unit: EpochUnit, v: &str| {
+        let f = FieldSpec { options: FieldOptions { epoch_unit: unit, ..Default::default() }, ..field("t", "DateTime64(6)") };
+        let r = row(&mut decoder(vec![f]), &format!(r#"{{"t": {v}}}"#)).unwrap();
+        i64::from_le_bytes(r[0].clone().try_into().unwrap())
+    };
+    assert_eq!(t(EpochUnit::Seconds, "1795237800.5"), 1_795_237_800_500_000);
+    assert_eq!(t(EpochUnit::Millis, "1795237800123"), 1_795_237_800_123_000);
+    assert_eq!(t(EpochUnit::Micros, "1795237800123456"), 1_795_237_800_123_456);
+    assert_eq!(t(EpochUnit::Nanos, "1795237800123456789"), 1_795_237_800_123_456);
+}
+
+#[test]
+fn arrays_of_objects_become_rows_all_or_nothing() {
+    let mut d = decoder(vec![field("a", "UInt8"), FieldSpec { source: ValueSource::Offset, ..field("o", "Int64") }])
+        .with_arrays_as_rows(true);
+    let mut b = d.new_block();
+    assert_eq!(d.decode_rows(br#"[{"a": 1}, {"a": 2}]"#, &meta(), &mut b).unwrap(), 2);
+    assert_eq!(d.decode_rows(br#"{"a": 3}"#, &meta(), &mut b).unwrap(), 1);
+    assert_eq!(d.decode_rows(b"[]", &meta(), &mut b).unwrap(), 0);
+    assert_eq!(b.rows(), 3);
+    assert_eq!(b.columns()[1].value_bytes(1), 41i64.to_le_bytes(), "every row carries the message's offset");
+    let e = d.decode_rows(br#"[{"a": 4}, {"a": 256}]"#, &meta(), &mut b).unwrap_err();
+    assert!(e.message.starts_with("array element 1:"), "{e}");
+    assert_eq!(e.kind, DecodeErrorKind::OutOfRange);
+    let e = d.decode_rows(br#"[{"a": 4}, 5]"#, &meta(), &mut b).unwrap_err();
+    assert!(e.message.contains("element 1: not a JSON object"), "{e}");
+    assert_eq!(d.decode_rows(br#"[{"a": 4},"#, &meta(), &mut b).unwrap_err().kind, DecodeErrorKind::InvalidJson);
+    assert_eq!(b.rows(), 3, "a failed message leaves none of its rows");
+    // Without the option an array is not an object.
+    let mut plain = decoder(vec![field("a", "UInt8")]);
+    assert!(plain.decode_rows(br#"[{"a": 1}]"#, &meta(), &mut plain.new_block()).is_err());
 }

@@ -88,7 +88,14 @@ mod tests {
     use penstock_codec::{ColumnType, OnError};
 
     fn f(column: &str, source: ValueSource) -> FieldSpec {
-        FieldSpec { column: column.into(), ty: ColumnType::Int64, source, required: false, on_error: OnError::Reject }
+        FieldSpec {
+            column: column.into(),
+            ty: ColumnType::Int64,
+            source,
+            required: false,
+            on_error: OnError::Reject,
+            options: Default::default(),
+        }
     }
 
     fn caps(token: bool, engine: &str, window: bool) -> Capabilities {

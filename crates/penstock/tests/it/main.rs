@@ -12,5 +12,6 @@ mod corpus;
 mod crash_loop;
 mod dedup_modes;
 mod end_to_end;
+mod field_options;
 mod harness;
 mod types_on_server;
