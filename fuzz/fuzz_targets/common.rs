@@ -2,8 +2,8 @@
 //! and the invariants checked after every message.
 
 use penstock_codec::{
-    encode_native, encode_row_binary, Block, ColumnType, DecodeLimits, FieldSpec, JsonDecoder, MessageMeta, OnError,
-    Timestamp, ValueSource,
+    encode_native, encode_row_binary, Block, ColumnType, DecodeLimits, FieldOptions, FieldSpec, JsonDecoder,
+    MessageMeta, OnError, Timestamp, ValueSource,
 };
 
 fn field(column: &str, ty: &str, on_error: OnError, required: bool) -> FieldSpec {
@@ -43,6 +43,30 @@ pub fn decoder() -> JsonDecoder {
         field("map", "Map(String, Array(UInt8))", OnError::Reject, false),
         field("tup", "Tuple(a String, b Array(Tuple(Int8, String)))", OnError::Reject, false),
         FieldSpec {
+            column: "nested".into(),
+            ty: ColumnType::parse("Nullable(String)").expect("type"),
+            source: ValueSource::Path(penstock_codec::JsonPath::parse("map.k[0]").expect("path")),
+            required: false,
+            on_error: OnError::Null,
+            options: FieldOptions { default: Some("\"d\"".into()), ..Default::default() },
+        },
+        FieldSpec {
+            column: "raw".into(),
+            ty: ColumnType::String,
+            source: ValueSource::Json("tup".into()),
+            required: false,
+            on_error: OnError::Reject,
+            options: FieldOptions { raw_json: true, ..Default::default() },
+        },
+        FieldSpec {
+            column: "rest".into(),
+            ty: ColumnType::String,
+            source: ValueSource::Rest,
+            required: false,
+            on_error: OnError::Reject,
+            options: Default::default(),
+        },
+        FieldSpec {
             column: "offset".into(),
             ty: ColumnType::Int64,
             source: ValueSource::Offset,
@@ -51,7 +75,9 @@ pub fn decoder() -> JsonDecoder {
             options: Default::default(),
         },
     ];
-    JsonDecoder::new(fields, DecodeLimits { max_message_bytes: 64 << 10, max_depth: 16 }).expect("schema")
+    JsonDecoder::new(fields, DecodeLimits { max_message_bytes: 64 << 10, max_depth: 16 })
+        .expect("schema")
+        .with_arrays_as_rows(true)
 }
 
 /// Decodes `data` and checks the invariants: no panic; a failed message leaves the
@@ -67,8 +93,8 @@ pub fn check(decoder: &mut JsonDecoder, block: &mut Block, data: &[u8]) {
         now: Timestamp { secs: 0, nanos: 0 },
     };
     let before = block.rows();
-    match decoder.decode(data, &meta, block) {
-        Ok(()) => assert_eq!(block.rows(), before + 1),
+    match decoder.decode_rows(data, &meta, block) {
+        Ok(rows) => assert_eq!(block.rows(), before + rows),
         Err(e) => {
             assert_eq!(block.rows(), before, "a failed message must not add a row");
             assert!(!e.message.is_empty(), "an error must say what is wrong");

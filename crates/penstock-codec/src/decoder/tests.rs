@@ -1,6 +1,6 @@
 use super::*;
-use crate::path::JsonPath;
 use crate::native::encode_native;
+use crate::path::JsonPath;
 
 fn field(name: &str, ty: &str) -> FieldSpec {
     FieldSpec {
@@ -344,8 +344,14 @@ fn defaults_raw_json_and_rest() {
         ..Default::default()
     };
     let mut d = decoder(vec![
-        FieldSpec { column: "region".into(), ..with("String", ValueSource::Json("region".into()), opts(Some(r#""n/a""#), false)) },
-        FieldSpec { column: "qty".into(), ..with("Nullable(UInt16)", ValueSource::Json("qty".into()), opts(Some("1"), false)) },
+        FieldSpec {
+            column: "region".into(),
+            ..with("String", ValueSource::Json("region".into()), opts(Some(r#""n/a""#), false))
+        },
+        FieldSpec {
+            column: "qty".into(),
+            ..with("Nullable(UInt16)", ValueSource::Json("qty".into()), opts(Some("1"), false))
+        },
         FieldSpec { column: "doc".into(), ..with("String", ValueSource::Json("doc".into()), opts(None, true)) },
         FieldSpec { column: "rest".into(), ..with("String", ValueSource::Rest, FieldOptions::default()) },
     ]);
@@ -370,7 +376,10 @@ fn defaults_raw_json_and_rest() {
 #[test]
 fn epoch_numbers_in_the_fields_unit() {
     let t = |unit: EpochUnit, v: &str| {
-        let f = FieldSpec { options: FieldOptions { epoch_unit: unit, ..Default::default() }, ..field("t", "DateTime64(6)") };
+        let f = FieldSpec {
+            options: FieldOptions { epoch_unit: unit, ..Default::default() },
+            ..field("t", "DateTime64(6)")
+        };
         let r = row(&mut decoder(vec![f]), &format!(r#"{{"t": {v}}}"#)).unwrap();
         i64::from_le_bytes(r[0].clone().try_into().unwrap())
     };
