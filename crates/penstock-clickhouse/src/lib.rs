@@ -6,9 +6,12 @@
 //! - [`error`]: server exceptions parsed, and [`ClickHouseError::retry_hint`] as the
 //!   single place that decides what is worth retrying;
 //! - [`table_check`]: compares the pipeline schema with `system.columns`;
+//! - [`ddl`]: CREATE/ALTER statements generated from a schema, and which type changes
+//!   are safe widenings;
 //! - [`sql`]: identifier and literal quoting for every generated statement.
 
 pub mod client;
+pub mod ddl;
 pub mod error;
 pub mod insert;
 pub mod sql;
