@@ -24,7 +24,6 @@ set -a; . "$DIR/services.env"; set +a
 echo "demo: broker $PENSTOCK_KAFKA_BROKERS, ClickHouse $PENSTOCK_CLICKHOUSE_URL"
 
 q() { curl -sS --fail-with-body "$PENSTOCK_CLICKHOUSE_URL/" --data-binary "$1"; }
-q "$(cat examples/transactions.sql)"
 
 "$BIN/penstock" gen --topic transactions --count "$EVENTS" --create-partitions 4 --log-level warn
 "$BIN/penstock" check examples/transactions.yaml

@@ -73,6 +73,12 @@ impl ClickHouseClient {
         self.send(self.request(&[]).body(sql.to_string())).await
     }
 
+    /// Runs a query with settings passed as URL parameters (they work on every server
+    /// version, unlike `SETTINGS` clauses).
+    pub async fn query_with(&self, sql: &str, settings: &[(&str, &str)]) -> Result<String> {
+        self.send(self.request(settings).body(sql.to_string())).await
+    }
+
     /// Checks that the server answers and the credentials work.
     pub async fn ping(&self) -> Result<()> {
         self.query("SELECT 1").await.map(drop)

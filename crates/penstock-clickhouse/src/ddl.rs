@@ -1,6 +1,6 @@
 //! DDL Penstock generates: creating a pipeline's database and table from its schema, and
 //! evolving the table when the schema gains columns. Pure functions from a
-//! [`TableSpec`] to SQL text.
+//! pipeline's schema and `create:` settings to SQL text.
 //!
 //! Names come from pipeline files and topics, i.e. from outside: every identifier goes
 //! through [`ident`] and every literal through [`literal`], so a column called
@@ -9,7 +9,8 @@
 //! SQL by design and passed as written.
 
 use crate::sql::{ident, literal, table_ref};
-use penstock_codec::ColumnType;
+use penstock_codec::{ColumnType, FieldSpec};
+use penstock_config::{SqlTerm, TableCreation};
 
 /// One column of a table to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,82 +23,24 @@ pub struct ColumnDef {
     pub codec: Option<String>,
 }
 
-/// An `ORDER BY`/`PRIMARY KEY` item or an engine argument: a column (quoted when
-/// rendered) or an expression (as written).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Term {
-    /// A column of the table.
-    Column(String),
-    /// A SQL expression written by the pipeline's author.
-    Expr(String),
+/// The columns Penstock creates for a pipeline: one per schema field, with the
+/// codecs the schema gives.
+pub fn columns_for(fields: &[FieldSpec], creation: &TableCreation) -> Vec<ColumnDef> {
+    fields
+        .iter()
+        .map(|f| ColumnDef {
+            name: f.column.clone(),
+            ty: f.ty.clone(),
+            codec: creation.codecs.iter().find(|(c, _)| *c == f.column).map(|(_, codec)| codec.clone()),
+        })
+        .collect()
 }
 
-impl Term {
-    fn render(&self) -> String {
-        match self {
-            Term::Column(c) => ident(c),
-            Term::Expr(e) => e.clone(),
-        }
+fn render(t: &SqlTerm) -> String {
+    match t {
+        SqlTerm::Column(c) => ident(c),
+        SqlTerm::Expr(e) => e.clone(),
     }
-}
-
-/// Table engines Penstock creates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Engine {
-    /// `MergeTree`, `ReplacingMergeTree`, `SummingMergeTree`, `AggregatingMergeTree`, or
-    /// their `Replicated` variants.
-    pub name: String,
-    /// Arguments (e.g. the version column of ReplacingMergeTree; for Replicated engines
-    /// the ZooKeeper path and replica name first).
-    pub args: Vec<Term>,
-}
-
-/// Engine families Penstock can create.
-pub const ENGINES: [&str; 4] = ["MergeTree", "ReplacingMergeTree", "SummingMergeTree", "AggregatingMergeTree"];
-
-impl Engine {
-    /// Checks the engine name; `Replicated` prefixes any family.
-    pub fn check(name: &str) -> Result<(), String> {
-        let family = name.strip_prefix("Replicated").unwrap_or(name);
-        if ENGINES.contains(&family) {
-            Ok(())
-        } else {
-            Err(format!(
-                "engine `{name}` is not one Penstock creates (use {} or a Replicated variant)",
-                ENGINES.join(", ")
-            ))
-        }
-    }
-
-    fn render(&self) -> String {
-        let args: Vec<String> = self.args.iter().map(Term::render).collect();
-        format!("{}({})", self.name, args.join(", "))
-    }
-}
-
-/// Everything needed to create a table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableSpec {
-    /// Database.
-    pub database: String,
-    /// Table.
-    pub table: String,
-    /// Columns, in order.
-    pub columns: Vec<ColumnDef>,
-    /// Engine.
-    pub engine: Engine,
-    /// `ORDER BY` (empty: `tuple()`).
-    pub order_by: Vec<Term>,
-    /// `PARTITION BY` expression.
-    pub partition_by: Option<String>,
-    /// `PRIMARY KEY`, when it differs from `ORDER BY` (a prefix of it).
-    pub primary_key: Vec<Term>,
-    /// `TTL` expression.
-    pub ttl: Option<String>,
-    /// `SETTINGS name = value` (values are numbers or quoted strings).
-    pub settings: Vec<(String, String)>,
-    /// `ON CLUSTER` name, for a cluster.
-    pub on_cluster: Option<String>,
 }
 
 fn on_cluster(cluster: &Option<String>) -> String {
@@ -118,34 +61,35 @@ fn setting_value(v: &str) -> String {
     }
 }
 
-/// `CREATE TABLE IF NOT EXISTS` for `spec`.
-pub fn create_table_sql(spec: &TableSpec) -> String {
-    let columns: Vec<String> = spec.columns.iter().map(column_sql).collect();
-    let list = |terms: &[Term]| match terms {
+/// `CREATE TABLE IF NOT EXISTS database.table (columns) ENGINE = ...` as `c` says.
+pub fn create_table_sql(database: &str, table: &str, columns: &[ColumnDef], c: &TableCreation) -> String {
+    let columns: Vec<String> = columns.iter().map(column_sql).collect();
+    let list = |terms: &[SqlTerm]| match terms {
         [] => "tuple()".to_string(),
-        [one] => one.render(),
-        many => format!("({})", many.iter().map(Term::render).collect::<Vec<_>>().join(", ")),
+        [one] => render(one),
+        many => format!("({})", many.iter().map(render).collect::<Vec<_>>().join(", ")),
     };
+    let args: Vec<String> = c.engine_args.iter().map(render).collect();
     let mut sql = format!(
-        "CREATE TABLE IF NOT EXISTS {}{}\n(\n{}\n)\nENGINE = {}",
-        table_ref(&spec.database, &spec.table),
-        on_cluster(&spec.on_cluster),
+        "CREATE TABLE IF NOT EXISTS {}{}\n(\n{}\n)\nENGINE = {}({})",
+        table_ref(database, table),
+        on_cluster(&c.on_cluster),
         columns.join(",\n"),
-        spec.engine.render()
+        c.engine,
+        args.join(", ")
     );
-    if let Some(p) = &spec.partition_by {
+    if let Some(p) = &c.partition_by {
         sql.push_str(&format!("\nPARTITION BY {p}"));
     }
-    sql.push_str(&format!("\nORDER BY {}", list(&spec.order_by)));
-    if !spec.primary_key.is_empty() {
-        sql.push_str(&format!("\nPRIMARY KEY {}", list(&spec.primary_key)));
+    sql.push_str(&format!("\nORDER BY {}", list(&c.order_by)));
+    if !c.primary_key.is_empty() {
+        sql.push_str(&format!("\nPRIMARY KEY {}", list(&c.primary_key)));
     }
-    if let Some(t) = &spec.ttl {
+    if let Some(t) = &c.ttl {
         sql.push_str(&format!("\nTTL {t}"));
     }
-    if !spec.settings.is_empty() {
-        let s: Vec<String> =
-            spec.settings.iter().map(|(k, v)| format!("{} = {}", ident(k), setting_value(v))).collect();
+    if !c.settings.is_empty() {
+        let s: Vec<String> = c.settings.iter().map(|(k, v)| format!("{} = {}", ident(k), setting_value(v))).collect();
         sql.push_str(&format!("\nSETTINGS {}", s.join(", ")));
     }
     sql
@@ -162,7 +106,8 @@ fn column_text(c: &ColumnDef) -> String {
     }
 }
 
-/// `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` (after `after`, to keep the schema's order).
+/// `ALTER TABLE ... ADD COLUMN` (after `after`, to keep the schema's order). Without
+/// `IF NOT EXISTS`, which older servers lack: the caller checks what happened.
 pub fn add_column_sql(
     database: &str,
     table: &str,
@@ -171,7 +116,7 @@ pub fn add_column_sql(
     cluster: &Option<String>,
 ) -> String {
     format!(
-        "ALTER TABLE {}{} ADD COLUMN IF NOT EXISTS {}{}",
+        "ALTER TABLE {}{} ADD COLUMN {}{}",
         table_ref(database, table),
         on_cluster(cluster),
         column_text(column),
@@ -284,28 +229,36 @@ mod tests {
         ColumnType::parse(s).unwrap()
     }
 
-    fn spec() -> TableSpec {
-        TableSpec {
-            database: "an`alytics".into(),
-            table: "t; DROP TABLE x".into(),
-            columns: vec![
-                ColumnDef { name: "id".into(), ty: ty("UUID"), codec: None },
-                ColumnDef { name: "select".into(), ty: ty("DateTime('UTC')"), codec: Some("Delta, ZSTD(1)".into()) },
-                ColumnDef { name: "naïve name".into(), ty: ty("LowCardinality(String)"), codec: None },
-            ],
-            engine: Engine { name: "ReplacingMergeTree".into(), args: vec![Term::Column("select".into())] },
-            order_by: vec![Term::Column("naïve name".into()), Term::Expr("toStartOfHour(`select`)".into())],
+    fn creation() -> TableCreation {
+        TableCreation {
+            engine: "ReplacingMergeTree".into(),
+            engine_args: vec![SqlTerm::Column("select".into())],
+            order_by: vec![SqlTerm::Column("naïve name".into()), SqlTerm::Expr("toStartOfHour(`select`)".into())],
             partition_by: Some("toYYYYMM(`select`)".into()),
-            primary_key: vec![Term::Column("naïve name".into())],
+            primary_key: vec![SqlTerm::Column("naïve name".into())],
             ttl: Some("`select` + INTERVAL 90 DAY".into()),
             settings: vec![("index_granularity".into(), "8192".into()), ("storage_policy".into(), "it's".into())],
             on_cluster: Some("main".into()),
+            codecs: vec![("select".into(), "Delta, ZSTD(1)".into())],
         }
+    }
+
+    fn columns() -> Vec<ColumnDef> {
+        let c = creation();
+        let f = |name: &str, t: &str| FieldSpec {
+            column: name.into(),
+            ty: ty(t),
+            source: penstock_codec::ValueSource::Json(name.into()),
+            required: false,
+            on_error: penstock_codec::OnError::Reject,
+            options: Default::default(),
+        };
+        columns_for(&[f("id", "UUID"), f("select", "DateTime('UTC')"), f("naïve name", "LowCardinality(String)")], &c)
     }
 
     #[test]
     fn create_table_quotes_every_name() {
-        let sql = create_table_sql(&spec());
+        let sql = create_table_sql("an`alytics", "t; DROP TABLE x", &columns(), &creation());
         assert_eq!(
             sql,
             "CREATE TABLE IF NOT EXISTS `an\\`alytics`.`t; DROP TABLE x` ON CLUSTER `main`\n(\n    `id` UUID,\n    \
@@ -315,6 +268,18 @@ mod tests {
              SETTINGS `index_granularity` = 8192, `storage_policy` = 'it\\'s'"
         );
         assert_eq!(create_database_sql("d`b", &None), "CREATE DATABASE IF NOT EXISTS `d\\`b`");
+        let plain = TableCreation { engine: "MergeTree".into(), ..creation() };
+        let plain = TableCreation { engine_args: vec![], order_by: vec![], primary_key: vec![], ..plain };
+        let sql = create_table_sql(
+            "d",
+            "t",
+            &columns()[..1],
+            &TableCreation { settings: vec![], ttl: None, partition_by: None, on_cluster: None, ..plain },
+        );
+        assert_eq!(
+            sql,
+            "CREATE TABLE IF NOT EXISTS `d`.`t`\n(\n    `id` UUID\n)\nENGINE = MergeTree()\nORDER BY tuple()"
+        );
     }
 
     #[test]
@@ -322,7 +287,7 @@ mod tests {
         let c = ColumnDef { name: "new col".into(), ty: ty("Nullable(UInt8)"), codec: None };
         assert_eq!(
             add_column_sql("d", "t", &c, Some("id"), &None),
-            "ALTER TABLE `d`.`t` ADD COLUMN IF NOT EXISTS `new col` Nullable(UInt8) AFTER `id`"
+            "ALTER TABLE `d`.`t` ADD COLUMN `new col` Nullable(UInt8) AFTER `id`"
         );
         assert_eq!(
             modify_column_sql("d", "t", "n", &ty("UInt64"), &Some("c".into())),
@@ -358,9 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn engines_and_type_versions() {
-        assert!(Engine::check("ReplicatedReplacingMergeTree").is_ok());
-        assert!(Engine::check("Log").unwrap_err().contains("MergeTree"));
+    fn type_versions() {
         assert_eq!(type_needs(&ty("Array(Map(String, Bool))")).map(|(v, _)| v), Some((21, 12)));
         assert_eq!(type_needs(&ty("Nullable(String)")), None);
         assert!(has_low_cardinality(&ty("Array(LowCardinality(String))")));

@@ -20,4 +20,4 @@ pub mod table_check;
 pub use client::ClickHouseClient;
 pub use error::{ClickHouseError, Result, RetryHint};
 pub use insert::{build_insert, InsertRequest};
-pub use table_check::{compare, Mismatch, ServerColumn};
+pub use table_check::{compare, plan_evolution, Evolution, Mismatch, ServerColumn};

@@ -48,6 +48,17 @@ pub enum Mismatch {
         /// Table type.
         table_type: String,
     },
+    /// The schema changed a column's type and the change was not applied.
+    TypeChange {
+        /// Column.
+        column: String,
+        /// Pipeline type.
+        pipeline_type: String,
+        /// Table type.
+        table_type: String,
+        /// True when the change keeps every value (allowed with `widen: true`).
+        safe: bool,
+    },
     /// The column cannot be inserted into (MATERIALIZED or ALIAS).
     NotInsertable {
         /// Column.
@@ -69,6 +80,18 @@ impl std::fmt::Display for Mismatch {
                 f,
                 "column `{column}`: the pipeline declares {pipeline_type} but the table has {table_type}; \
                  change the schema's type to {table_type} or alter the table"
+            ),
+            Mismatch::TypeChange { column, pipeline_type, table_type, safe: true } => write!(
+                f,
+                "column `{column}`: the pipeline declares {pipeline_type} but the table has {table_type}; this \
+                 widening keeps every stored value — set `widen: true` in the sink to let Penstock apply it, or \
+                 alter the table"
+            ),
+            Mismatch::TypeChange { column, pipeline_type, table_type, safe: false } => write!(
+                f,
+                "column `{column}`: the pipeline declares {pipeline_type} but the table has {table_type}; changing \
+                 the column could lose or corrupt stored values, so Penstock refuses — declare {table_type} in the \
+                 schema, or migrate the table by hand (e.g. into a new column)"
             ),
             Mismatch::NotInsertable { column, kind } => {
                 write!(
@@ -103,6 +126,46 @@ pub fn compare(fields: &[FieldSpec], table: &[ServerColumn]) -> Vec<Mismatch> {
         }
     }
     out
+}
+
+/// What to change so an existing table takes the pipeline's rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evolution {
+    /// Columns to add: (column, type, the column to put it after).
+    pub add: Vec<(String, ColumnType, Option<String>)>,
+    /// Columns to widen: (column, table type, new type).
+    pub widen: Vec<(String, String, ColumnType)>,
+    /// Differences that stay refused.
+    pub refused: Vec<Mismatch>,
+}
+
+/// Plans the schema evolution: columns the table lacks are added when `add` allows
+/// it; a type change is applied when `widen` allows it and it keeps every stored value
+/// ([`crate::ddl::is_safe_widening`]); everything else is refused with the reason.
+pub fn plan_evolution(fields: &[FieldSpec], table: &[ServerColumn], add: bool, widen: bool) -> Evolution {
+    let mut plan = Evolution::default();
+    let mut previous: Option<String> = None;
+    for f in fields {
+        let mismatch = compare(std::slice::from_ref(f), table).pop();
+        match mismatch {
+            Some(Mismatch::MissingColumn { .. }) if add => {
+                plan.add.push((f.column.clone(), f.ty.clone(), previous.clone()));
+            }
+            Some(Mismatch::TypeDiffers { column, pipeline_type, table_type }) => {
+                let old = ColumnType::parse(&table_type);
+                let safe = old.as_ref().is_ok_and(|old| crate::ddl::is_safe_widening(old, &f.ty));
+                if safe && widen {
+                    plan.widen.push((column, table_type, f.ty.clone()));
+                } else {
+                    plan.refused.push(Mismatch::TypeChange { column, pipeline_type, table_type, safe });
+                }
+            }
+            Some(m) => plan.refused.push(m),
+            None => {}
+        }
+        previous = Some(f.column.clone());
+    }
+    plan
 }
 
 /// Undoes TabSeparated escaping.
@@ -167,7 +230,7 @@ impl ClickHouseClient {
         if columns.is_empty() {
             return Ok(vec![Mismatch::NoTable { database: database.into(), table: table.into() }]);
         }
-        Ok(compare(fields, &columns))
+        Ok(plan_evolution(fields, &columns, false, false).refused)
     }
 }
 
@@ -224,5 +287,28 @@ mod tests {
     #[test]
     fn tsv_unescape() {
         assert_eq!(unescape_tsv(r"a\tb\\c\n"), "a\tb\\c\n");
+    }
+
+    #[test]
+    fn evolution_adds_widens_and_refuses() {
+        let fields =
+            [spec("a", "UInt32"), spec("new", "String"), spec("b", "UInt64"), spec("c", "String"), spec("d", "Int8")];
+        let table = [col("a", "UInt32", ""), col("b", "UInt16", ""), col("c", "UInt8", ""), col("d", "Int8", "")];
+        let plan = plan_evolution(&fields, &table, true, true);
+        assert_eq!(plan.add, [("new".to_string(), ColumnType::String, Some("a".to_string()))]);
+        assert_eq!(plan.widen, [("b".to_string(), "UInt16".to_string(), ColumnType::UInt64)]);
+        assert_eq!(plan.refused.len(), 1);
+        let why = plan.refused[0].to_string();
+        assert!(
+            why.contains("`c`") && why.contains("UInt8") && why.contains("String") && why.contains("refuses"),
+            "{why}"
+        );
+
+        let strict = plan_evolution(&fields, &table, false, false);
+        assert!(strict.add.is_empty() && strict.widen.is_empty());
+        let text: Vec<String> = strict.refused.iter().map(ToString::to_string).collect();
+        assert!(text[0].contains("`new`") && text[0].contains("not in the table"), "{text:?}");
+        assert!(text[1].contains("`widen: true`"), "{text:?}");
+        assert_eq!(text.len(), 3);
     }
 }

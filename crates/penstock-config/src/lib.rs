@@ -31,7 +31,7 @@ pub mod validate;
 pub use error::ConfigError;
 pub use validate::{
     BatchLimits, ClickHouseSink, Compression, Delivery, InsertFormat, KafkaSource, Pipeline, RetryPolicy, Secret,
-    StartFrom,
+    SqlTerm, StartFrom, TableCreation,
 };
 
 use error::Locator;

@@ -190,6 +190,8 @@ pub struct FieldFile {
     pub raw_json: bool,
     /// Unit of numbers given for DateTime/DateTime64 columns: `s` (default), `ms`, `us`, `ns`.
     pub unit: Option<EpochUnitFile>,
+    /// Compression codec for the column when Penstock creates it, e.g. `Delta, ZSTD(1)`.
+    pub codec: Option<String>,
 }
 
 /// Units of epoch numbers.
@@ -339,6 +341,7 @@ impl<'de> Deserialize<'de> for FieldFile {
                     default: None,
                     raw_json: false,
                     unit: None,
+                    codec: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldFile, A::Error> {
@@ -361,6 +364,8 @@ impl<'de> Deserialize<'de> for FieldFile {
                     raw_json: bool,
                     #[serde(default)]
                     unit: Option<EpochUnitFile>,
+                    #[serde(default)]
+                    codec: Option<String>,
                 }
                 let f = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(FieldFile {
@@ -372,6 +377,7 @@ impl<'de> Deserialize<'de> for FieldFile {
                     default: f.default,
                     raw_json: f.raw_json,
                     unit: f.unit,
+                    codec: f.codec,
                 })
             }
         }
@@ -423,6 +429,57 @@ pub struct ClickHouseFile {
     /// created if missing and shared by every pipeline writing to that database.
     #[serde(default)]
     pub ledger_table: Option<String>,
+    /// Create the database and table from the schema when they are missing, and how
+    /// (`create: {}` for a MergeTree ordered by nothing in particular).
+    #[serde(default)]
+    pub create: Option<CreateFile>,
+    /// When the schema has columns the table lacks: `add` them (ALTER TABLE ... ADD
+    /// COLUMN; the default with `create`) or `fail` (the default without).
+    #[serde(default)]
+    pub evolve: Option<EvolveFile>,
+    /// Allow changing a column's type when the change keeps every stored value (a
+    /// wider integer, Float32 to Float64, T to Nullable(T)...). Default false: any type
+    /// change is refused with an explanation.
+    #[serde(default)]
+    pub widen: bool,
+}
+
+/// How Penstock creates the destination table.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFile {
+    /// `MergeTree` (default), `ReplacingMergeTree(version)`, `SummingMergeTree`,
+    /// `AggregatingMergeTree`, or a `Replicated...` variant with its arguments.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// Sorting key: column names (quoted for you) or expressions.
+    #[serde(default)]
+    pub order_by: Vec<String>,
+    /// Partitioning expression, e.g. `toYYYYMM(event_time)`.
+    #[serde(default)]
+    pub partition_by: Option<String>,
+    /// Primary key, a prefix of `order_by` (default: all of it).
+    #[serde(default)]
+    pub primary_key: Vec<String>,
+    /// TTL expression, e.g. `event_time + INTERVAL 90 DAY`.
+    #[serde(default)]
+    pub ttl: Option<String>,
+    /// Table settings, e.g. `{ index_granularity: 8192 }`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, YamlValue>,
+    /// Run the DDL `ON CLUSTER` this cluster.
+    #[serde(default)]
+    pub on_cluster: Option<String>,
+}
+
+/// Schema evolution policy.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EvolveFile {
+    /// Add missing columns.
+    Add,
+    /// Refuse to start.
+    Fail,
 }
 
 fn default_timeout() -> HumanDuration {

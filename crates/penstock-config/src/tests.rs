@@ -1,4 +1,5 @@
 use super::*;
+use crate::validate::SqlTerm;
 use penstock_codec::{ColumnType, OnError, ValueSource};
 use std::time::Duration;
 
@@ -227,4 +228,48 @@ fn field_options_paths_defaults_units_and_rest() {
     assert!(e.message.contains("String column"), "{e}");
     let e = bad("{ type: String, unit: hours }");
     assert!(e.to_string().contains("unit"), "{e}");
+}
+
+#[test]
+fn create_section_is_validated_and_terms_classified() {
+    let with_create = |create: &str| {
+        GOOD.replace(
+            "    batch: { max_rows: 1000, max_bytes: 8MiB, max_wait: 250ms }\n",
+            &format!("    batch: {{ max_rows: 1000, max_bytes: 8MiB, max_wait: 250ms }}\n    create: {create}\n"),
+        )
+    };
+    let p = parse(&with_create("{}"), "p.yaml", env).unwrap();
+    let c = p.sink.create.unwrap();
+    assert_eq!((c.engine.as_str(), c.order_by.len()), ("MergeTree", 0));
+    assert!(p.sink.evolve_add, "create implies evolve: add");
+    assert!(!parse(GOOD, "p.yaml", env).unwrap().sink.evolve_add);
+
+    let text = with_create(
+        "{ engine: \"ReplicatedReplacingMergeTree('/ch/{shard}/t', '{replica}', event_time)\", \
+         order_by: [region, \"toStartOfHour(event_time)\"], primary_key: [region], \
+         partition_by: toYYYYMM(event_time), ttl: event_time + INTERVAL 30 DAY, \
+         settings: { index_granularity: 1024, storage_policy: hot }, on_cluster: main }",
+    )
+    .replace("  region:     String\n", "  region:     { type: String, codec: ZSTD(3) }\n");
+    let c = parse(&text, "p.yaml", env).unwrap().sink.create.unwrap();
+    assert_eq!(c.engine, "ReplicatedReplacingMergeTree");
+    assert_eq!(
+        c.engine_args,
+        [
+            SqlTerm::Expr("'/ch/{shard}/t'".into()),
+            SqlTerm::Expr("'{replica}'".into()),
+            SqlTerm::Column("event_time".into())
+        ]
+    );
+    assert_eq!(c.order_by, [SqlTerm::Column("region".into()), SqlTerm::Expr("toStartOfHour(event_time)".into())]);
+    assert_eq!(c.settings, [("index_granularity".into(), "1024".into()), ("storage_policy".into(), "hot".into())]);
+    assert_eq!(c.codecs, [("region".into(), "ZSTD(3)".into())]);
+    assert_eq!(c.on_cluster.as_deref(), Some("main"));
+
+    let e = err(&with_create("{ engine: Log }"));
+    assert!(e.message.contains("not one Penstock creates"), "{e}");
+    let e = err(&with_create("{ order_by: [region, user_id], primary_key: [user_id] }"));
+    assert!(e.message.contains("prefix of `order_by`"), "{e}");
+    let e = err(&with_create("{ engine: MergeTree, sorting: [x] }"));
+    assert!(e.to_string().contains("sorting"), "{e}");
 }

@@ -122,6 +122,82 @@ pub struct ClickHouseSink {
     pub dead_letter_database: String,
     /// Dead-letter table: name.
     pub dead_letter_table: String,
+    /// How to create the table when it is missing (`None`: it must exist).
+    pub create: Option<TableCreation>,
+    /// Add columns the schema has and the table lacks.
+    pub evolve_add: bool,
+    /// Allow safe type widenings of existing columns.
+    pub widen: bool,
+}
+
+/// A term of generated DDL: a column (quoted when rendered) or an expression the
+/// pipeline's author wrote (used as written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlTerm {
+    /// A column of the table.
+    Column(String),
+    /// A SQL expression.
+    Expr(String),
+}
+
+/// How Penstock creates a missing table (validated `create:` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableCreation {
+    /// Engine name, e.g. `ReplacingMergeTree`.
+    pub engine: String,
+    /// Engine arguments.
+    pub engine_args: Vec<SqlTerm>,
+    /// Sorting key.
+    pub order_by: Vec<SqlTerm>,
+    /// Partitioning expression.
+    pub partition_by: Option<String>,
+    /// Primary key (a prefix of the sorting key), when given.
+    pub primary_key: Vec<SqlTerm>,
+    /// TTL expression.
+    pub ttl: Option<String>,
+    /// Table settings (name, value as text).
+    pub settings: Vec<(String, String)>,
+    /// `ON CLUSTER` name.
+    pub on_cluster: Option<String>,
+    /// Column codecs (column, codec expression).
+    pub codecs: Vec<(String, String)>,
+}
+
+/// Engine families Penstock creates (each also as `Replicated...`).
+pub const ENGINES: [&str; 4] = ["MergeTree", "ReplacingMergeTree", "SummingMergeTree", "AggregatingMergeTree"];
+
+/// Splits `Name(a, 'b,c', f(x))` into the name and its top-level arguments.
+fn split_engine(text: &str) -> Result<(String, Vec<String>), String> {
+    let text = text.trim();
+    let Some(open) = text.find('(') else {
+        return Ok((text.to_string(), Vec::new()));
+    };
+    if !text.ends_with(')') {
+        return Err(format!("`{text}`: expected `Name(arguments)`"));
+    }
+    let name = text[..open].trim().to_string();
+    let inner = &text[open + 1..text.len() - 1];
+    let (mut args, mut depth, mut quote, mut start) = (Vec::new(), 0i32, None::<char>, 0);
+    let mut prev = ' ';
+    for (i, c) in inner.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q && prev != '\\' => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                args.push(inner[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    if !inner.trim().is_empty() {
+        args.push(inner[start..].trim().to_string());
+    }
+    Ok((name, args))
 }
 
 /// Insert formats.
@@ -360,6 +436,67 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
             (db, name)
         }
     };
+    let columns: Vec<&str> = fields.iter().map(|f| f.column.as_str()).collect();
+    let term = |t: &str| {
+        let bare = t.trim().trim_matches('`');
+        if columns.contains(&bare) {
+            SqlTerm::Column(bare.to_string())
+        } else {
+            SqlTerm::Expr(t.trim().to_string())
+        }
+    };
+    let create = match &c.create {
+        None => None,
+        Some(cf) => {
+            let at = |m: String| loc.spanned(cl, "sink.clickhouse.create", m);
+            let (engine, args) = split_engine(cf.engine.as_deref().unwrap_or("MergeTree")).map_err(at)?;
+            let family = engine.strip_prefix("Replicated").unwrap_or(&engine);
+            if !ENGINES.contains(&family) {
+                return Err(at(format!(
+                    "engine `{engine}` is not one Penstock creates (use {} or a Replicated variant)",
+                    ENGINES.join(", ")
+                )));
+            }
+            let order_by: Vec<SqlTerm> = cf.order_by.iter().map(|t| term(t)).collect();
+            let primary_key: Vec<SqlTerm> = cf.primary_key.iter().map(|t| term(t)).collect();
+            if !primary_key.is_empty() && !order_by.starts_with(&primary_key) {
+                return Err(at("`primary_key` must be a prefix of `order_by`".into()));
+            }
+            let codecs = f
+                .schema
+                .value
+                .0
+                .iter()
+                .filter_map(|(col, fd)| fd.value.codec.as_ref().map(|codec| (col.clone(), codec.clone())))
+                .collect();
+            Some(TableCreation {
+                engine,
+                engine_args: args.iter().map(|a| term(a)).collect(),
+                order_by,
+                partition_by: cf.partition_by.clone().filter(|p| !p.trim().is_empty()),
+                primary_key,
+                ttl: cf.ttl.clone().filter(|t| !t.trim().is_empty()),
+                settings: cf
+                    .settings
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = match v {
+                            YamlValue::Str(s) => s.clone(),
+                            other => other.to_json(),
+                        };
+                        (k.clone(), text)
+                    })
+                    .collect(),
+                on_cluster: cf.on_cluster.clone().filter(|c| !c.trim().is_empty()),
+                codecs,
+            })
+        }
+    };
+    let evolve_add = match c.evolve {
+        Some(EvolveFile::Add) => true,
+        Some(EvolveFile::Fail) => false,
+        None => create.is_some(),
+    };
     let sink = ClickHouseSink {
         url,
         database,
@@ -380,6 +517,9 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
         ledger_table: c.ledger_table.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "penstock_ledger".into()),
         dead_letter_database,
         dead_letter_table,
+        create,
+        evolve_add,
+        widen: c.widen,
     };
     let delivery = match f.delivery {
         DeliveryFile::ExactlyOnce => Delivery::ExactlyOnce,

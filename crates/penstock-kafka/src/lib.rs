@@ -10,9 +10,11 @@ pub mod consumer;
 pub mod error;
 pub mod metadata;
 pub mod producer;
+pub mod sample;
 
 pub use consumer::{committed, offset_list, subscribe, Partition, RebalanceHook, SourceConsumer};
 pub use error::{KafkaEdgeError, Result};
 pub use metadata::{MetadataClient, TopicInfo};
 pub use producer::CountingProducer;
 pub use rdkafka;
+pub use sample::sample;

@@ -51,6 +51,9 @@ pub enum PipelineError {
     /// Exactly-once delivery is impossible with this server and table, as configured.
     #[error("cannot start: {0}")]
     ExactlyOnceUnavailable(String),
+    /// The schema uses a type the server does not have.
+    #[error("cannot start: {0}")]
+    TableUnsupported(String),
     /// The dead-letter table exists but its columns do not fit.
     #[error("cannot start: {0}")]
     DeadLetterTable(String),

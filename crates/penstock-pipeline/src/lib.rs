@@ -30,6 +30,7 @@ pub mod sink;
 pub mod source;
 pub mod stats;
 pub mod stop;
+pub mod table;
 
 pub use error::PipelineError;
 pub use runner::{preflight, run, RunOptions, RunSummary};

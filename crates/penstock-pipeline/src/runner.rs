@@ -58,11 +58,20 @@ pub struct RunSummary {
     pub elapsed: Duration,
 }
 
-/// Checks, before consuming anything, that ClickHouse answers, the table fits the
-/// schema, and the topics exist. Each failure is one clear error.
+/// Checks, before consuming anything, that ClickHouse answers, the table exists (or is
+/// created) and fits the schema (or is evolved to), and the topics exist. Each failure
+/// is one clear error.
 pub async fn preflight(p: &Pipeline) -> Result<(), PipelineError> {
     let client = ClickHouseClient::for_sink(&p.sink);
     client.ping().await.map_err(PipelineError::ClickHouseUnavailable)?;
+    // The topics first: a pipeline that cannot consume creates nothing.
+    let source = p.source.clone();
+    tokio::task::spawn_blocking(move || {
+        MetadataClient::new(&source.brokers, &source.properties, METADATA_TIMEOUT)?.topics(&source.topics)
+    })
+    .await
+    .map_err(|e| PipelineError::Internal(e.to_string()))??;
+    crate::table::prepare(p, &client).await?;
     let mismatches = client
         .check_table(&p.sink.database, &p.sink.table, &p.fields)
         .await
@@ -74,12 +83,6 @@ pub async fn preflight(p: &Pipeline) -> Result<(), PipelineError> {
             mismatches,
         });
     }
-    let source = p.source.clone();
-    tokio::task::spawn_blocking(move || {
-        MetadataClient::new(&source.brokers, &source.properties, METADATA_TIMEOUT)?.topics(&source.topics)
-    })
-    .await
-    .map_err(|e| PipelineError::Internal(e.to_string()))??;
     Ok(())
 }
 

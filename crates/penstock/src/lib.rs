@@ -2,3 +2,4 @@
 //! tests.
 
 pub mod generator;
+pub mod infer;

@@ -33,6 +33,8 @@ enum Command {
     Check(cmd::check::CheckArgs),
     /// Produce `transactions` events to a topic.
     Gen(cmd::gen::GenArgs),
+    /// Infer a pipeline from a topic's messages, or print a pipeline's DDL.
+    Schema(cmd::schema::SchemaArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
             Command::Run(a) => cmd::run::run(a).await,
             Command::Check(a) => cmd::check::check(a).await,
             Command::Gen(a) => cmd::gen::gen(a).await,
+            Command::Schema(a) => cmd::schema::schema(a).await,
         }
     });
     match result {

@@ -22,24 +22,69 @@ async fn check_delivery(p: &penstock_config::Pipeline, client: &ClickHouseClient
         return 0;
     }
     match ledger::capabilities(client, &p.sink.database, &p.sink.table).await {
-        Ok(caps) => match mode::choose(&caps, &p.fields, p.source.topics.len()) {
-            Ok(m) => {
-                println!(
-                    "ok   delivery: exactly once on {} {} ({m:?}), ledger {}.{}",
-                    caps.engine, caps.version, p.sink.database, p.sink.ledger_table
-                );
-                0
+        Ok(mut caps) => {
+            // A table the first run will create: judge the engine it will have.
+            if let (true, Some(c)) = (caps.engine.is_empty(), &p.sink.create) {
+                caps.engine.clone_from(&c.engine);
+                caps.non_replicated_window =
+                    c.settings.iter().any(|(k, v)| k == "non_replicated_deduplication_window" && v != "0");
             }
-            Err(why) => {
-                println!("FAIL delivery: {why}");
-                1
+            match mode::choose(&caps, &p.fields, p.source.topics.len()) {
+                Ok(m) => {
+                    println!(
+                        "ok   delivery: exactly once on {} {} ({m:?}), ledger {}.{}",
+                        caps.engine, caps.version, p.sink.database, p.sink.ledger_table
+                    );
+                    0
+                }
+                Err(why) => {
+                    println!("FAIL delivery: {why}");
+                    1
+                }
             }
-        },
+        }
         Err(e) => {
             println!("FAIL delivery: {e}");
             1
         }
     }
+}
+
+/// Reports how the table differs from the schema and what the first run would do about
+/// it (create, add columns, widen), or why it would refuse; returns the failures.
+async fn check_table_drift(p: &penstock_config::Pipeline, client: &ClickHouseClient) -> usize {
+    use penstock_clickhouse::plan_evolution;
+    let (db, table) = (&p.sink.database, &p.sink.table);
+    let columns = match client.table_columns(db, table).await {
+        Ok(c) => c,
+        Err(e) => {
+            println!("FAIL table {db}.{table}: {e}");
+            return 1;
+        }
+    };
+    if columns.is_empty() {
+        return if p.sink.create.is_some() {
+            println!("ok   table {db}.{table} will be created from the schema on the first run");
+            0
+        } else {
+            println!("FAIL table {db}.{table} does not exist (add `create:` to the sink to let Penstock create it)");
+            1
+        };
+    }
+    let plan = plan_evolution(&p.fields, &columns, p.sink.evolve_add, p.sink.widen);
+    for (column, ty, _) in &plan.add {
+        println!("ok   table {db}.{table}: column `{column}` {ty} is new in the schema; the first run adds it");
+    }
+    for (column, old, ty) in &plan.widen {
+        println!("ok   table {db}.{table}: column `{column}` will be widened from {old} to {ty}");
+    }
+    for m in &plan.refused {
+        println!("FAIL table {db}.{table}: {m}");
+    }
+    if plan.add.is_empty() && plan.widen.is_empty() && plan.refused.is_empty() {
+        println!("ok   table {db}.{table}: every schema column exists with the same type");
+    }
+    plan.refused.len()
 }
 
 /// Reports whether the dead-letter table exists and fits, or will be created; returns
@@ -105,26 +150,13 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     match client.server_version().await {
         Ok(v) => {
             println!("ok   ClickHouse {}: server version {v}", client.url());
-            match client.check_table(&p.sink.database, &p.sink.table, &p.fields).await {
-                Ok(m) if m.is_empty() => {
-                    println!(
-                        "ok   table {}.{}: every schema column exists with the same type",
-                        p.sink.database, p.sink.table
-                    );
-                    failures += check_delivery(&p, &client).await;
-                    failures += check_dead_letters(&p, &client).await;
-                }
-                Ok(m) => {
-                    for mismatch in m {
-                        failures += 1;
-                        println!("FAIL table {}.{}: {mismatch}", p.sink.database, p.sink.table);
-                    }
-                }
-                Err(e) => {
-                    failures += 1;
-                    println!("FAIL table {}.{}: {e}", p.sink.database, p.sink.table);
-                }
+            if let Some(why) = penstock_pipeline::table::unsupported_type(&p, &v) {
+                failures += 1;
+                println!("FAIL table {}.{}: {why}", p.sink.database, p.sink.table);
             }
+            failures += check_table_drift(&p, &client).await;
+            failures += check_delivery(&p, &client).await;
+            failures += check_dead_letters(&p, &client).await;
         }
         Err(e) => {
             failures += 1;

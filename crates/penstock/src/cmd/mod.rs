@@ -3,6 +3,7 @@
 pub(crate) mod check;
 pub(crate) mod gen;
 pub(crate) mod run;
+pub(crate) mod schema;
 
 use std::path::Path;
 use std::process::ExitCode;

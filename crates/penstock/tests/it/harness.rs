@@ -10,22 +10,30 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// The table of `examples/transactions.sql`, in database `db`.
+/// The table `examples/transactions.yaml` creates, in database `db` (created ahead of
+/// the run, for tests that alter it or change its engine).
 pub fn create_transactions_table(s: &Services, db: &str) {
-    create_transactions_table_with_engine(s, db, "MergeTree");
+    create_transactions_table_with_engine(s, db, "MergeTree()");
 }
 
-/// The table of `examples/transactions.sql` in database `db`, with another engine
-/// clause (e.g. `ReplicatedMergeTree(...)`).
+/// The table `examples/transactions.yaml` creates, in database `db`, with another
+/// engine clause (e.g. `ReplicatedMergeTree(...)`): the DDL is Penstock's own.
 pub fn create_transactions_table_with_engine(s: &Services, db: &str, engine: &str) {
+    use penstock_clickhouse::ddl::{columns_for, create_table_sql};
     s.clickhouse.query(&format!("CREATE DATABASE IF NOT EXISTS `{db}`"));
-    let ddl =
-        std::fs::read_to_string(repo_root().join("examples/transactions.sql")).expect("examples/transactions.sql");
-    assert!(ddl.contains("ENGINE = MergeTree\n"), "examples/transactions.sql changed its engine clause");
-    let ddl = ddl
-        .replace("CREATE TABLE IF NOT EXISTS transactions", &format!("CREATE TABLE IF NOT EXISTS `{db}`.transactions"))
-        .replace("ENGINE = MergeTree\n", &format!("ENGINE = {engine}\n"));
-    s.clickhouse.query(&ddl);
+    let env = |name: &str| {
+        Some(match name {
+            "PENSTOCK_KAFKA_BROKERS" => s.kafka.bootstrap(),
+            "PENSTOCK_CLICKHOUSE_URL" => s.clickhouse.url(),
+            _ => return None,
+        })
+    };
+    let text = std::fs::read_to_string(repo_root().join("examples/transactions.yaml")).expect("example pipeline");
+    let p = penstock_config::parse(&text, "examples/transactions.yaml", env).expect("example pipeline parses");
+    let creation = p.sink.create.as_ref().expect("the example creates its table");
+    let ddl = create_table_sql(db, &p.sink.table, &columns_for(&p.fields, creation), creation);
+    assert!(ddl.contains("ENGINE = MergeTree()\n"), "the example's engine changed:\n{ddl}");
+    s.clickhouse.query(&ddl.replace("ENGINE = MergeTree()\n", &format!("ENGINE = {engine}\n")));
 }
 
 pub fn repo_root() -> PathBuf {

@@ -14,4 +14,5 @@ mod dedup_modes;
 mod end_to_end;
 mod field_options;
 mod harness;
+mod tables;
 mod types_on_server;

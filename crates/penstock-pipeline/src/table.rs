@@ -1,0 +1,126 @@
+//! Tables that manage themselves: at start-up, create the destination database and
+//! table from the schema when the pipeline says `create`, then bring an existing table
+//! in step with the schema — add the columns it gained (`evolve: add`) and apply safe
+//! widenings (`widen: true`). Anything else is left for the table check to refuse with
+//! its explanation, before a message is consumed.
+
+use crate::error::PipelineError;
+use penstock_clickhouse::ddl::{
+    add_column_sql, columns_for, create_database_sql, create_table_sql, has_low_cardinality, modify_column_sql,
+    type_needs, ColumnDef,
+};
+use penstock_clickhouse::{plan_evolution, ClickHouseClient, ClickHouseError, Evolution};
+use penstock_config::Pipeline;
+
+/// `(major, minor)` of a version string like `18.16.1` or `26.9.2.1`.
+pub fn version_of(version: &str) -> (u32, u32) {
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The first schema type this server version lacks, as an explanation.
+pub fn unsupported_type(p: &Pipeline, version: &str) -> Option<String> {
+    let have = version_of(version);
+    p.fields.iter().find_map(|f| {
+        type_needs(&f.ty).filter(|(need, _)| have < *need).map(|((major, minor), name)| {
+            format!(
+                "column `{}` has type {} and {name} needs ClickHouse {major}.{minor} or newer; this server is {}",
+                f.column,
+                f.ty,
+                version.trim()
+            )
+        })
+    })
+}
+
+/// What start-up did to the table, for the log and `penstock check`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TableChanges {
+    /// The table was created.
+    pub created: bool,
+    /// Columns added.
+    pub added: Vec<String>,
+    /// Columns widened.
+    pub widened: Vec<String>,
+}
+
+fn unavailable(e: ClickHouseError) -> PipelineError {
+    PipelineError::ClickHouseUnavailable(e)
+}
+
+/// Creates and evolves the destination table as the pipeline allows.
+pub async fn prepare(p: &Pipeline, client: &ClickHouseClient) -> Result<TableChanges, PipelineError> {
+    let s = &p.sink;
+    let mut changes = TableChanges::default();
+    let version = client.server_version().await.map_err(unavailable)?;
+    let mut existing = client.table_columns(&s.database, &s.table).await.map_err(unavailable)?;
+    if existing.is_empty() {
+        let Some(creation) = &s.create else {
+            return Ok(changes); // the table check reports the missing table
+        };
+        if let Some(why) = unsupported_type(p, &version) {
+            return Err(PipelineError::TableUnsupported(why));
+        }
+        client.query(&create_database_sql(&s.database, &creation.on_cluster)).await.map_err(unavailable)?;
+        let columns = columns_for(&p.fields, creation);
+        let sql = create_table_sql(&s.database, &s.table, &columns, creation);
+        run_ddl(client, &sql, &columns, &version).await?;
+        tracing::info!(table = %format!("{}.{}", s.database, s.table), "created the table from the schema");
+        changes.created = true;
+        existing = client.table_columns(&s.database, &s.table).await.map_err(unavailable)?;
+    }
+    let Evolution { add, widen, .. } = plan_evolution(&p.fields, &existing, s.evolve_add, s.widen);
+    let cluster = s.create.as_ref().and_then(|c| c.on_cluster.clone());
+    for (column, ty, after) in add {
+        if let Some(why) = unsupported_type(p, &version).filter(|w| w.contains(&format!("`{column}`"))) {
+            return Err(PipelineError::TableUnsupported(why));
+        }
+        let codec = s.create.as_ref().and_then(|c| c.codecs.iter().find(|(n, _)| *n == column)).map(|(_, c)| c.clone());
+        let def = ColumnDef { name: column.clone(), ty, codec };
+        let sql = add_column_sql(&s.database, &s.table, &def, after.as_deref(), &cluster);
+        if let Err(e) = run_ddl(client, &sql, std::slice::from_ref(&def), &version).await {
+            // Another process of the pipeline may have added it meanwhile.
+            let now = client.table_columns(&s.database, &s.table).await.map_err(unavailable)?;
+            if !now.iter().any(|c| c.name == column) {
+                return Err(e);
+            }
+        }
+        tracing::info!(column = %column, ty = %def.ty, "added a column the schema gained");
+        changes.added.push(column);
+    }
+    for (column, old, ty) in widen {
+        let sql = modify_column_sql(&s.database, &s.table, &column, &ty, &cluster);
+        client.query(&sql).await.map_err(unavailable)?;
+        tracing::info!(column = %column, from = %old, to = %ty, "widened a column");
+        changes.widened.push(column);
+    }
+    Ok(changes)
+}
+
+/// Runs DDL, enabling LowCardinality on servers where it is still experimental.
+async fn run_ddl(
+    client: &ClickHouseClient,
+    sql: &str,
+    columns: &[ColumnDef],
+    version: &str,
+) -> Result<(), PipelineError> {
+    let needs_setting = version_of(version) < (19, 1) && columns.iter().any(|c| has_low_cardinality(&c.ty));
+    let result = if needs_setting {
+        client.query_with(sql, &[("allow_experimental_low_cardinality_type", "1")]).await
+    } else {
+        client.query(sql).await
+    };
+    result.map(drop).map_err(unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(version_of("18.16.1"), (18, 16));
+        assert_eq!(version_of("26.9.2.1\n"), (26, 9));
+        assert!(version_of("18.16.1") < (19, 1));
+    }
+}
