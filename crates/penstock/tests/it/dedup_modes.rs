@@ -2,12 +2,11 @@
 //! (which the crash-loop test covers): a Replicated*MergeTree table, where the server
 //! drops a replayed identical block.
 
-use crate::crash_loop::{assert_dead_letters_exactly_once, crash_through, FAILPOINTS};
+use crate::crash_loop::{assert_dead_letters_exactly_once, crash_through, finish, FAILPOINTS};
 use crate::harness::*;
 use penstock_testkit::{unique_name, Services};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
-use std::time::Duration;
 
 /// ReplicatedMergeTree on 18.16 with ZooKeeper: Penstock detects it, chooses block
 /// deduplication (no offset check), and a crash at every failpoint — including after
@@ -36,8 +35,7 @@ fn replicated_table_drops_replayed_blocks_through_crashes() {
     let kills = crash_through(&s, pipeline, &t, &log, &plan, &mut rng);
     assert!(kills >= 5, "only {kills} crashes happened; the stream ended too early");
 
-    let mut last = spawn_penstock_env(&["run", pipeline, "--until-caught-up"], &log, &[]);
-    let status = wait_with_limit(&mut last, Duration::from_secs(300), &log);
+    let status = finish(pipeline, &log);
     assert!(status.success(), "final run failed:\n{}", tail_of(&log, 60));
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(log_text.contains("ReplicatedBlocks"), "mode not logged:\n{}", tail_of(&log, 40));

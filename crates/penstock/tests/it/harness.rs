@@ -170,6 +170,22 @@ pub fn wait_with_limit(child: &mut Child, limit: Duration, log: &Path) -> std::p
     }
 }
 
+/// Waits for `child` up to `limit`; past it, kills it (SIGKILL) and returns `None`.
+pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The last `lines` lines of a log file.
 pub fn tail_of(log: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
