@@ -290,6 +290,55 @@ impl JsonDecoder {
         Ok(block.rows() - before)
     }
 
+    /// Top-level fields of `msg` the schema does not know, each with a column spec
+    /// inferred from its value (Nullable, since earlier rows lack it): integers Int64,
+    /// other numbers Float64, booleans UInt8, strings String, objects and arrays their
+    /// JSON text. Null values tell nothing and are skipped. Empty for anything but a
+    /// JSON object. Costs a second scan of the message: only for `unknown_fields: add`.
+    pub fn unknown_fields(&mut self, msg: &[u8]) -> Vec<FieldSpec> {
+        let msg = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
+        let Ok(span) = crate::json::scan_value(msg, self.limits.max_depth) else { return Vec::new() };
+        if span.kind != Kind::Object {
+            return Vec::new();
+        }
+        let mut out: Vec<FieldSpec> = Vec::new();
+        for (key, value) in crate::json::members(msg, span) {
+            let Some(key) = key else { continue };
+            let raw = &msg[key.start as usize..key.end as usize];
+            let name = match key.kind {
+                Kind::String { escaped: true } => {
+                    self.scratch.clear();
+                    if crate::json::unescape_into(raw, &mut self.scratch).is_err() {
+                        continue;
+                    }
+                    String::from_utf8_lossy(&self.scratch).into_owned()
+                }
+                _ => String::from_utf8_lossy(raw).into_owned(),
+            };
+            if self.index.position(name.as_bytes()).is_some() || out.iter().any(|f| f.column == name) {
+                continue;
+            }
+            let text = &msg[value.start as usize..value.end as usize];
+            let (ty, raw_json) = match value.kind {
+                Kind::Null => continue,
+                Kind::True | Kind::False => (ColumnType::UInt8, false),
+                Kind::Number if !text.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) => (ColumnType::Int64, false),
+                Kind::Number => (ColumnType::Float64, false),
+                Kind::String { .. } => (ColumnType::String, false),
+                Kind::Object | Kind::Array => (ColumnType::String, true),
+            };
+            out.push(FieldSpec {
+                column: name.clone(),
+                ty: ColumnType::Nullable(Box::new(ty)),
+                source: ValueSource::Json(name),
+                required: false,
+                on_error: OnError::Null,
+                options: FieldOptions { raw_json, ..Default::default() },
+            });
+        }
+        out
+    }
+
     /// Decodes one message into one new row of `block`. On error nothing is appended.
     pub fn decode(&mut self, msg: &[u8], meta: &MessageMeta<'_>, block: &mut Block) -> Result<(), DecodeError> {
         if msg.len() > self.limits.max_message_bytes {

@@ -60,6 +60,22 @@ pub struct PipelineFile {
     /// Where messages that cannot become rows go (always somewhere: nothing is dropped).
     #[serde(default)]
     pub dead_letter: DeadLetterFile,
+    /// Top-level message fields the schema does not list: `drop` them (default; a
+    /// `value: rest` column can still keep them as JSON), or `add` a column for each
+    /// (type inferred from its first non-null value, Nullable) while running.
+    #[serde(default)]
+    pub unknown_fields: UnknownFieldsFile,
+}
+
+/// Policy for message fields the schema does not list.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownFieldsFile {
+    /// Ignore them.
+    #[default]
+    Drop,
+    /// Add a column for each.
+    Add,
 }
 
 /// The dead-letter table: every message that cannot be decoded, or whose row ClickHouse

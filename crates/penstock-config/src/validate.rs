@@ -26,6 +26,8 @@ pub struct Pipeline {
     /// A message that is a JSON array of objects becomes one row per element
     /// (`format: json_array`).
     pub arrays_as_rows: bool,
+    /// Add a column for each top-level message field the schema does not list.
+    pub add_unknown_fields: bool,
     /// ClickHouse sink.
     pub sink: ClickHouseSink,
     /// Delivery guarantee.
@@ -526,5 +528,6 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
         DeliveryFile::AtLeastOnce => Delivery::AtLeastOnce,
     };
     let arrays_as_rows = f.format == Format::JsonArray;
-    Ok(Pipeline { name, source, fields, limits, arrays_as_rows, sink, delivery })
+    let add_unknown_fields = f.unknown_fields == UnknownFieldsFile::Add;
+    Ok(Pipeline { name, source, fields, limits, arrays_as_rows, add_unknown_fields, sink, delivery })
 }

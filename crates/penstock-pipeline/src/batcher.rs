@@ -212,9 +212,22 @@ impl Batcher {
         }
     }
 
-    /// Returns a batch's buffers for reuse.
+    /// The buffers new batches are made like.
+    pub fn template(&self) -> &Buffers {
+        &self.template
+    }
+
+    /// Changes the columns of batches opened from now on (the schema gained columns).
+    /// Call with no batch open; spare buffers of the old shape are dropped.
+    pub fn set_template(&mut self, template: Buffers) {
+        self.template = template;
+        self.spare.clear();
+    }
+
+    /// Returns a batch's buffers for reuse (unless they have an outdated shape).
     pub fn recycle(&mut self, mut buffers: Buffers) {
-        if self.spare.len() < 4 {
+        let same_shape = buffers.block.columns().len() == self.template.block.columns().len();
+        if same_shape && self.spare.len() < 4 {
             buffers.clear();
             self.spare.push(buffers);
         }

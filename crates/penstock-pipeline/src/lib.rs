@@ -21,6 +21,7 @@ pub mod batcher;
 pub mod catch_up;
 pub mod dead_letter;
 pub mod error;
+pub mod evolve;
 pub mod exactly_once;
 pub mod failpoint;
 pub mod origins;

@@ -135,6 +135,29 @@ pub async fn prepare_exactly_once(
 pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSummary, PipelineError> {
     let started = Instant::now();
     preflight(&p).await?;
+    let mut p = p;
+    let evolver = if p.add_unknown_fields {
+        // Columns earlier runs added for new message fields are decoded again.
+        let client = ClickHouseClient::for_sink(&p.sink);
+        crate::table::create_changes_table(&client, &p.sink).await?;
+        for f in crate::table::added_fields(&client, &p.sink, &p.name).await? {
+            if !p.fields.iter().any(|g| g.column == f.column) {
+                p.fields.push(f);
+            }
+        }
+        Some(crate::evolve::Evolver {
+            client,
+            sink: p.sink.clone(),
+            pipeline: p.name.clone(),
+            fields: p.fields.clone(),
+            limits: p.limits,
+            arrays_as_rows: p.arrays_as_rows,
+            runtime: tokio::runtime::Handle::current(),
+            failed: Default::default(),
+        })
+    } else {
+        None
+    };
     let decoder = JsonDecoder::new(p.fields.clone(), p.limits)?.with_arrays_as_rows(p.arrays_as_rows);
     // Every refusal comes before anything is created.
     let exactly_once = match p.delivery {
@@ -167,6 +190,7 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
             shared: shared.clone(),
             replays: Vec::new(),
             dead_letters: dead_letters.clone(),
+            evolver,
         },
         shared: shared.clone(),
         tx: Some(tx),

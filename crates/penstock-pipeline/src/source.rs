@@ -53,6 +53,8 @@ pub struct Intake {
     pub(crate) replays: Vec<(Partition, ReplayPlan)>,
     /// Where undecodable messages go.
     pub(crate) dead_letters: DeadLetterTable,
+    /// With `unknown_fields: add`: adds columns for new message fields.
+    pub(crate) evolver: Option<crate::evolve::Evolver>,
 }
 
 /// Everything the source loop owns.
@@ -69,9 +71,9 @@ pub struct SourceLoop {
     pub(crate) metadata_timeout: Duration,
 }
 
-struct LoopState {
+pub(crate) struct LoopState {
     pending: VecDeque<SealedBatch>,
-    sealed: Vec<SealedBatch>,
+    pub(crate) sealed: Vec<SealedBatch>,
     paused: bool,
     log_window: Instant,
     logged: u32,
@@ -223,6 +225,9 @@ impl Intake {
         let payload = msg.payload().unwrap_or_default();
         if !self.replays.is_empty() && self.replay_message(msg, now, st) {
             return;
+        }
+        if self.evolver.is_some() {
+            self.adopt_unknown_fields(payload, st);
         }
         let limits = self.batcher.limits();
         let shared = &self.shared;

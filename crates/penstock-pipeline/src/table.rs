@@ -10,7 +10,8 @@ use penstock_clickhouse::ddl::{
     type_needs, ColumnDef,
 };
 use penstock_clickhouse::{plan_evolution, ClickHouseClient, ClickHouseError, Evolution};
-use penstock_config::Pipeline;
+use penstock_codec::{ColumnType, FieldOptions, FieldSpec, OnError, ValueSource};
+use penstock_config::{ClickHouseSink, Pipeline};
 
 /// `(major, minor)` of a version string like `18.16.1` or `26.9.2.1`.
 pub fn version_of(version: &str) -> (u32, u32) {
@@ -95,6 +96,97 @@ pub async fn prepare(p: &Pipeline, client: &ClickHouseClient) -> Result<TableCha
         changes.widened.push(column);
     }
     Ok(changes)
+}
+
+/// Table recording the columns Penstock added for unknown message fields
+/// (`unknown_fields: add`), so a restarted process decodes them again.
+pub const SCHEMA_CHANGES_TABLE: &str = "penstock_schema_changes";
+
+fn changes_ref(p: &ClickHouseSink) -> String {
+    penstock_clickhouse::sql::table_ref(&p.database, SCHEMA_CHANGES_TABLE)
+}
+
+/// Creates the schema-changes table if missing.
+pub async fn create_changes_table(client: &ClickHouseClient, s: &ClickHouseSink) -> Result<(), PipelineError> {
+    let sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (pipeline String, `table` String, `column` String, type String, \
+         raw_json UInt8, added_at DateTime) ENGINE = MergeTree ORDER BY (pipeline, `table`, `column`)",
+        changes_ref(s)
+    );
+    client.query(&sql).await.map(drop).map_err(unavailable)
+}
+
+/// The fields added for unknown message fields by earlier runs of this pipeline.
+pub async fn added_fields(
+    client: &ClickHouseClient,
+    s: &ClickHouseSink,
+    pipeline: &str,
+) -> Result<Vec<FieldSpec>, PipelineError> {
+    use penstock_clickhouse::sql::literal;
+    let sql = format!(
+        "SELECT `column`, any(type), any(raw_json) FROM {} WHERE pipeline = {} AND `table` = {} GROUP BY `column` \
+         ORDER BY min(added_at), `column` FORMAT TabSeparated",
+        changes_ref(s),
+        literal(pipeline),
+        literal(&s.table)
+    );
+    let text = client.query(&sql).await.map_err(unavailable)?;
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (Some(column), Some(ty), Some(raw)) = (f.first(), f.get(1), f.get(2)) else { continue };
+        let column = unescape_tsv(column);
+        let Ok(ty) = ColumnType::parse(&unescape_tsv(ty)) else { continue };
+        out.push(FieldSpec {
+            column: column.clone(),
+            ty,
+            source: ValueSource::Json(column),
+            required: false,
+            on_error: OnError::Null,
+            options: FieldOptions { raw_json: *raw == "1", ..Default::default() },
+        });
+    }
+    Ok(out)
+}
+
+fn unescape_tsv(s: &str) -> String {
+    s.replace("\\t", "\t").replace("\\n", "\n").replace("\\'", "'").replace("\\\\", "\\")
+}
+
+/// Adds a column for each new field (after `after`), and records them.
+pub async fn add_unknown_columns(
+    client: &ClickHouseClient,
+    s: &ClickHouseSink,
+    pipeline: &str,
+    fields: &[FieldSpec],
+    after: &str,
+) -> Result<(), PipelineError> {
+    use penstock_clickhouse::sql::literal;
+    let cluster = s.create.as_ref().and_then(|c| c.on_cluster.clone());
+    let mut after = after.to_string();
+    for f in fields {
+        let def = ColumnDef { name: f.column.clone(), ty: f.ty.clone(), codec: None };
+        let sql = add_column_sql(&s.database, &s.table, &def, Some(&after), &cluster);
+        if let Err(e) = client.query(&sql).await {
+            let now = client.table_columns(&s.database, &s.table).await.map_err(unavailable)?;
+            if !now.iter().any(|c| c.name == f.column) {
+                return Err(unavailable(e));
+            }
+        }
+        let record = format!(
+            "INSERT INTO {} (pipeline, `table`, `column`, type, raw_json, added_at) SELECT {}, {}, {}, {}, {}, now()",
+            changes_ref(s),
+            literal(pipeline),
+            literal(&s.table),
+            literal(&f.column),
+            literal(&f.ty.to_string()),
+            u8::from(f.options.raw_json)
+        );
+        client.query(&record).await.map_err(unavailable)?;
+        tracing::info!(column = %f.column, ty = %f.ty, "added a column for a new message field");
+        after.clone_from(&f.column);
+    }
+    Ok(())
 }
 
 /// Runs DDL, enabling LowCardinality on servers where it is still experimental.

@@ -410,3 +410,25 @@ fn arrays_of_objects_become_rows_all_or_nothing() {
     let mut plain = decoder(vec![field("a", "UInt8")]);
     assert!(plain.decode_rows(br#"[{"a": 1}]"#, &meta(), &mut plain.new_block()).is_err());
 }
+
+#[test]
+fn unknown_fields_come_with_inferred_nullable_types() {
+    let mut d = decoder(vec![field("a", "UInt8")]);
+    let f = d.unknown_fields(br#"{"a":1,"n":5,"x":1.5,"s":"t","b":true,"o":{"k":1},"z":null,"n":6}"#);
+    let got: Vec<(String, String, bool)> =
+        f.iter().map(|f| (f.column.clone(), f.ty.to_string(), f.options.raw_json)).collect();
+    assert_eq!(
+        got,
+        [
+            ("n".into(), "Nullable(Int64)".into(), false),
+            ("x".into(), "Nullable(Float64)".into(), false),
+            ("s".into(), "Nullable(String)".into(), false),
+            ("b".into(), "Nullable(UInt8)".into(), false),
+            ("o".into(), "Nullable(String)".into(), true),
+        ]
+    );
+    assert!(d.unknown_fields(br#"{"a":2}"#).is_empty());
+    assert!(d.unknown_fields(b"[1]").is_empty() && d.unknown_fields(b"{bad").is_empty());
+    // Every inferred spec compiles.
+    JsonDecoder::new(f, DecodeLimits::default()).unwrap();
+}

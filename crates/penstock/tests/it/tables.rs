@@ -199,3 +199,49 @@ fn schema_infer_writes_a_pipeline_that_ingests_the_topic() {
     assert!(text.contains("n: integers 2..2") && text.contains("missing or null in 2 of 3 messages"), "{text}");
     assert!(text.contains("1 sampled messages were not JSON objects"), "{text}");
 }
+
+/// `unknown_fields: add`: fields the schema does not list become Nullable columns while
+/// the pipeline runs — earlier rows read NULL — and a restarted process keeps decoding
+/// them.
+#[test]
+fn unknown_fields_become_columns_while_running() {
+    let s = Services::start().expect("services");
+    let topic = unique_name("unknown");
+    let db = unique_name("grow");
+    s.kafka.create_topic(&topic, 1).expect("topic");
+    let event = |n: u32, extra: &str| {
+        format!(
+            r#"{{"event_id":"3c7d1004-4dce-48d2-9e13-8f3288a{n:05}","user_id":{n},"amount":1.50,"region":"eu-west-1","event_type":"view","event_time":"2026-11-21T05:10:00.123Z"{extra}}}"#
+        )
+        .into_bytes()
+    };
+    let first = [event(1, ""), event(2, r#","coupon":"X1","score":0.5"#), event(3, r#","coupon":null"#)];
+    produce_raw(&s, &topic, &first.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 1000);
+    let text = std::fs::read_to_string(&pipeline).unwrap() + "unknown_fields: add\n";
+    std::fs::write(&pipeline, text).unwrap();
+    let path = pipeline.to_str().unwrap();
+    let out = penstock(&["run", path, "--until-caught-up"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("3 rows inserted, 0 dead-lettered"), "{}", stdout(&out));
+    let t = format!("`{db}`.transactions");
+    let ch = &s.clickhouse;
+    let rows = ch.query(&format!("SELECT user_id, coupon, score FROM {t} ORDER BY user_id"));
+    assert_eq!(rows, "1\t\\N\t\\N\n2\tX1\t0.5\n3\t\\N\t\\N\n");
+
+    let second = [event(4, r#","coupon":"Y","flags":{"vip":true}"#), event(5, r#","n":7"#)];
+    produce_raw(&s, &topic, &second.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let out = penstock(&["run", path, "--until-caught-up"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = ch.query(&format!("SELECT user_id, coupon, flags, n FROM {t} WHERE user_id >= 4 ORDER BY user_id"));
+    assert_eq!(rows, "4\tY\t{\"vip\":true}\t\\N\n5\t\\N\t\\N\t7\n");
+    let types = ch.query(&format!(
+        "SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'transactions' \
+         AND name IN ('coupon', 'score', 'flags', 'n') ORDER BY name"
+    ));
+    assert_eq!(
+        types,
+        "coupon\tNullable(String)\nflags\tNullable(String)\nn\tNullable(Int64)\nscore\tNullable(Float64)\n"
+    );
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM `{db}`.penstock_schema_changes")), 4);
+}
