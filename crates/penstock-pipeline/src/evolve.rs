@@ -9,6 +9,11 @@
 //! A restarted process reads the record, so replays rebuild batches with the same
 //! columns. Not while a pending batch is being replayed: it must be rebuilt exactly as
 //! it was, so its unknown fields stay unknown until the replay is done.
+//!
+//! One limit: a batch sealed *before* a column was added, whose insert a crash left
+//! pending, is replayed with the new column (NULL). Token mode (the token names the
+//! offset range) and LandedOffsets mode (offsets are checked) still deliver it once;
+//! ReplicatedBlocks mode, which compares block contents, could store it twice.
 
 use crate::batch::Buffers;
 use crate::origins::RowOrigins;

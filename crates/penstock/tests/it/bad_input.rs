@@ -43,13 +43,17 @@ fn unreachable_services_missing_table_and_type_mismatch() {
         p.to_str().unwrap().to_string()
     };
 
-    // No database and no table yet.
+    // No table yet, and the pipeline does not create it.
     s.clickhouse.query(&format!("CREATE DATABASE `{db}`"));
-    let out = penstock(&["run", &pipeline.to_string_lossy(), "--until-caught-up"]);
+    let create =
+        "    create:\n      order_by: [region, event_time, event_id]\n      partition_by: toYYYYMMDD(event_time)\n";
+    assert!(text.contains(create), "the example's create section changed");
+    let no_create = write("no-create.yaml", text.replace(create, ""));
+    let out = penstock(&["run", &no_create, "--until-caught-up"]);
     assert_clean_failure(&out, 1, &[&format!("table `{db}`.`transactions` does not exist")]);
-    let out = penstock(&["check", &pipeline.to_string_lossy()]);
+    let out = penstock(&["check", &no_create]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("does not exist"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("does not exist (add `create:`"), "{}", stdout(&out));
 
     // Type mismatch.
     create_transactions_table(&s, &db);
