@@ -32,6 +32,7 @@ pub mod source;
 pub mod stats;
 pub mod stop;
 pub mod table;
+pub mod telemetry;
 
 pub use error::PipelineError;
 pub use runner::{preflight, run, RunOptions, RunSummary};

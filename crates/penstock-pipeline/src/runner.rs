@@ -39,11 +39,18 @@ pub struct RunOptions {
     pub shutdown_grace: Duration,
     /// Kafka `client.id`.
     pub client_id: String,
+    /// Where the HTTP API reads the run's state, when it is served.
+    pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { until_caught_up: false, shutdown_grace: Duration::from_secs(30), client_id: "penstock".into() }
+        RunOptions {
+            until_caught_up: false,
+            shutdown_grace: Duration::from_secs(30),
+            client_id: "penstock".into(),
+            telemetry: None,
+        }
     }
 }
 
@@ -175,6 +182,11 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
     let shared = Arc::new(Shared::new(recovery));
     let stats = Arc::new(Stats::default());
     let consumer = penstock_kafka::subscribe(&p.source, &opts.client_id, shared.clone())?;
+    let observers = opts.telemetry.clone().map(|t| {
+        t.attach(stats.clone(), shared.clone());
+        t.set_state(crate::telemetry::State::Running);
+        crate::telemetry::observe(t, &p, stop.clone())
+    });
     let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(QUEUE_BATCHES + 2);
     tracing::info!(
@@ -226,6 +238,18 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
     let sink_result = sink_handle.await.map_err(|e| PipelineError::Internal(format!("sink task: {e}")))?;
     let source_result = source_handle.await.map_err(|e| PipelineError::Internal(format!("source thread: {e}")))?;
     signals.abort();
+    if let Some(o) = observers {
+        o.abort();
+    }
+    if let Some(t) = &opts.telemetry {
+        match (&sink_result, &source_result) {
+            (Err(e), _) | (_, Err(e)) => {
+                t.set_error(&e.to_string());
+                t.set_state(crate::telemetry::State::Failed);
+            }
+            _ => t.set_state(crate::telemetry::State::Stopped),
+        }
+    }
     sink_result?;
     source_result?;
     if stop.is_hard() {

@@ -26,6 +26,11 @@ struct PartState {
     in_flight: u32,
     /// Next offset after the last inserted batch, not yet committed.
     acked: Option<i64>,
+    /// Next offset after the last delivered batch under the current ownership (kept,
+    /// for lag reporting).
+    delivered: Option<i64>,
+    /// Where the current ownership started (recovery's choice or the committed offset).
+    base: Option<i64>,
     /// Newest exactly-once ledger sequence number used or seen for the partition.
     seq: u64,
     /// The offset the last assignment started at, when recovery chose it (the ledger
@@ -143,6 +148,7 @@ impl Shared {
                 let current = p.owned && p.epoch == batch.epoch;
                 if current {
                     p.acked = Some(p.acked.map_or(batch.next_offset, |a| a.max(batch.next_offset)));
+                    p.delivered = Some(p.delivered.map_or(batch.next_offset, |a| a.max(batch.next_offset)));
                 }
                 current
             }
@@ -162,6 +168,16 @@ impl Shared {
             p.in_flight = p.in_flight.saturating_sub(1);
         }
         self.changed.notify_all();
+    }
+
+    /// The partitions owned now, each with the offset delivery has reached under this
+    /// ownership (or where it started), for lag reporting.
+    pub fn owned(&self) -> Vec<(Partition, Option<i64>)> {
+        let g = self.lock();
+        let mut out: Vec<(Partition, Option<i64>)> =
+            g.parts.iter().filter(|(_, s)| s.owned).map(|(p, s)| (p.clone(), s.delivered.or(s.base))).collect();
+        out.sort_by(|a, b| (&a.0.topic, a.0.partition).cmp(&(&b.0.topic, b.0.partition)));
+        out
     }
 
     /// Offsets acknowledged since the last call, to commit.
@@ -205,6 +221,10 @@ impl Shared {
 impl RebalanceHook for Shared {
     fn assigning(&self, partitions: &[Partition], committed: &[Option<i64>]) -> Vec<Option<i64>> {
         let Some(recovery) = &self.recovery else {
+            let mut g = self.lock();
+            for (p, c) in partitions.iter().zip(committed) {
+                g.parts.entry(p.clone()).or_default().base = *c;
+            }
             return vec![None; partitions.len()];
         };
         let mut starts = Vec::with_capacity(partitions.len());
@@ -215,6 +235,7 @@ impl RebalanceHook for Shared {
                     let s = g.parts.entry(p.clone()).or_default();
                     s.seq = s.seq.max(r.seq);
                     s.start = r.start;
+                    s.base = r.start.or(*c);
                     match r.replay {
                         Some(plan) => drop(g.replays.insert(p.clone(), plan)),
                         None => drop(g.replays.remove(p)),
@@ -238,7 +259,16 @@ impl RebalanceHook for Shared {
             g.next_epoch += 1;
             let epoch = g.next_epoch;
             let s = g.parts.entry(p.clone()).or_default();
-            *s = PartState { epoch, owned: true, in_flight: s.in_flight, acked: None, seq: s.seq, start: s.start };
+            *s = PartState {
+                epoch,
+                owned: true,
+                in_flight: s.in_flight,
+                acked: None,
+                delivered: None,
+                base: s.base,
+                seq: s.seq,
+                start: s.start,
+            };
             g.events.push(OwnershipEvent::Assigned(p.clone(), epoch));
         }
         self.events_pending.store(true, Ordering::Release);

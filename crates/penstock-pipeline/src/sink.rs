@@ -169,8 +169,13 @@ impl SinkTask {
                 req.settings.push(("insert_deduplication_token".into(), t));
             }
             let table = format!("{}.{}", cfg.database, cfg.table);
+            let sent = std::time::Instant::now();
             match self.retrying(batch, "insert", &table, true, || self.client.insert(&req)).await? {
-                Attempt::Done => self.count_insert(&req),
+                Attempt::Done => {
+                    self.stats.insert_seconds.observe(sent.elapsed().as_secs_f64());
+                    self.stats.batch_rows.observe(req.rows as f64);
+                    self.count_insert(&req);
+                }
                 Attempt::Revoked => return Ok(None),
                 Attempt::Rejected(e) if range.len() == 1 => rejected.push((range.start, e.to_string())),
                 Attempt::Rejected(e) => {

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Totals of a run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     /// Messages read from Kafka.
     pub messages: AtomicU64,
@@ -22,6 +22,27 @@ pub struct Stats {
     pub retries: AtomicU64,
     /// Offset commits issued.
     pub commits: AtomicU64,
+    /// Insert latency, seconds.
+    pub insert_seconds: crate::telemetry::Histogram,
+    /// Rows per insert.
+    pub batch_rows: crate::telemetry::Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            messages: AtomicU64::new(0),
+            undecodable: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            rows_inserted: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            insert_seconds: crate::telemetry::Histogram::new(crate::telemetry::LATENCY_BOUNDS),
+            batch_rows: crate::telemetry::Histogram::new(crate::telemetry::ROWS_BOUNDS),
+        }
+    }
 }
 
 impl Stats {

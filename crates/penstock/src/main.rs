@@ -5,6 +5,7 @@
 //! 2 a bad pipeline file or command line (nothing was started).
 
 mod cmd;
+mod http;
 
 mod logging;
 

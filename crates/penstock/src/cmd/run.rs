@@ -18,6 +18,13 @@ pub(crate) struct RunArgs {
     /// up on them (they are re-read on the next start).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     shutdown_grace: std::time::Duration,
+    /// Address of the HTTP API (/metrics, /healthz, /readyz, /api/pipelines). Loopback
+    /// by default; `off` disables it.
+    #[arg(long, default_value = "127.0.0.1:9464", env = "PENSTOCK_HTTP")]
+    http: String,
+    /// Bearer token the HTTP API requires (all routes but /healthz).
+    #[arg(long, env = "PENSTOCK_HTTP_TOKEN", hide_env_values = true)]
+    http_token: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -29,10 +36,19 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    let telemetry = (args.http != "off").then(|| {
+        let t = Arc::new(penstock_pipeline::telemetry::Telemetry::new(
+            &pipeline.name,
+            &format!("{}.{}", pipeline.sink.database, pipeline.sink.table),
+        ));
+        tokio::spawn(crate::http::serve(args.http.clone(), args.http_token.clone(), t.clone()));
+        t
+    });
     let opts = RunOptions {
         until_caught_up: args.until_caught_up,
         shutdown_grace: args.shutdown_grace,
         client_id: format!("penstock-{}", pipeline.name),
+        telemetry,
     };
     let stop = Arc::new(Stop::default());
     match penstock_pipeline::run(pipeline, opts, stop).await {

@@ -14,5 +14,6 @@ mod dedup_modes;
 mod end_to_end;
 mod field_options;
 mod harness;
+mod metrics;
 mod tables;
 mod types_on_server;

@@ -1,0 +1,415 @@
+//! What a running pipeline shows to operators: Prometheus metrics and a JSON status,
+//! rendered from the run's counters ([`Stats`]), the partitions it owns ([`Shared`])
+//! and the high watermarks a background poller reads. Rendering is a pure function of
+//! those values; the HTTP server that serves it lives in the `penstock` binary.
+
+use crate::shared::Shared;
+use crate::stats::Stats;
+use penstock_kafka::Partition;
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A histogram with fixed upper bounds, updated with relaxed atomics (once per batch).
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    /// Sum of observations, in millionths.
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+/// Insert latency buckets, seconds.
+pub const LATENCY_BOUNDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// Batch size buckets, rows.
+pub const ROWS_BOUNDS: &[f64] = &[10.0, 100.0, 1_000.0, 10_000.0, 50_000.0, 100_000.0, 200_000.0, 500_000.0, 1e6];
+
+impl Histogram {
+    /// An empty histogram with these bucket bounds (ascending).
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, v: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_micros.fetch_add((v.max(0.0) * 1e6) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes the Prometheus histogram lines (cumulative buckets, `+Inf`, sum, count).
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            cumulative += c.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// Pipeline states, as the API reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    /// Checking services, creating tables, joining the group.
+    Starting = 0,
+    /// Consuming.
+    Running = 1,
+    /// Flushing and committing after a stop request.
+    Stopping = 2,
+    /// Stopped by an error.
+    Failed = 3,
+    /// Stopped cleanly.
+    Stopped = 4,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Failed => "failed",
+            State::Stopped => "stopped",
+        }
+    }
+}
+
+/// One partition as reported: delivered offset, high watermark, lag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionView {
+    /// The partition.
+    pub partition: Partition,
+    /// Next offset after what was delivered (or where delivery starts).
+    pub delivered: Option<i64>,
+    /// The partition's high watermark when last read.
+    pub high: Option<i64>,
+}
+
+impl PartitionView {
+    /// Messages not yet delivered, when both offsets are known.
+    pub fn lag(&self) -> Option<i64> {
+        Some((self.high? - self.delivered?).max(0))
+    }
+}
+
+/// Everything the HTTP API reads, filled in as the pipeline starts.
+#[derive(Debug)]
+pub struct Telemetry {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Destination `database.table`.
+    pub table: String,
+    stats: OnceLock<Arc<Stats>>,
+    shared: OnceLock<Arc<Shared>>,
+    high: Mutex<HashMap<Partition, i64>>,
+    state: AtomicU8,
+    clickhouse_reachable: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Telemetry {
+    /// Telemetry of a pipeline about to start.
+    pub fn new(pipeline: &str, table: &str) -> Self {
+        Telemetry {
+            pipeline: pipeline.into(),
+            table: table.into(),
+            stats: OnceLock::new(),
+            shared: OnceLock::new(),
+            high: Mutex::new(HashMap::new()),
+            state: AtomicU8::new(State::Starting as u8),
+            clickhouse_reachable: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn attach(&self, stats: Arc<Stats>, shared: Arc<Shared>) {
+        let _ = self.stats.set(stats);
+        let _ = self.shared.set(shared);
+    }
+
+    /// Sets the state.
+    pub fn set_state(&self, s: State) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        match self.state.load(Ordering::Relaxed) {
+            0 => State::Starting,
+            1 => State::Running,
+            2 => State::Stopping,
+            3 => State::Failed,
+            _ => State::Stopped,
+        }
+    }
+
+    /// Records whether ClickHouse answered the last probe.
+    pub fn set_clickhouse_reachable(&self, ok: bool) {
+        self.clickhouse_reachable.store(ok, Ordering::Relaxed);
+    }
+
+    /// Whether ClickHouse answered the last probe.
+    pub fn clickhouse_reachable(&self) -> bool {
+        self.clickhouse_reachable.load(Ordering::Relaxed)
+    }
+
+    /// Records the last error (shown by the API).
+    pub fn set_error(&self, e: &str) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    }
+
+    /// Records a partition's high watermark.
+    pub fn set_high(&self, p: Partition, high: i64) {
+        self.high.lock().unwrap_or_else(|e| e.into_inner()).insert(p, high);
+    }
+
+    /// The partitions owned now.
+    pub fn partitions(&self) -> Vec<PartitionView> {
+        let Some(shared) = self.shared.get() else { return Vec::new() };
+        let high = self.high.lock().unwrap_or_else(|e| e.into_inner());
+        shared
+            .owned()
+            .into_iter()
+            .map(|(p, delivered)| PartitionView { high: high.get(&p).copied(), partition: p, delivered })
+            .collect()
+    }
+
+    /// Ready: consuming, and ClickHouse reachable.
+    pub fn ready(&self) -> bool {
+        self.state() == State::Running && self.clickhouse_reachable()
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        let labels = format!("pipeline=\"{}\",table=\"{}\"", escape(&self.pipeline), escape(&self.table));
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{{labels}}} {v}");
+        };
+        if let Some(s) = self.stats.get() {
+            let snap = s.snapshot();
+            counter(&mut out, "penstock_messages_consumed_total", "Messages read from Kafka.", snap.messages);
+            counter(&mut out, "penstock_rows_inserted_total", "Rows ClickHouse acknowledged.", snap.rows_inserted);
+            counter(
+                &mut out,
+                "penstock_bytes_sent_total",
+                "Insert bodies sent, bytes after compression.",
+                snap.bytes_sent,
+            );
+            counter(
+                &mut out,
+                "penstock_rows_dead_lettered_total",
+                "Rows written to the dead-letter table.",
+                snap.dead_lettered,
+            );
+            counter(
+                &mut out,
+                "penstock_messages_undecodable_total",
+                "Messages that could not be decoded.",
+                snap.undecodable,
+            );
+            counter(&mut out, "penstock_inserts_total", "Insert requests acknowledged.", snap.batches);
+            counter(
+                &mut out,
+                "penstock_insert_retries_total",
+                "Insert attempts that failed and were retried.",
+                snap.retries,
+            );
+            counter(&mut out, "penstock_commits_total", "Offset commits issued.", snap.commits);
+            let _ = writeln!(out, "# HELP penstock_insert_duration_seconds Time from sending an insert to its acknowledgement.\n# TYPE penstock_insert_duration_seconds histogram");
+            s.insert_seconds.render(&mut out, "penstock_insert_duration_seconds", &labels);
+            let _ = writeln!(out, "# HELP penstock_batch_rows Rows per insert.\n# TYPE penstock_batch_rows histogram");
+            s.batch_rows.render(&mut out, "penstock_batch_rows", &labels);
+        }
+        let _ = writeln!(out, "# HELP penstock_up Pipeline state: 1 for the current state.\n# TYPE penstock_up gauge");
+        for st in [State::Starting, State::Running, State::Stopping, State::Failed, State::Stopped] {
+            let v = u8::from(self.state() == st);
+            let _ = writeln!(out, "penstock_up{{{labels},state=\"{}\"}} {v}", st.name());
+        }
+        let _ = writeln!(
+            out,
+            "# HELP penstock_clickhouse_reachable 1 when ClickHouse answered the last probe.\n# TYPE penstock_clickhouse_reachable gauge\npenstock_clickhouse_reachable{{{labels}}} {}",
+            u8::from(self.clickhouse_reachable())
+        );
+        let parts = self.partitions();
+        let _ = writeln!(out, "# HELP penstock_consumer_lag_messages Messages not yet delivered to ClickHouse.\n# TYPE penstock_consumer_lag_messages gauge");
+        for p in &parts {
+            if let Some(lag) = p.lag() {
+                let _ = writeln!(
+                    out,
+                    "penstock_consumer_lag_messages{{{labels},topic=\"{}\",partition=\"{}\"}} {lag}",
+                    escape(&p.partition.topic),
+                    p.partition.partition
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP penstock_delivered_offset Next offset after the last delivered batch.\n# TYPE penstock_delivered_offset gauge");
+        for p in &parts {
+            if let Some(d) = p.delivered {
+                let _ = writeln!(
+                    out,
+                    "penstock_delivered_offset{{{labels},topic=\"{}\",partition=\"{}\"}} {d}",
+                    escape(&p.partition.topic),
+                    p.partition.partition
+                );
+            }
+        }
+        out
+    }
+
+    /// The `/api/pipelines` document.
+    pub fn pipelines_json(&self) -> String {
+        let snap = self.stats.get().map(|s| s.snapshot()).unwrap_or_default();
+        let parts: Vec<String> = self
+            .partitions()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{{\"topic\":{},\"partition\":{},\"delivered\":{},\"high_watermark\":{},\"lag\":{}}}",
+                    json_str(&p.partition.topic),
+                    p.partition.partition,
+                    opt(p.delivered),
+                    opt(p.high),
+                    opt(p.lag())
+                )
+            })
+            .collect();
+        let error = self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        format!(
+            "{{\"pipelines\":[{{\"name\":{},\"table\":{},\"state\":\"{}\",\"clickhouse_reachable\":{},\
+             \"messages\":{},\"rows_inserted\":{},\"dead_lettered\":{},\"bytes_sent\":{},\"retries\":{},\
+             \"partitions\":[{}],\"last_error\":{}}}]}}",
+            json_str(&self.pipeline),
+            json_str(&self.table),
+            self.state().name(),
+            self.clickhouse_reachable(),
+            snap.messages,
+            snap.rows_inserted,
+            snap.dead_lettered,
+            snap.bytes_sent,
+            snap.retries,
+            parts.join(","),
+            error.as_deref().map_or_else(|| "null".to_string(), json_str)
+        )
+    }
+}
+
+/// Starts the background probes of a run: ClickHouse reachability (every 5 s) and the
+/// owned partitions' high watermarks (every 5 s, on a thread of its own since the
+/// metadata calls block). Abort the returned task to stop them; the thread ends with
+/// the stop signal.
+pub(crate) fn observe(
+    t: Arc<Telemetry>,
+    p: &penstock_config::Pipeline,
+    stop: Arc<crate::stop::Stop>,
+) -> tokio::task::JoinHandle<()> {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+    let source = p.source.clone();
+    let watched = t.clone();
+    std::thread::spawn(move || {
+        let Ok(meta) = penstock_kafka::MetadataClient::new(&source.brokers, &source.properties, EVERY) else {
+            return;
+        };
+        while !stop.is_requested() {
+            for part in watched.partitions() {
+                if let Ok((_, high)) = meta.watermarks(&part.partition.topic, part.partition.partition) {
+                    watched.set_high(part.partition, high);
+                }
+            }
+            std::thread::sleep(EVERY);
+        }
+    });
+    let client = penstock_clickhouse::ClickHouseClient::for_sink(&p.sink);
+    tokio::spawn(async move {
+        loop {
+            t.set_clickhouse_reachable(client.ping().await.is_ok());
+            tokio::time::sleep(EVERY).await;
+        }
+    })
+}
+
+fn opt(v: Option<i64>) -> String {
+    v.map_or_else(|| "null".to_string(), |v| v.to_string())
+}
+
+/// A Prometheus label value.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// A JSON string.
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative() {
+        let h = Histogram::new(&[1.0, 10.0]);
+        for v in [0.5, 2.0, 3.0, 50.0] {
+            h.observe(v);
+        }
+        let mut out = String::new();
+        h.render(&mut out, "x", "p=\"a\"");
+        assert_eq!(
+            out,
+            "x_bucket{p=\"a\",le=\"1\"} 1\nx_bucket{p=\"a\",le=\"10\"} 3\nx_bucket{p=\"a\",le=\"+Inf\"} 4\n\
+             x_sum{p=\"a\"} 55.5\nx_count{p=\"a\"} 4\n"
+        );
+    }
+
+    #[test]
+    fn metrics_and_status_render_counters_labels_and_lag() {
+        let t = Telemetry::new("tx\"1", "db.t");
+        let stats = Arc::new(Stats::default());
+        Stats::add(&stats.rows_inserted, 42);
+        stats.insert_seconds.observe(0.02);
+        t.attach(stats, Arc::new(Shared::new(None)));
+        t.set_state(State::Running);
+        let text = t.render_prometheus();
+        assert!(text.contains("penstock_rows_inserted_total{pipeline=\"tx\\\"1\",table=\"db.t\"} 42"), "{text}");
+        assert!(text.contains("penstock_insert_duration_seconds_count{pipeline=\"tx\\\"1\",table=\"db.t\"} 1"));
+        assert!(text.contains("penstock_up{pipeline=\"tx\\\"1\",table=\"db.t\",state=\"running\"} 1"));
+        let json = t.pipelines_json();
+        assert!(json.starts_with("{\"pipelines\":[{\"name\":\"tx\\\"1\""), "{json}");
+        assert!(json.contains("\"rows_inserted\":42") && json.contains("\"last_error\":null"), "{json}");
+        assert!(!t.ready(), "not ready until ClickHouse answered");
+        t.set_clickhouse_reachable(true);
+        assert!(t.ready());
+        let v = PartitionView {
+            partition: Partition { topic: "t".into(), partition: 0 },
+            delivered: Some(7),
+            high: Some(10),
+        };
+        assert_eq!(v.lag(), Some(3));
+    }
+}

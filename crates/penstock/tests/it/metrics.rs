@@ -1,0 +1,75 @@
+//! The HTTP API during a real run: `/metrics` counters move and agree with ClickHouse
+//! (rows inserted = `count()`), consumer lag reaches 0 once caught up, `/readyz` says
+//! ready, and while ClickHouse is down the API keeps answering and says so.
+
+use crate::harness::*;
+use penstock_testkit::{free_port, http_post, unique_name, Services};
+use std::time::{Duration, Instant};
+
+fn metric(text: &str, name: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(k, v)| (k.to_string(), v.parse().unwrap_or(f64::NAN))))
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
+    let mut s = Services::start().expect("services");
+    let topic = unique_name("metrics");
+    let db = unique_name("db");
+    s.kafka.create_topic(&topic, 2).expect("topic");
+    let produced = produce(&s, &topic, 20_000, 12);
+    let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 5_000);
+    let port = free_port();
+    let log = s.dir().join("metrics.log");
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = spawn_penstock(&["run", pipeline.to_str().unwrap(), "--http", &addr], &log);
+    let get = |path: &str| http_post(port, path, "").map(|(status, body)| (status, body));
+
+    wait_for("/healthz", Duration::from_secs(60), || get("/healthz").is_ok_and(|(s, _)| s == 200));
+    // Everything delivered, and the lag of every partition back to 0.
+    wait_for("all rows and zero lag", Duration::from_secs(120), || {
+        let Ok((200, text)) = get("/metrics") else { return false };
+        let rows = metric(&text, "penstock_rows_inserted_total");
+        let lag = metric(&text, "penstock_consumer_lag_messages");
+        rows.first().is_some_and(|(_, v)| *v == produced.count as f64)
+            && lag.len() == 2
+            && lag.iter().all(|(_, v)| *v == 0.0)
+    });
+    let ch_count: u64 = s.clickhouse.scalar(&format!("SELECT count() FROM `{db}`.transactions"));
+    let (_, text) = get("/metrics").unwrap();
+    assert_eq!(metric(&text, "penstock_rows_inserted_total")[0].1, ch_count as f64, "{text}");
+    assert_eq!(metric(&text, "penstock_messages_consumed_total")[0].1, produced.count as f64);
+    assert!(metric(&text, "penstock_insert_duration_seconds_count")[0].1 >= 1.0);
+    assert!(text.contains(&format!("topic=\"{topic}\",partition=\"1\"")), "{text}");
+    wait_for("/readyz", Duration::from_secs(30), || get("/readyz").is_ok_and(|(s, _)| s == 200));
+    let (status, json) = get("/api/pipelines").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        json.contains(&format!("\"rows_inserted\":{}", produced.count)) && json.contains("\"state\":\"running\""),
+        "{json}"
+    );
+
+    // ClickHouse down: the API answers and says so.
+    s.clickhouse.process().kill();
+    wait_for("not ready", Duration::from_secs(30), || {
+        get("/readyz").is_ok_and(|(s, b)| s == 503 && b.contains("ClickHouse unreachable"))
+    });
+    let (status, json) = get("/api/pipelines").unwrap();
+    assert!(status == 200 && json.contains("\"clickhouse_reachable\":false"), "{json}");
+    s.clickhouse.restart().expect("restart ClickHouse");
+    wait_for("ready again", Duration::from_secs(30), || get("/readyz").is_ok_and(|(s, _)| s == 200));
+
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let status = wait_with_limit(&mut child, Duration::from_secs(60), &log);
+    assert!(status.success(), "{}", tail_of(&log, 20));
+}
