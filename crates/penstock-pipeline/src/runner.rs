@@ -172,6 +172,9 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
         Delivery::ExactlyOnce => Some(choose_exactly_once(&p).await?),
     };
     let dead_letters = prepare_dead_letters(&p).await?;
+    if let Some(t) = &opts.telemetry {
+        t.attach_dead_letters(ClickHouseClient::for_sink(&p.sink), dead_letters.clone());
+    }
     let template =
         Buffers { block: decoder.new_block(), origins: RowOrigins::default(), dead: dead_letters.new_block() };
     let batcher = Batcher::new(p.sink.batch, p.sink.batch.max_bytes, template);

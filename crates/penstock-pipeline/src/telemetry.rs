@@ -119,6 +119,7 @@ pub struct Telemetry {
     state: AtomicU8,
     clickhouse_reachable: AtomicBool,
     last_error: Mutex<Option<String>>,
+    dead_letters: OnceLock<(penstock_clickhouse::ClickHouseClient, crate::dead_letter::DeadLetterTable)>,
 }
 
 impl Telemetry {
@@ -133,12 +134,44 @@ impl Telemetry {
             state: AtomicU8::new(State::Starting as u8),
             clickhouse_reachable: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            dead_letters: OnceLock::new(),
         }
     }
 
     pub(crate) fn attach(&self, stats: Arc<Stats>, shared: Arc<Shared>) {
         let _ = self.stats.set(stats);
         let _ = self.shared.set(shared);
+    }
+
+    pub(crate) fn attach_dead_letters(
+        &self,
+        client: penstock_clickhouse::ClickHouseClient,
+        table: crate::dead_letter::DeadLetterTable,
+    ) {
+        let _ = self.dead_letters.set((client, table));
+    }
+
+    /// The most recent dead letters (newest first) of `pipeline` (default: this one),
+    /// read back from ClickHouse, as `{"dead_letters":[...]}` with the raw bytes in hex.
+    pub async fn dead_letters_json(&self, limit: usize, pipeline: Option<&str>) -> Result<String, String> {
+        use penstock_clickhouse::sql::{ident, literal, table_ref};
+        let Some((client, t)) = self.dead_letters.get() else {
+            return Err("the pipeline has not started yet".into());
+        };
+        let sql = format!(
+            "SELECT pipeline, topic, {p} AS partition, {o} AS offset, toString(kafka_timestamp) AS kafka_timestamp, \
+             hex(ifNull(key, '')) AS key_hex, hex(raw) AS raw_hex, error_kind, error_message, \
+             toString(dead_lettered_at) AS dead_lettered_at FROM {} WHERE pipeline = {} \
+             ORDER BY dead_lettered_at DESC, {o} DESC LIMIT {} FORMAT JSONEachRow",
+            table_ref(&t.database, &t.table),
+            literal(pipeline.unwrap_or(&self.pipeline)),
+            limit.clamp(1, 1000),
+            p = ident("partition"),
+            o = ident("offset"),
+        );
+        let rows = client.query(&sql).await.map_err(|e| e.to_string())?;
+        let rows: Vec<&str> = rows.lines().filter(|l| !l.trim().is_empty()).collect();
+        Ok(format!("{{\"dead_letters\":[{}]}}", rows.join(",")))
     }
 
     /// Sets the state.

@@ -33,6 +33,47 @@ pub(crate) async fn serve(addr: String, token: Option<String>, telemetry: Arc<Te
     }
 }
 
+/// `/api/dead-letters?limit=N&pipeline=NAME`: recent dead letters, from ClickHouse.
+async fn dead_letters(path: &str, t: &Telemetry) -> (u16, &'static str, String) {
+    let query = path.split_once('?').map_or("", |(_, q)| q);
+    let param = |name: &str| {
+        query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    };
+    let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
+    let pipeline = param("pipeline").map(|p| percent_decode(&p));
+    match t.dead_letters_json(limit, pipeline.as_deref()).await {
+        Ok(body) => (200, "application/json", body),
+        Err(e) => {
+            (503, "application/json", format!("{{\"error\":\"ClickHouse unreachable: {}\"}}", e.replace('"', "'")))
+        }
+    }
+}
+
+/// Decodes `%XX` escapes and `+` in a query parameter.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The response to one request: status, content type, body.
 pub(crate) fn route(
     path: &str,
@@ -78,10 +119,14 @@ async fn handle(mut stream: TcpStream, t: &Telemetry, token: Option<&str>) -> st
         .filter_map(|l| l.split_once(':'))
         .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
         .map(|(_, v)| v.trim().to_string());
-    let (status, content_type, body) = if method == "GET" {
-        route(path, authorization.as_deref(), token, t)
-    } else {
+    let (status, content_type, body) = if method != "GET" {
         (405, "text/plain", "only GET\n".to_string())
+    } else if path.split('?').next() == Some("/api/dead-letters")
+        && route("/metrics", authorization.as_deref(), token, t).0 == 200
+    {
+        dead_letters(path, t).await
+    } else {
+        route(path, authorization.as_deref(), token, t)
     };
     let reason = match status {
         200 => "OK",
@@ -112,5 +157,6 @@ mod tests {
         assert_eq!((status, body.as_str()), (503, "not ready: ClickHouse unreachable\n"));
         assert_eq!(route("/api/pipelines?limit=1", None, None, &t).1, "application/json");
         assert_eq!(route("/nope", None, None, &t).0, 404);
+        assert_eq!(percent_decode("a%20b+c%2"), "a b c%2");
     }
 }

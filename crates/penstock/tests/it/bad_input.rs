@@ -119,3 +119,30 @@ fn exactly_once_is_refused_where_it_cannot_hold() {
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(stdout(&out).contains("delivery: at least once"), "{}", stdout(&out));
 }
+
+/// A password from the environment never appears in output, logs (text or JSON, at
+/// debug level) or errors — even when ClickHouse refuses it.
+#[test]
+fn secrets_are_never_logged() {
+    let s = Services::start().expect("services");
+    let topic = unique_name("secret");
+    let db = unique_name("db");
+    s.kafka.create_topic(&topic, 1).expect("topic");
+    let pipeline = example_pipeline(&s, s.dir(), &topic, &db, 1000);
+    let secret = "s3cret-Zq9-never-shown";
+    for args in [
+        vec!["--log-level", "debug", "run", pipeline.to_str().unwrap(), "--until-caught-up"],
+        vec!["--log-format", "json", "--log-level", "debug", "run", pipeline.to_str().unwrap(), "--until-caught-up"],
+        vec!["check", pipeline.to_str().unwrap()],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_penstock"))
+            .args(&args)
+            .env("PENSTOCK_CLICKHOUSE_PASSWORD", secret)
+            .output()
+            .expect("penstock");
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!out.status.success(), "the server has no such password: {all}");
+        assert!(all.contains("password") || all.contains("Authentication") || all.contains("193"), "{all}");
+        assert!(!all.contains(secret), "the secret leaked with {args:?}:\n{all}");
+    }
+}

@@ -59,6 +59,14 @@ fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
         "{json}"
     );
 
+    // Dead letters, read back from ClickHouse.
+    produce_raw(&s, &topic, &[b"{not json"]);
+    wait_for("a dead letter", Duration::from_secs(60), || {
+        get("/api/dead-letters?limit=5").is_ok_and(|(s, b)| s == 200 && b.contains("\"error_kind\":\"invalid_json\""))
+    });
+    let (_, body) = get("/api/dead-letters?limit=5").unwrap();
+    assert!(body.contains("\"raw_hex\":\"7B6E6F74206A736F6E\""), "{body}");
+
     // ClickHouse down: the API answers and says so.
     s.clickhouse.process().kill();
     wait_for("not ready", Duration::from_secs(30), || {
@@ -66,6 +74,8 @@ fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
     });
     let (status, json) = get("/api/pipelines").unwrap();
     assert!(status == 200 && json.contains("\"clickhouse_reachable\":false"), "{json}");
+    let (status, body) = get("/api/dead-letters").unwrap();
+    assert!(status == 503 && body.contains("ClickHouse unreachable"), "{body}");
     s.clickhouse.restart().expect("restart ClickHouse");
     wait_for("ready again", Duration::from_secs(30), || get("/readyz").is_ok_and(|(s, _)| s == 200));
 
