@@ -36,6 +36,8 @@ enum Command {
     Gen(cmd::gen::GenArgs),
     /// Infer a pipeline from a topic's messages, or print a pipeline's DDL.
     Schema(cmd::schema::SchemaArgs),
+    /// Show a running pipeline's state, counters and lag (from its HTTP API).
+    Status(cmd::status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
             Command::Check(a) => cmd::check::check(a).await,
             Command::Gen(a) => cmd::gen::gen(a).await,
             Command::Schema(a) => cmd::schema::schema(a).await,
+            Command::Status(a) => cmd::status::status(a).await,
         }
     });
     match result {

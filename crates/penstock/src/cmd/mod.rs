@@ -4,6 +4,7 @@ pub(crate) mod check;
 pub(crate) mod gen;
 pub(crate) mod run;
 pub(crate) mod schema;
+pub(crate) mod status;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -59,6 +59,12 @@ fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
         "{json}"
     );
 
+    let status_out = penstock(&["status", "--http", &addr]);
+    let table = stdout(&status_out);
+    assert!(status_out.status.success(), "{}", stderr(&status_out));
+    assert!(table.contains("state running") && table.contains(&format!("rows inserted {}", produced.count)), "{table}");
+    assert!(table.contains(&topic) && table.lines().filter(|l| l.contains(&topic)).count() == 2, "{table}");
+
     // Dead letters, read back from ClickHouse.
     produce_raw(&s, &topic, &[b"{not json"]);
     wait_for("a dead letter", Duration::from_secs(60), || {
