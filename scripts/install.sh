@@ -5,6 +5,7 @@
 #     $PENSTOCK_CACHE (default ~/.cache/penstock); a cold build takes ~9 min on 2 cores.
 #   - curl and python3 (the harness adds an index to Tansu's sqlite file with python3)
 #   - ZooKeeper (Debian package; tests run it as a plain process) for Replicated*MergeTree
+#   - Chromium (Debian package) for the headless-browser test of the dashboard
 #   - chdb (PyPI, ClickHouse 26.9's engine in-process) in a venv under $PENSTOCK_CACHE:
 #     the modern-server oracle for conformance tests (the wheel is ~180 MB, fetched once)
 set -euo pipefail
@@ -18,6 +19,7 @@ command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 [ -f /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install: apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

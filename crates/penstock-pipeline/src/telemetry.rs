@@ -445,4 +445,34 @@ mod tests {
         };
         assert_eq!(v.lag(), Some(3));
     }
+
+    /// The alert rules and the Grafana dashboard in `deploy/` only use metrics Penstock
+    /// exports (histograms through their `_bucket` series).
+    #[test]
+    fn deploy_files_use_exported_metrics() {
+        let t = Telemetry::new("p", "d.t");
+        t.attach(Arc::new(Stats::default()), Arc::new(Shared::new(None)));
+        let exported: Vec<String> = t
+            .render_prometheus()
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .map(str::to_string)
+            .collect();
+        for (file, text) in [
+            ("alerts", include_str!("../../../deploy/prometheus/penstock-alerts.yml")),
+            ("grafana", include_str!("../../../deploy/grafana/penstock-dashboard.json")),
+        ] {
+            let mut used = 0;
+            for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(name) = word.strip_prefix("penstock_") {
+                    let base = format!("penstock_{name}");
+                    let base = base.strip_suffix("_bucket").unwrap_or(&base);
+                    assert!(exported.iter().any(|e| e == base), "{file} uses `{word}`, which is not exported");
+                    used += 1;
+                }
+            }
+            assert!(used >= 5, "{file} uses {used} metrics");
+        }
+    }
 }

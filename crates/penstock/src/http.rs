@@ -1,5 +1,6 @@
-//! The HTTP API of a running pipeline: `/healthz`, `/readyz`, `/metrics` (Prometheus)
-//! and `/api/pipelines` (JSON). Bound to loopback unless configured otherwise, with an
+//! The HTTP API of a running pipeline: `/healthz`, `/readyz`, `/metrics` (Prometheus),
+//! `/api/pipelines` and `/api/dead-letters` (JSON), and a dashboard page at `/`
+//! (embedded, works offline). Bound to loopback unless configured otherwise, with an
 //! optional bearer token (not needed for `/healthz`). A few GET routes answered
 //! straight from [`Telemetry`] — small enough to serve without a web framework.
 
@@ -7,6 +8,9 @@ use penstock_pipeline::telemetry::Telemetry;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// The web dashboard: one self-contained page (no CDN), polling the API.
+const DASHBOARD: &str = include_str!("dashboard.html");
 
 /// Largest request head read.
 const MAX_HEAD: usize = 8 << 10;
@@ -22,7 +26,7 @@ pub(crate) async fn serve(addr: String, token: Option<String>, telemetry: Arc<Te
         }
     };
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
-    tracing::info!(addr = %local, "HTTP API: /metrics /healthz /readyz /api/pipelines");
+    tracing::info!(addr = %local, "HTTP API and dashboard: / /metrics /healthz /readyz /api/pipelines /api/dead-letters");
     let token = Arc::new(token);
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
@@ -91,6 +95,7 @@ pub(crate) fn route(
         }
     }
     match path {
+        "/" | "/dashboard" => (200, "text/html; charset=utf-8", DASHBOARD.to_string()),
         "/readyz" if t.ready() => (200, "text/plain", "ready\n".into()),
         "/readyz" if !t.clickhouse_reachable() => (503, "text/plain", "not ready: ClickHouse unreachable\n".into()),
         "/readyz" => (503, "text/plain", "not ready: not consuming\n".into()),

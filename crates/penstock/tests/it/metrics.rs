@@ -59,6 +59,15 @@ fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
         "{json}"
     );
 
+    // The dashboard, in a real (headless) browser: its numbers are the API's.
+    let dom = chromium(&format!("http://{addr}/"), &["--dump-dom"]);
+    assert!(dom.contains(&format!("id=\"rows\">{}</div>", thousands(produced.count))), "{dom}");
+    assert!(dom.contains("id=\"state\">running</div>") && dom.contains("ClickHouse reachable"), "{dom}");
+    assert!(dom.contains(&format!("<td class=\"l\">{topic}</td><td>1</td>")), "{dom}");
+    let shot = screenshot_path();
+    chromium(&format!("http://{addr}/"), &[&format!("--screenshot={}", shot.display()), "--window-size=1200,1000"]);
+    assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000), "no screenshot at {}", shot.display());
+
     let status_out = penstock(&["status", "--http", &addr]);
     let table = stdout(&status_out);
     assert!(status_out.status.success(), "{}", stderr(&status_out));
@@ -88,4 +97,54 @@ fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
     let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let status = wait_with_limit(&mut child, Duration::from_secs(60), &log);
     assert!(status.success(), "{}", tail_of(&log, 20));
+}
+
+/// `n` with thousands separators, as the dashboard shows it.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Where the dashboard screenshot is kept (a test artifact under the target directory).
+fn screenshot_path() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&dir).expect("artifact directory");
+    dir.join("dashboard.png")
+}
+
+/// Runs headless Chromium (Debian's package) on `url` with `extra` flags; returns stdout.
+fn chromium(url: &str, extra: &[&str]) -> String {
+    let profile = tempfile_dir();
+    let out = std::process::Command::new(std::env::var("PENSTOCK_CHROMIUM").unwrap_or_else(|_| "chromium".into()))
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("chromium (scripts/install.sh installs it)");
+    let _ = std::fs::remove_dir_all(&profile);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique_name("chromium"));
+    std::fs::create_dir_all(&dir).expect("profile directory");
+    dir
 }
