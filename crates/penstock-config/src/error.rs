@@ -70,6 +70,11 @@ impl Locator<'_> {
         }
     }
 
+    /// An error about a key whose position is not known.
+    pub(crate) fn plain_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        self.at(None, None, path, message)
+    }
+
     pub(crate) fn spanned(&self, loc: &serde_saphyr::Location, path: &str, message: impl Into<String>) -> ConfigError {
         let known = loc.line() > 0;
         self.at(known.then(|| loc.line()), known.then(|| loc.column()), path, message)

@@ -65,6 +65,20 @@ pub struct PipelineFile {
     /// (type inferred from its first non-null value, Nullable) while running.
     #[serde(default)]
     pub unknown_fields: UnknownFieldsFile,
+    /// Freshness reporting: `{ event_time: COLUMN }` adds a histogram of insert
+    /// acknowledgement time minus that DateTime/DateTime64 column, per row (the Kafka
+    /// timestamp's is always reported).
+    #[serde(default)]
+    pub freshness: FreshnessFile,
+}
+
+/// Freshness settings.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FreshnessFile {
+    /// The event-time column.
+    #[serde(default)]
+    pub event_time: Option<String>,
 }
 
 /// Policy for message fields the schema does not list.

@@ -273,3 +273,11 @@ fn create_section_is_validated_and_terms_classified() {
     let e = err(&with_create("{ engine: MergeTree, sorting: [x] }"));
     assert!(e.to_string().contains("sorting"), "{e}");
 }
+
+#[test]
+fn freshness_needs_a_time_column() {
+    let p = parse(&format!("{GOOD}freshness: {{ event_time: event_time }}\n"), "p.yaml", env).unwrap();
+    assert_eq!(p.event_time_column.as_deref(), Some("event_time"));
+    let e = err(&format!("{GOOD}freshness: {{ event_time: region }}\n"));
+    assert!(e.path == "freshness.event_time" && e.message.contains("not a DateTime"), "{e}");
+}

@@ -28,6 +28,8 @@ pub struct Pipeline {
     pub arrays_as_rows: bool,
     /// Add a column for each top-level message field the schema does not list.
     pub add_unknown_fields: bool,
+    /// The column whose time freshness is measured against (DateTime/DateTime64).
+    pub event_time_column: Option<String>,
     /// ClickHouse sink.
     pub sink: ClickHouseSink,
     /// Delivery guarantee.
@@ -529,5 +531,21 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
     };
     let arrays_as_rows = f.format == Format::JsonArray;
     let add_unknown_fields = f.unknown_fields == UnknownFieldsFile::Add;
-    Ok(Pipeline { name, source, fields, limits, arrays_as_rows, add_unknown_fields, sink, delivery })
+    let event_time_column = match f.freshness.event_time {
+        None => None,
+        Some(c) => {
+            let is_time = fields.iter().any(|fd| {
+                fd.column == c
+                    && matches!(fd.ty.non_nullable(), ColumnType::DateTime { .. } | ColumnType::DateTime64 { .. })
+            });
+            if !is_time {
+                return Err(loc.plain_at(
+                    "freshness.event_time",
+                    format!("`{c}` is not a DateTime or DateTime64 column of the schema"),
+                ));
+            }
+            Some(c)
+        }
+    };
+    Ok(Pipeline { name, source, fields, limits, arrays_as_rows, add_unknown_fields, event_time_column, sink, delivery })
 }

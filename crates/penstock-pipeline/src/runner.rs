@@ -233,6 +233,13 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
         stats: stats.clone(),
         stop: stop.clone(),
         dead_letters,
+        event_time: p.event_time_column.as_ref().and_then(|c| {
+            let i = p.fields.iter().position(|f| f.column == *c)?;
+            match p.fields[i].ty.non_nullable() {
+                penstock_codec::ColumnType::DateTime64 { precision, .. } => Some((i, *precision)),
+                _ => Some((i, 0)),
+            }
+        }),
         recycle: recycle_tx,
     };
     let sink_handle = tokio::spawn(sink.run());

@@ -39,6 +39,9 @@ pub struct SinkTask {
     pub(crate) stats: Arc<Stats>,
     pub(crate) stop: Arc<Stop>,
     pub(crate) dead_letters: DeadLetterTable,
+    /// The event-time column (index, and digits of its sub-second ticks; 0 for
+    /// DateTime), for the freshness histogram.
+    pub(crate) event_time: Option<(usize, u8)>,
     pub(crate) recycle: std::sync::mpsc::SyncSender<crate::batch::Buffers>,
 }
 
@@ -83,6 +86,9 @@ impl SinkTask {
                 }
             }
             let accepted = self.shared.acknowledge(&batch);
+            if accepted {
+                self.observe_freshness(&batch);
+            }
             tracing::debug!(
                 partition = ?batch.partition, first = batch.first_offset, next = batch.next_offset,
                 rows = batch.buffers.block.rows(), dead_letters = batch.buffers.dead.rows(), replay = batch.replay,
@@ -193,6 +199,31 @@ impl SinkTask {
             }
         }
         Ok(Some(rejected))
+    }
+
+    /// Freshness of the batch's rows at acknowledgement: now minus each row's Kafka
+    /// timestamp, and minus its event time when the pipeline names the column.
+    fn observe_freshness(&self, batch: &SealedBatch) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        let origins = &batch.buffers.origins;
+        self.stats.freshness_kafka.observe_many(
+            (0..origins.len()).filter_map(|i| origins.get(i).timestamp_ms).map(|ms| now - ms as f64 / 1000.0),
+        );
+        if let Some((index, precision)) = self.event_time {
+            let col = &batch.buffers.block.columns()[index];
+            let rows = batch.buffers.block.rows();
+            self.stats.freshness_event.observe_many((0..rows).filter(|r| !col.is_null(*r)).map(|r| {
+                let v = col.value_bytes(r);
+                let secs = match v.len() {
+                    4 => f64::from(u32::from_le_bytes(v.try_into().expect("4 bytes"))),
+                    _ => i64::from_le_bytes(v.try_into().expect("8 bytes")) as f64 / 10f64.powi(i32::from(precision)),
+                };
+                now - secs
+            }));
+        }
     }
 
     fn ledger_name(&self) -> String {

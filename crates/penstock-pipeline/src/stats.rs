@@ -26,6 +26,10 @@ pub struct Stats {
     pub insert_seconds: crate::telemetry::Histogram,
     /// Rows per insert.
     pub batch_rows: crate::telemetry::Histogram,
+    /// Per row: acknowledgement time minus Kafka timestamp, seconds.
+    pub freshness_kafka: crate::telemetry::Histogram,
+    /// Per row: acknowledgement time minus the event-time column, seconds.
+    pub freshness_event: crate::telemetry::Histogram,
 }
 
 impl Default for Stats {
@@ -41,6 +45,8 @@ impl Default for Stats {
             commits: AtomicU64::new(0),
             insert_seconds: crate::telemetry::Histogram::new(crate::telemetry::LATENCY_BOUNDS),
             batch_rows: crate::telemetry::Histogram::new(crate::telemetry::ROWS_BOUNDS),
+            freshness_kafka: crate::telemetry::Histogram::new(crate::telemetry::FRESHNESS_BOUNDS),
+            freshness_event: crate::telemetry::Histogram::new(crate::telemetry::FRESHNESS_BOUNDS),
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct Histogram {
 
 /// Insert latency buckets, seconds.
 pub const LATENCY_BOUNDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// End-to-end freshness buckets, seconds (acknowledgement time minus event time).
+pub const FRESHNESS_BOUNDS: &[f64] =
+    &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0];
 /// Batch size buckets, rows.
 pub const ROWS_BOUNDS: &[f64] = &[10.0, 100.0, 1_000.0, 10_000.0, 50_000.0, 100_000.0, 200_000.0, 500_000.0, 1e6];
 
@@ -44,6 +47,26 @@ impl Histogram {
         }
         self.sum_micros.fetch_add((v.max(0.0) * 1e6) as u64, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records many observations with one atomic update per bucket (a batch's rows).
+    pub fn observe_many(&self, values: impl Iterator<Item = f64>) {
+        let mut counts = vec![0u64; self.bounds.len()];
+        let (mut n, mut sum) = (0u64, 0f64);
+        for v in values {
+            if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
+                counts[i] += 1;
+            }
+            n += 1;
+            sum += v.max(0.0);
+        }
+        for (c, add) in self.counts.iter().zip(counts) {
+            if add > 0 {
+                c.fetch_add(add, Ordering::Relaxed);
+            }
+        }
+        self.sum_micros.fetch_add((sum * 1e6) as u64, Ordering::Relaxed);
+        self.count.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Writes the Prometheus histogram lines (cumulative buckets, `+Inf`, sum, count).
@@ -267,6 +290,17 @@ impl Telemetry {
             s.insert_seconds.render(&mut out, "penstock_insert_duration_seconds", &labels);
             let _ = writeln!(out, "# HELP penstock_batch_rows Rows per insert.\n# TYPE penstock_batch_rows histogram");
             s.batch_rows.render(&mut out, "penstock_batch_rows", &labels);
+            let _ = writeln!(out, "# HELP penstock_freshness_seconds Insert acknowledgement time minus the row's Kafka timestamp (source=kafka_timestamp) or event-time column (source=event_time).\n# TYPE penstock_freshness_seconds histogram");
+            s.freshness_kafka.render(
+                &mut out,
+                "penstock_freshness_seconds",
+                &format!("{labels},source=\"kafka_timestamp\""),
+            );
+            s.freshness_event.render(
+                &mut out,
+                "penstock_freshness_seconds",
+                &format!("{labels},source=\"event_time\""),
+            );
         }
         let _ = writeln!(out, "# HELP penstock_up Pipeline state: 1 for the current state.\n# TYPE penstock_up gauge");
         for st in [State::Starting, State::Running, State::Stopping, State::Failed, State::Stopped] {

@@ -50,6 +50,10 @@ fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
     assert_eq!(metric(&text, "penstock_rows_inserted_total")[0].1, ch_count as f64, "{text}");
     assert_eq!(metric(&text, "penstock_messages_consumed_total")[0].1, produced.count as f64);
     assert!(metric(&text, "penstock_insert_duration_seconds_count")[0].1 >= 1.0);
+    // Freshness of every row, against its Kafka timestamp and its event time.
+    let freshness = metric(&text, "penstock_freshness_seconds_count");
+    assert_eq!(freshness.len(), 2, "{text}");
+    assert!(freshness.iter().all(|(_, v)| *v == produced.count as f64), "{freshness:?}");
     assert!(text.contains(&format!("topic=\"{topic}\",partition=\"1\"")), "{text}");
     wait_for("/readyz", Duration::from_secs(30), || get("/readyz").is_ok_and(|(s, _)| s == 200));
     let (status, json) = get("/api/pipelines").unwrap();
