@@ -70,6 +70,22 @@ pub struct PipelineFile {
     /// timestamp's is always reported).
     #[serde(default)]
     pub freshness: FreshnessFile,
+    /// The HTTP API (metrics, health, status, dashboard) of `penstock run`;
+    /// `--http`/`--http-token` override it.
+    #[serde(default)]
+    pub http: HttpFile,
+}
+
+/// HTTP API settings.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// `host:port` (default `127.0.0.1:9464`: loopback unless configured), or `off`.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Bearer token required by every route but `/healthz`; use `${VAR}`. Never logged.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// Freshness settings.

@@ -281,3 +281,13 @@ fn freshness_needs_a_time_column() {
     let e = err(&format!("{GOOD}freshness: {{ event_time: region }}\n"));
     assert!(e.path == "freshness.event_time" && e.message.contains("not a DateTime"), "{e}");
 }
+
+#[test]
+fn http_settings_from_the_file() {
+    let p =
+        parse(&format!("{GOOD}http: {{ address: \"127.0.0.1:9999\", token: \"t0ken-x\" }}\n"), "p.yaml", env).unwrap();
+    assert_eq!(p.http_address.as_deref(), Some("127.0.0.1:9999"));
+    assert_eq!(p.http_token.as_ref().map(|t| t.expose()), Some("t0ken-x"));
+    assert!(!format!("{p:?}").contains("t0ken-x"), "the token is never shown");
+    assert_eq!(parse(GOOD, "p.yaml", env).unwrap().http_address, None);
+}

@@ -30,6 +30,10 @@ pub struct Pipeline {
     pub add_unknown_fields: bool,
     /// The column whose time freshness is measured against (DateTime/DateTime64).
     pub event_time_column: Option<String>,
+    /// HTTP API address from the file (`off` disables), when given.
+    pub http_address: Option<String>,
+    /// HTTP API bearer token from the file.
+    pub http_token: Option<Secret>,
     /// ClickHouse sink.
     pub sink: ClickHouseSink,
     /// Delivery guarantee.
@@ -547,5 +551,17 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
             Some(c)
         }
     };
-    Ok(Pipeline { name, source, fields, limits, arrays_as_rows, add_unknown_fields, event_time_column, sink, delivery })
+    Ok(Pipeline {
+        name,
+        source,
+        fields,
+        limits,
+        arrays_as_rows,
+        add_unknown_fields,
+        event_time_column,
+        http_address: f.http.address.filter(|a| !a.trim().is_empty()),
+        http_token: f.http.token.filter(|t| !t.is_empty()).map(Secret::new),
+        sink,
+        delivery,
+    })
 }

@@ -217,7 +217,10 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
         metadata_timeout: METADATA_TIMEOUT,
     };
     let source_stop = stop.clone();
+    let span = tracing::info_span!("pipeline", name = %p.name);
+    let source_span = span.clone();
     let source_handle = tokio::task::spawn_blocking(move || {
+        let _in_pipeline = source_span.enter();
         let r = source.run();
         if r.is_err() {
             source_stop.request(StopReason::Failure);
@@ -242,7 +245,7 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
         }),
         recycle: recycle_tx,
     };
-    let sink_handle = tokio::spawn(sink.run());
+    let sink_handle = tokio::spawn(tracing::Instrument::instrument(sink.run(), span));
     let signals = tokio::spawn(watch_signals(stop.clone(), opts.shutdown_grace));
 
     let sink_result = sink_handle.await.map_err(|e| PipelineError::Internal(format!("sink task: {e}")))?;

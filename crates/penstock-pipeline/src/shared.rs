@@ -31,6 +31,8 @@ struct PartState {
     delivered: Option<i64>,
     /// Where the current ownership started (recovery's choice or the committed offset).
     base: Option<i64>,
+    /// Kafka timestamp (ms) of the newest delivered row, for lag in seconds.
+    delivered_ms: Option<i64>,
     /// Newest exactly-once ledger sequence number used or seen for the partition.
     seq: u64,
     /// The offset the last assignment started at, when recovery chose it (the ledger
@@ -149,6 +151,10 @@ impl Shared {
                 if current {
                     p.acked = Some(p.acked.map_or(batch.next_offset, |a| a.max(batch.next_offset)));
                     p.delivered = Some(p.delivered.map_or(batch.next_offset, |a| a.max(batch.next_offset)));
+                    let origins = &batch.buffers.origins;
+                    if let Some(ms) = origins.len().checked_sub(1).and_then(|last| origins.get(last).timestamp_ms) {
+                        p.delivered_ms = Some(p.delivered_ms.map_or(ms, |m| m.max(ms)));
+                    }
                 }
                 current
             }
@@ -172,10 +178,15 @@ impl Shared {
 
     /// The partitions owned now, each with the offset delivery has reached under this
     /// ownership (or where it started), for lag reporting.
-    pub fn owned(&self) -> Vec<(Partition, Option<i64>)> {
+    /// Also the Kafka timestamp (ms) of the newest delivered row, when known.
+    pub fn owned(&self) -> Vec<(Partition, Option<i64>, Option<i64>)> {
         let g = self.lock();
-        let mut out: Vec<(Partition, Option<i64>)> =
-            g.parts.iter().filter(|(_, s)| s.owned).map(|(p, s)| (p.clone(), s.delivered.or(s.base))).collect();
+        let mut out: Vec<(Partition, Option<i64>, Option<i64>)> = g
+            .parts
+            .iter()
+            .filter(|(_, s)| s.owned)
+            .map(|(p, s)| (p.clone(), s.delivered.or(s.base), s.delivered_ms))
+            .collect();
         out.sort_by(|a, b| (&a.0.topic, a.0.partition).cmp(&(&b.0.topic, b.0.partition)));
         out
     }
@@ -266,6 +277,7 @@ impl RebalanceHook for Shared {
                 acked: None,
                 delivered: None,
                 base: s.base,
+                delivered_ms: None,
                 seq: s.seq,
                 start: s.start,
             };

@@ -273,6 +273,14 @@ impl SinkTask {
             return Ok(false);
         }
         Stats::add(&self.stats.dead_lettered, block.rows() as u64);
+        let mut kinds: std::collections::BTreeMap<&[u8], u64> = Default::default();
+        let kind_column = &block.columns()[7];
+        for r in 0..block.rows() {
+            *kinds.entry(kind_column.value_bytes(r).get(1..).unwrap_or_default()).or_default() += 1;
+        }
+        for (kind, n) in kinds {
+            self.stats.add_errors(&String::from_utf8_lossy(kind), n);
+        }
         failpoint::hit("after_dead_letters");
         Ok(true)
     }
@@ -318,6 +326,7 @@ impl SinkTask {
                     let wait = cfg.retry.backoff(attempt);
                     attempt += 1;
                     Stats::add(&self.stats.retries, 1);
+                    self.stats.add_errors("insert_retry", 1);
                     tracing::warn!(error = %e, attempt, retry_in = ?wait, "{what} failed; retrying (consumption is paused meanwhile)");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}

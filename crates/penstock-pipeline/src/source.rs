@@ -354,6 +354,7 @@ impl SourceLoop {
         for b in st.sealed.drain(..) {
             Stats::add(&self.stats.messages, b.messages);
             Stats::add(&self.stats.undecodable, b.undecodable);
+            Stats::add(&self.stats.bytes_consumed, b.payload_bytes);
             st.pending.push_back(b);
         }
         if !st.pending.is_empty() {

@@ -30,6 +30,10 @@ pub struct Stats {
     pub freshness_kafka: crate::telemetry::Histogram,
     /// Per row: acknowledgement time minus the event-time column, seconds.
     pub freshness_event: crate::telemetry::Histogram,
+    /// Message payload bytes consumed.
+    pub bytes_consumed: AtomicU64,
+    /// Errors by kind: each dead letter's `error_kind`, and `insert_retry`.
+    pub errors: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Default for Stats {
@@ -47,6 +51,8 @@ impl Default for Stats {
             batch_rows: crate::telemetry::Histogram::new(crate::telemetry::ROWS_BOUNDS),
             freshness_kafka: crate::telemetry::Histogram::new(crate::telemetry::FRESHNESS_BOUNDS),
             freshness_event: crate::telemetry::Histogram::new(crate::telemetry::FRESHNESS_BOUNDS),
+            bytes_consumed: AtomicU64::new(0),
+            errors: Default::default(),
         }
     }
 }
@@ -65,6 +71,12 @@ impl Stats {
             retries: g(&self.retries),
             commits: g(&self.commits),
         }
+    }
+
+    /// Counts `n` errors of `kind` (once per batch, never per message).
+    pub fn add_errors(&self, kind: &str, n: u64) {
+        let mut g = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        *g.entry(kind.to_string()).or_default() += n;
     }
 
     pub(crate) fn add(a: &AtomicU64, n: u64) {

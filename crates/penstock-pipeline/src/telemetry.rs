@@ -69,6 +69,24 @@ impl Histogram {
         self.count.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// The upper bound of the bucket holding quantile `q` (`None` when empty or
+    /// beyond the last bound).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count.load(Ordering::Relaxed);
+        if total == 0 {
+            return None;
+        }
+        let want = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            seen += c.load(Ordering::Relaxed);
+            if seen >= want {
+                return Some(*b);
+            }
+        }
+        None
+    }
+
     /// Writes the Prometheus histogram lines (cumulative buckets, `+Inf`, sum, count).
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0;
@@ -120,12 +138,23 @@ pub struct PartitionView {
     pub delivered: Option<i64>,
     /// The partition's high watermark when last read.
     pub high: Option<i64>,
+    /// Kafka timestamp (ms) of the newest delivered row.
+    pub delivered_ms: Option<i64>,
 }
 
 impl PartitionView {
     /// Messages not yet delivered, when both offsets are known.
     pub fn lag(&self) -> Option<i64> {
         Some((self.high? - self.delivered?).max(0))
+    }
+
+    /// How far behind in time: 0 when caught up, else the age (at `now_ms`) of the
+    /// newest delivered row — the next undelivered one is at least that old.
+    pub fn lag_seconds(&self, now_ms: i64) -> Option<f64> {
+        match self.lag()? {
+            0 => Some(0.0),
+            _ => Some(((now_ms - self.delivered_ms?).max(0)) as f64 / 1000.0),
+        }
     }
 }
 
@@ -240,7 +269,12 @@ impl Telemetry {
         shared
             .owned()
             .into_iter()
-            .map(|(p, delivered)| PartitionView { high: high.get(&p).copied(), partition: p, delivered })
+            .map(|(p, delivered, delivered_ms)| PartitionView {
+                high: high.get(&p).copied(),
+                partition: p,
+                delivered,
+                delivered_ms,
+            })
             .collect()
     }
 
@@ -281,6 +315,16 @@ impl Telemetry {
             counter(&mut out, "penstock_inserts_total", "Insert requests acknowledged.", snap.batches);
             counter(
                 &mut out,
+                "penstock_bytes_consumed_total",
+                "Message payload bytes consumed.",
+                s.bytes_consumed.load(Ordering::Relaxed),
+            );
+            let _ = writeln!(out, "# HELP penstock_errors_total Errors by kind: each dead letter's kind, and insert retries.\n# TYPE penstock_errors_total counter");
+            for (kind, n) in s.errors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let _ = writeln!(out, "penstock_errors_total{{{labels},kind=\"{}\"}} {n}", escape(kind));
+            }
+            counter(
+                &mut out,
                 "penstock_insert_retries_total",
                 "Insert attempts that failed and were retried.",
                 snap.retries,
@@ -302,6 +346,10 @@ impl Telemetry {
                 &format!("{labels},source=\"event_time\""),
             );
         }
+        if let Some((cpu, rss)) = process_usage() {
+            let _ = writeln!(out, "# HELP penstock_process_cpu_seconds_total CPU time of the Penstock process.\n# TYPE penstock_process_cpu_seconds_total counter\npenstock_process_cpu_seconds_total{{{labels}}} {cpu}");
+            let _ = writeln!(out, "# HELP penstock_process_resident_memory_bytes Resident memory of the Penstock process.\n# TYPE penstock_process_resident_memory_bytes gauge\npenstock_process_resident_memory_bytes{{{labels}}} {rss}");
+        }
         let _ = writeln!(out, "# HELP penstock_up Pipeline state: 1 for the current state.\n# TYPE penstock_up gauge");
         for st in [State::Starting, State::Running, State::Stopping, State::Failed, State::Stopped] {
             let v = u8::from(self.state() == st);
@@ -319,6 +367,18 @@ impl Telemetry {
                 let _ = writeln!(
                     out,
                     "penstock_consumer_lag_messages{{{labels},topic=\"{}\",partition=\"{}\"}} {lag}",
+                    escape(&p.partition.topic),
+                    p.partition.partition
+                );
+            }
+        }
+        let now_ms = now_millis();
+        let _ = writeln!(out, "# HELP penstock_consumer_lag_seconds Age of the newest delivered row while messages wait (0 when caught up).\n# TYPE penstock_consumer_lag_seconds gauge");
+        for p in &parts {
+            if let Some(lag) = p.lag_seconds(now_ms) {
+                let _ = writeln!(
+                    out,
+                    "penstock_consumer_lag_seconds{{{labels},topic=\"{}\",partition=\"{}\"}} {lag}",
                     escape(&p.partition.topic),
                     p.partition.partition
                 );
@@ -346,24 +406,32 @@ impl Telemetry {
             .iter()
             .map(|p| {
                 format!(
-                    "{{\"topic\":{},\"partition\":{},\"delivered\":{},\"high_watermark\":{},\"lag\":{}}}",
+                    "{{\"topic\":{},\"partition\":{},\"delivered\":{},\"high_watermark\":{},\"lag\":{},\"lag_seconds\":{}}}",
                     json_str(&p.partition.topic),
                     p.partition.partition,
                     opt(p.delivered),
                     opt(p.high),
-                    opt(p.lag())
+                    opt(p.lag()),
+                    p.lag_seconds(now_millis()).map_or_else(|| "null".to_string(), |v| v.to_string())
                 )
             })
             .collect();
         let error = self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // Freshness against the event time when the pipeline names it, else the Kafka timestamp.
+        let freshness = self.stats.get().map(|s| {
+            let h = if s.freshness_event.quantile(0.5).is_some() { &s.freshness_event } else { &s.freshness_kafka };
+            let q = |q: f64| h.quantile(q).map_or_else(|| "null".to_string(), |v| v.to_string());
+            format!("\"freshness_p50_seconds\":{},\"freshness_p99_seconds\":{},", q(0.5), q(0.99))
+        });
         format!(
             "{{\"pipelines\":[{{\"name\":{},\"table\":{},\"state\":\"{}\",\"clickhouse_reachable\":{},\
-             \"messages\":{},\"rows_inserted\":{},\"dead_lettered\":{},\"bytes_sent\":{},\"retries\":{},\
+             {}\"messages\":{},\"rows_inserted\":{},\"dead_lettered\":{},\"bytes_sent\":{},\"retries\":{},\
              \"partitions\":[{}],\"last_error\":{}}}]}}",
             json_str(&self.pipeline),
             json_str(&self.table),
             self.state().name(),
             self.clickhouse_reachable(),
+            freshness.unwrap_or_default(),
             snap.messages,
             snap.rows_inserted,
             snap.dead_lettered,
@@ -407,6 +475,23 @@ pub(crate) fn observe(
             tokio::time::sleep(EVERY).await;
         }
     })
+}
+
+/// CPU seconds (user + system) and resident bytes of this process, from /proc
+/// (Linux: clock ticks of 1/100 s, 4 KiB pages).
+fn process_usage() -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some((ticks as f64 / 100.0, pages * 4096))
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn opt(v: Option<i64>) -> String {
@@ -466,6 +551,7 @@ mod tests {
         assert!(text.contains("penstock_rows_inserted_total{pipeline=\"tx\\\"1\",table=\"db.t\"} 42"), "{text}");
         assert!(text.contains("penstock_insert_duration_seconds_count{pipeline=\"tx\\\"1\",table=\"db.t\"} 1"));
         assert!(text.contains("penstock_up{pipeline=\"tx\\\"1\",table=\"db.t\",state=\"running\"} 1"));
+        assert!(text.contains("penstock_process_resident_memory_bytes{"), "{text}");
         let json = t.pipelines_json();
         assert!(json.starts_with("{\"pipelines\":[{\"name\":\"tx\\\"1\""), "{json}");
         assert!(json.contains("\"rows_inserted\":42") && json.contains("\"last_error\":null"), "{json}");
@@ -476,8 +562,14 @@ mod tests {
             partition: Partition { topic: "t".into(), partition: 0 },
             delivered: Some(7),
             high: Some(10),
+            delivered_ms: Some(1_000),
         };
         assert_eq!(v.lag(), Some(3));
+        assert_eq!(v.lag_seconds(4_500), Some(3.5));
+        assert_eq!(PartitionView { high: Some(7), ..v }.lag_seconds(4_500), Some(0.0), "caught up");
+        let h = Histogram::new(&[1.0, 10.0, 100.0]);
+        h.observe_many([0.5, 5.0, 5.0, 50.0].into_iter());
+        assert_eq!((h.quantile(0.5), h.quantile(0.99)), (Some(10.0), Some(100.0)));
     }
 
     /// The alert rules and the Grafana dashboard in `deploy/` only use metrics Penstock

@@ -18,10 +18,11 @@ pub(crate) struct RunArgs {
     /// up on them (they are re-read on the next start).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     shutdown_grace: std::time::Duration,
-    /// Address of the HTTP API (/metrics, /healthz, /readyz, /api/pipelines). Loopback
-    /// by default; `off` disables it.
-    #[arg(long, default_value = "127.0.0.1:9464", env = "PENSTOCK_HTTP")]
-    http: String,
+    /// Address of the HTTP API and dashboard (/, /metrics, /healthz, /readyz,
+    /// /api/...): this, else the pipeline file's `http.address`, else 127.0.0.1:9464
+    /// (loopback); `off` disables it.
+    #[arg(long, env = "PENSTOCK_HTTP")]
+    http: Option<String>,
     /// Bearer token the HTTP API requires (all routes but /healthz).
     #[arg(long, env = "PENSTOCK_HTTP_TOKEN", hide_env_values = true)]
     http_token: Option<String>,
@@ -36,12 +37,15 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let telemetry = (args.http != "off").then(|| {
+    let address =
+        args.http.clone().or_else(|| pipeline.http_address.clone()).unwrap_or_else(|| "127.0.0.1:9464".into());
+    let token = args.http_token.clone().or_else(|| pipeline.http_token.as_ref().map(|t| t.expose().to_string()));
+    let telemetry = (address != "off").then(|| {
         let t = Arc::new(penstock_pipeline::telemetry::Telemetry::new(
             &pipeline.name,
             &format!("{}.{}", pipeline.sink.database, pipeline.sink.table),
         ));
-        tokio::spawn(crate::http::serve(args.http.clone(), args.http_token.clone(), t.clone()));
+        tokio::spawn(crate::http::serve(address, token, t.clone()));
         t
     });
     let opts = RunOptions {

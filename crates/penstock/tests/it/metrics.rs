@@ -45,6 +45,9 @@ fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
             && lag.len() == 2
             && lag.iter().all(|(_, v)| *v == 0.0)
     });
+    let (_, text) = get("/metrics").unwrap();
+    let lag_seconds = metric(&text, "penstock_consumer_lag_seconds");
+    assert!(lag_seconds.len() == 2 && lag_seconds.iter().all(|(_, v)| *v == 0.0), "{text}");
     let ch_count: u64 = s.clickhouse.scalar(&format!("SELECT count() FROM `{db}`.transactions"));
     let (_, text) = get("/metrics").unwrap();
     assert_eq!(metric(&text, "penstock_rows_inserted_total")[0].1, ch_count as f64, "{text}");
@@ -67,6 +70,7 @@ fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
     let dom = chromium(&format!("http://{addr}/"), &["--dump-dom"]);
     assert!(dom.contains(&format!("id=\"rows\">{}</div>", thousands(produced.count))), "{dom}");
     assert!(dom.contains("id=\"state\">running</div>") && dom.contains("ClickHouse reachable"), "{dom}");
+    assert!(!dom.contains("id=\"freshness\">…"), "freshness shown: {dom}");
     assert!(dom.contains(&format!("<td class=\"l\">{topic}</td><td>1</td>")), "{dom}");
     let shot = screenshot_path();
     chromium(&format!("http://{addr}/"), &[&format!("--screenshot={}", shot.display()), "--window-size=1200,1000"]);
@@ -84,6 +88,13 @@ fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
         get("/api/dead-letters?limit=5").is_ok_and(|(s, b)| s == 200 && b.contains("\"error_kind\":\"invalid_json\""))
     });
     let (_, body) = get("/api/dead-letters?limit=5").unwrap();
+    let (_, text) = get("/metrics").unwrap();
+    assert!(
+        metric(&text, "penstock_errors_total").iter().any(|(k, v)| k.contains("kind=\"invalid_json\"") && *v == 1.0),
+        "{text}"
+    );
+    assert!(metric(&text, "penstock_process_resident_memory_bytes")[0].1 > 1e6, "{text}");
+    assert!(metric(&text, "penstock_bytes_consumed_total")[0].1 > 1e6, "{text}");
     assert!(body.contains("\"raw_hex\":\"7B6E6F74206A736F6E\""), "{body}");
 
     // ClickHouse down: the API answers and says so.
