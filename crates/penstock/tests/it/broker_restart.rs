@@ -28,7 +28,7 @@ fn exactly_once_survives_a_broker_restart() {
     // After the restart, Tansu 0.6's group coordinator sometimes revokes the rejoined
     // member's partitions and never assigns them again; the process is then killed and
     // started again (one more crash), as in the crash loops.
-    let status = match wait_or_kill(&mut child, Duration::from_secs(240)) {
+    let status = match wait_or_kill(&mut child, Duration::from_secs(150)) {
         Some(status) => status,
         None => {
             eprintln!("no progress after the broker restart; restarting penstock:\n{}", tail_of(&log, 5));
