@@ -38,21 +38,26 @@ pub struct OriginRef<'a> {
 }
 
 impl RowOrigins {
-    /// Records the origin of the next row.
+    /// Records the origin of the next `rows` rows, all decoded from one message (a JSON
+    /// array can give several): its bytes are stored once.
     #[inline]
-    pub fn push(&mut self, offset: i64, timestamp_ms: Option<i64>, key: Option<&[u8]>, payload: &[u8]) {
+    pub fn push(&mut self, rows: usize, offset: i64, timestamp_ms: Option<i64>, key: Option<&[u8]>, payload: &[u8]) {
+        if rows == 0 {
+            return;
+        }
         let start = self.arena.len() as u32;
         if let Some(k) = key {
             self.arena.extend_from_slice(k);
         }
         self.arena.extend_from_slice(payload);
-        self.rows.push(Origin {
+        let origin = Origin {
             offset,
             timestamp_ms: timestamp_ms.unwrap_or(i64::MIN),
             start,
             key_len: key.map_or(u32::MAX, |k| k.len() as u32),
             end: self.arena.len() as u32,
-        });
+        };
+        self.rows.extend(std::iter::repeat_n(origin, rows));
     }
 
     /// The origin of row `row`.
@@ -100,9 +105,10 @@ mod tests {
     #[test]
     fn keeps_each_rows_key_payload_and_coordinates() {
         let mut o = RowOrigins::default();
-        o.push(7, Some(1_000), Some(b"key"), b"{\"a\":1}");
-        o.push(8, None, None, b"");
-        o.push(9, Some(-5), Some(b""), b"x");
+        o.push(1, 7, Some(1_000), Some(b"key"), b"{\"a\":1}");
+        o.push(1, 8, None, None, b"");
+        o.push(1, 9, Some(-5), Some(b""), b"x");
+        o.push(0, 10, None, None, b"nothing");
         assert_eq!(o.len(), 3);
         assert_eq!(
             o.get(0),
@@ -110,6 +116,10 @@ mod tests {
         );
         assert_eq!(o.get(1), OriginRef { offset: 8, timestamp_ms: None, key: None, payload: b"" });
         assert_eq!(o.get(2), OriginRef { offset: 9, timestamp_ms: Some(-5), key: Some(b""), payload: b"x" });
+        let arena = o.arena.len();
+        o.push(2, 11, None, None, b"[{},{}]");
+        assert_eq!((o.len(), o.arena.len() - arena), (5, 7), "two rows, one copy of the message");
+        assert_eq!(o.get(3), o.get(4));
         o.clear();
         assert!(o.is_empty() && o.byte_len() == 0);
     }

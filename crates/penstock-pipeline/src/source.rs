@@ -187,6 +187,29 @@ fn meta_of<'m>(msg: &'m penstock_kafka::rdkafka::message::BorrowedMessage<'_>, n
     }
 }
 
+/// Decodes one message into `batch`: its rows with their origin, or — when it cannot
+/// be decoded — a dead letter (the error is returned for logging).
+#[inline]
+fn take_message(
+    decoder: &mut JsonDecoder,
+    dead_letters: &DeadLetterTable,
+    batch: &mut crate::batch::OpenBatch,
+    meta: &MessageMeta<'_>,
+    payload: &[u8],
+) -> Result<(), DecodeError> {
+    match decoder.decode_rows(payload, meta, &mut batch.buffers.block) {
+        Ok(rows) => {
+            batch.buffers.origins.push(rows, meta.offset, meta.timestamp_ms, meta.key, payload);
+            Ok(())
+        }
+        Err(e) => {
+            batch.undecodable += 1;
+            dead_letter(dead_letters, &mut batch.buffers.dead, meta, payload, &e);
+            Err(e)
+        }
+    }
+}
+
 /// Adds an undecodable message to its batch's dead letters.
 fn dead_letter(table: &DeadLetterTable, dead: &mut Block, meta: &MessageMeta<'_>, raw: &[u8], e: &DecodeError) {
     let message = match &e.column {
@@ -241,32 +264,23 @@ impl Intake {
             return;
         };
         let meta = meta_of(msg, batch.batch_time);
-        match self.decoder.decode_rows(payload, &meta, &mut batch.buffers.block) {
-            Ok(rows) => {
-                for _ in 0..rows {
-                    batch.buffers.origins.push(offset, meta.timestamp_ms, meta.key, payload);
+        if let Err(e) = take_message(&mut self.decoder, &self.dead_letters, batch, &meta, payload) {
+            if st.log_window.elapsed() >= LOG_WINDOW {
+                if st.suppressed > 0 {
+                    tracing::warn!(
+                        suppressed = st.suppressed,
+                        "more undecodable messages were dead-lettered without a log line"
+                    );
                 }
+                st.log_window = Instant::now();
+                st.logged = 0;
+                st.suppressed = 0;
             }
-            Err(e) => {
-                batch.undecodable += 1;
-                dead_letter(&self.dead_letters, &mut batch.buffers.dead, &meta, payload, &e);
-                if st.log_window.elapsed() >= LOG_WINDOW {
-                    if st.suppressed > 0 {
-                        tracing::warn!(
-                            suppressed = st.suppressed,
-                            "more undecodable messages were dead-lettered without a log line"
-                        );
-                    }
-                    st.log_window = Instant::now();
-                    st.logged = 0;
-                    st.suppressed = 0;
-                }
-                if st.logged < LOG_BURST {
-                    st.logged += 1;
-                    tracing::warn!(topic, partition, offset, error = %e, "dead-lettering a message that cannot be decoded");
-                } else {
-                    st.suppressed += 1;
-                }
+            if st.logged < LOG_BURST {
+                st.logged += 1;
+                tracing::warn!(topic, partition, offset, error = %e, "dead-lettering a message that cannot be decoded");
+            } else {
+                st.suppressed += 1;
             }
         }
         batch.next_offset = offset + 1;
@@ -324,17 +338,7 @@ impl Intake {
         } else {
             let meta = meta_of(msg, plan.batch_time);
             let payload = msg.payload().unwrap_or_default();
-            match self.decoder.decode_rows(payload, &meta, &mut batch.buffers.block) {
-                Ok(rows) => {
-                    for _ in 0..rows {
-                        batch.buffers.origins.push(offset, meta.timestamp_ms, meta.key, payload);
-                    }
-                }
-                Err(e) => {
-                    batch.undecodable += 1;
-                    dead_letter(&self.dead_letters, &mut batch.buffers.dead, &meta, payload, &e);
-                }
-            }
+            let _ = take_message(&mut self.decoder, &self.dead_letters, batch, &meta, payload);
         }
         batch.next_offset = offset + 1;
         batch.messages += 1;
