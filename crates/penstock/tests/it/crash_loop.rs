@@ -60,12 +60,7 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
     assert!(status.success(), "final run failed:\n{}", tail_of(&log, 60));
     assert!(log_text.contains("replaying a batch"), "some crash left a pending batch to replay");
 
-    let ch = &s.clickhouse;
-    assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM {t}")), produced.count, "{}", tail_of(&log, 40));
-    assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), produced.count);
-    assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(_partition, _offset) FROM {t}")), produced.count);
-    assert_eq!(cents(&ch.query(&format!("SELECT sum(amount) FROM {t}"))), produced.amount_cents);
-    assert_dead_letters_exactly_once(&s, &db, &produced);
+    assert_every_event_exactly_once(&s, &db, &produced, &log);
 }
 
 /// Runs the pipeline until caught up. A run the broker's group leaves without an
@@ -89,6 +84,18 @@ pub fn finish(pipeline: &str, log: &std::path::Path) -> std::process::ExitStatus
         }
     }
     panic!("the pipeline never caught up:\n{}", tail_of(log, 60));
+}
+
+/// Every produced event is in the transactions table of `db` exactly once (count,
+/// distinct ids, distinct offsets, the exact sum), and every malformed message in the
+/// dead-letter table once.
+pub fn assert_every_event_exactly_once(s: &Services, db: &str, produced: &Produced, log: &std::path::Path) {
+    let (ch, t) = (&s.clickhouse, format!("`{db}`.transactions"));
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM {t}")), produced.count, "{}", tail_of(log, 40));
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), produced.count);
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(_partition, _offset) FROM {t}")), produced.count);
+    assert_eq!(cents(&ch.query(&format!("SELECT sum(amount) FROM {t}"))), produced.amount_cents);
+    assert_dead_letters_exactly_once(s, db, produced);
 }
 
 /// Every malformed message is in the dead-letter table exactly once, and rows plus
