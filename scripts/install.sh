@@ -8,6 +8,8 @@
 #   - Chromium (Debian package) for the headless-browser test of the dashboard
 #   - chdb (PyPI, ClickHouse 26.9's engine in-process) in a venv under $PENSTOCK_CACHE:
 #     the modern-server oracle for conformance tests (the wheel is ~180 MB, fetched once)
+#   - confluent-kafka (PyPI) in the same venv, only for the librdkafka it ships: ClickHouse
+#     18.16's Kafka engine needs it preloaded to talk to Tansu (`penstock bench`)
 set -euo pipefail
 
 CACHE="${PENSTOCK_CACHE:-$HOME/.cache/penstock}"
@@ -39,5 +41,9 @@ if ! "$CHDB_VENV/bin/python" -c "import chdb" >/dev/null 2>&1; then
   echo "install: chdb 4.4.0 into $CHDB_VENV"
   python3 -m venv "$CHDB_VENV"
   "$CHDB_VENV/bin/pip" install --quiet --disable-pip-version-check chdb==4.4.0
+fi
+if ! "$CHDB_VENV/bin/python" -c "import confluent_kafka" >/dev/null 2>&1; then
+  echo "install: confluent-kafka 2.16.1 into $CHDB_VENV (its librdkafka, for ClickHouse's Kafka engine)"
+  "$CHDB_VENV/bin/pip" install --quiet --disable-pip-version-check confluent-kafka==2.16.1
 fi
 echo "install: ready (clickhouse-server: $(command -v clickhouse-server || echo /usr/sbin/clickhouse-server), tansu: $TANSU, chdb: $CHDB_VENV)"

@@ -1,10 +1,32 @@
-//! A Tansu Kafka-protocol broker with sqlite storage (topics and committed offsets
-//! survive restarts), on a free loopback port.
+//! A Tansu Kafka-protocol broker on a free loopback port: sqlite storage (topics and
+//! committed offsets survive restarts; every correctness test uses it) or memory
+//! storage (for throughput benchmarks only: see [`Storage::Memory`]).
 
 use crate::process::{free_port, locate, port_open, wait_until, ServerProcess};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+/// Where the broker keeps messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// `sqlite://tansu.db` in the broker's directory.
+    Sqlite,
+    /// `memory://tansu/`: fast, but Tansu 0.6 answers ListOffsets(latest) wrongly and
+    /// loses the rest of a stored batch when a group resumes inside it — throughput
+    /// runs only.
+    Memory,
+}
+
+impl Storage {
+    /// `sqlite` or `memory`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Sqlite => "sqlite",
+            Storage::Memory => "memory",
+        }
+    }
+}
 
 /// A Kafka-protocol broker on loopback.
 #[derive(Debug)]
@@ -12,6 +34,7 @@ pub struct Broker {
     /// Listening port.
     pub port: u16,
     program: PathBuf,
+    storage: Storage,
     process: ServerProcess,
 }
 
@@ -26,6 +49,11 @@ pub fn tansu_program() -> PathBuf {
 impl Broker {
     /// Starts a broker storing its data in `dir/tansu.db`, and waits until it listens.
     pub fn start_in(dir: &Path) -> std::io::Result<Self> {
+        Self::start_with_storage(dir, Storage::Sqlite)
+    }
+
+    /// Starts a broker with the given storage in `dir`, and waits until it listens.
+    pub fn start_with_storage(dir: &Path, storage: Storage) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
@@ -37,10 +65,13 @@ impl Broker {
             "--advertised-listener-url".into(),
             url,
             "--storage-engine".into(),
-            "sqlite://tansu.db".into(),
+            match storage {
+                Storage::Sqlite => "sqlite://tansu.db".into(),
+                Storage::Memory => "memory://tansu/".into(),
+            },
         ];
         let process = ServerProcess::spawn("tansu", program.clone(), args, dir)?;
-        let mut b = Broker { port, program, process };
+        let mut b = Broker { port, program, storage, process };
         b.wait_ready()?;
         Ok(b)
     }
@@ -69,7 +100,24 @@ impl Broker {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
-        self.add_header_index()
+        match self.storage {
+            Storage::Sqlite => self.add_header_index(),
+            Storage::Memory => Ok(()),
+        }
+    }
+
+    /// The storage this broker uses.
+    pub fn storage(&self) -> Storage {
+        self.storage
+    }
+
+    /// `tansu --version`, e.g. `tansu 0.6.0`.
+    pub fn version(&self) -> String {
+        Command::new(&self.program)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
     }
 
     fn add_header_index(&self) -> std::io::Result<()> {

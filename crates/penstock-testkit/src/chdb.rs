@@ -31,10 +31,16 @@ pub fn chdb_python() -> PathBuf {
     if let Ok(p) = std::env::var("PENSTOCK_CHDB_PYTHON") {
         return PathBuf::from(p);
     }
+    venv_dir().join("bin/python")
+}
+
+/// The project's Python venv (chdb, and the confluent-kafka wheel whose librdkafka the
+/// Kafka engine preloads), as `scripts/install.sh` creates it under `$PENSTOCK_CACHE`.
+pub(crate) fn venv_dir() -> PathBuf {
     let cache = std::env::var("PENSTOCK_CACHE").map(PathBuf::from).unwrap_or_else(|_| {
         PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/penstock")
     });
-    cache.join("chdb-venv/bin/python")
+    cache.join("chdb-venv")
 }
 
 /// A chdb session with its own data directory, removed on drop.

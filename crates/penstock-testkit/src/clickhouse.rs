@@ -57,6 +57,28 @@ const USERS_XML: &str = r#"<yandex>
 </yandex>
 "#;
 
+/// A librdkafka new enough to talk to Tansu, for ClickHouse 18.16's Kafka engine
+/// (Debian's 2.0.2 cannot parse Tansu's ApiVersions reply): `$PENSTOCK_KAFKA_ENGINE_LIBRDKAFKA`,
+/// else the copy inside the `confluent-kafka` wheel `scripts/install.sh` puts in the
+/// project's Python venv.
+pub fn kafka_engine_librdkafka() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("PENSTOCK_KAFKA_ENGINE_LIBRDKAFKA") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = crate::chdb::venv_dir();
+    let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+    for python in lib.flatten() {
+        let libs = python.path().join("site-packages/confluent_kafka.libs");
+        for f in std::fs::read_dir(libs).into_iter().flatten().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.starts_with("librdkafka") && name.contains(".so") {
+                return Some(f.path());
+            }
+        }
+    }
+    None
+}
+
 impl ClickHouseServer {
     /// Starts a server whose files live under `dir`, and waits until `/ping` answers.
     pub fn start_in(dir: &Path) -> std::io::Result<Self> {
@@ -66,6 +88,17 @@ impl ClickHouseServer {
     /// Like [`start_in`](Self::start_in), using the ZooKeeper on `zookeeper_port` for
     /// Replicated*MergeTree tables.
     pub fn start_with(dir: &Path, zookeeper_port: Option<u16>) -> std::io::Result<Self> {
+        Self::start_with_env(dir, zookeeper_port, Vec::new())
+    }
+
+    /// Like [`start_with`](Self::start_with), with extra environment variables — e.g.
+    /// `LD_PRELOAD` of a newer librdkafka, which 18.16's Kafka engine needs to talk to
+    /// Tansu (see [`kafka_engine_librdkafka`]).
+    pub fn start_with_env(
+        dir: &Path,
+        zookeeper_port: Option<u16>,
+        env: Vec<(String, String)>,
+    ) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir.join("log"))?;
         let (http_port, tcp_port) = (free_port(), free_port());
         std::fs::write(dir.join("config.xml"), config_xml(dir, http_port, tcp_port, zookeeper_port))?;
@@ -76,7 +109,7 @@ impl ClickHouseServer {
             "clickhouse-server",
         );
         let args = vec![format!("--config-file={}", dir.join("config.xml").display())];
-        let process = ServerProcess::spawn("clickhouse", program, args, dir)?;
+        let process = ServerProcess::spawn_with_env("clickhouse", program, args, dir, env)?;
         let mut s = ClickHouseServer { http_port, tcp_port, process };
         s.wait_ready()?;
         Ok(s)
@@ -118,6 +151,11 @@ impl ClickHouseServer {
         T::Err: std::fmt::Debug,
     {
         self.query(sql).trim().parse().expect("a single value")
+    }
+
+    /// The server's data directory (`<path>` in its config).
+    pub fn data_dir(&self) -> PathBuf {
+        self.process.dir.join("data")
     }
 
     /// The server process (PID, kill for fault tests).

@@ -20,9 +20,9 @@ mod http;
 mod process;
 mod zookeeper;
 
-pub use broker::{tansu_program, Broker};
+pub use broker::{tansu_program, Broker, Storage};
 pub use chdb::{chdb_python, Chdb};
-pub use clickhouse::ClickHouseServer;
+pub use clickhouse::{kafka_engine_librdkafka, ClickHouseServer};
 pub use http::http_post;
 pub use process::{free_port, ServerProcess};
 pub use zookeeper::ZooKeeper;
@@ -53,6 +53,19 @@ impl Services {
     pub fn start_replicated() -> std::io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("penstock-it-").tempdir()?;
         Self::start_in(dir, true)
+    }
+
+    /// Starts a broker with `storage` and a ClickHouse server whose Kafka engine can
+    /// reach it (a newer librdkafka preloaded when [`kafka_engine_librdkafka`] finds
+    /// one), for `penstock bench`.
+    pub fn start_for_bench(storage: Storage) -> std::io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("penstock-bench-").tempdir()?;
+        let kafka = Broker::start_with_storage(&dir.path().join("kafka"), storage)?;
+        let env = kafka_engine_librdkafka()
+            .map(|lib| vec![("LD_PRELOAD".to_string(), lib.display().to_string())])
+            .unwrap_or_default();
+        let clickhouse = ClickHouseServer::start_with_env(&dir.path().join("clickhouse"), None, env)?;
+        Ok(Services { kafka, clickhouse, zookeeper: None, dir })
     }
 
     fn start_in(dir: tempfile::TempDir, replicated: bool) -> std::io::Result<Self> {

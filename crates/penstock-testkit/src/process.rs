@@ -18,6 +18,7 @@ pub struct ServerProcess {
     pub(crate) program: PathBuf,
     pub(crate) args: Vec<String>,
     pub(crate) dir: PathBuf,
+    pub(crate) env: Vec<(String, String)>,
     pub(crate) child: Option<Child>,
     pub(crate) detached: bool,
 }
@@ -25,7 +26,18 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `program args` in `dir`, with stdout/stderr to `dir/<name>.out`.
     pub(crate) fn spawn(name: &'static str, program: PathBuf, args: Vec<String>, dir: &Path) -> std::io::Result<Self> {
-        let mut p = ServerProcess { name, program, args, dir: dir.to_path_buf(), child: None, detached: false };
+        Self::spawn_with_env(name, program, args, dir, Vec::new())
+    }
+
+    /// Like [`spawn`](Self::spawn), with extra environment variables (kept for restarts).
+    pub(crate) fn spawn_with_env(
+        name: &'static str,
+        program: PathBuf,
+        args: Vec<String>,
+        dir: &Path,
+        env: Vec<(String, String)>,
+    ) -> std::io::Result<Self> {
+        let mut p = ServerProcess { name, program, args, dir: dir.to_path_buf(), env, child: None, detached: false };
         p.start()?;
         Ok(p)
     }
@@ -35,6 +47,7 @@ impl ServerProcess {
             std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("{}.out", self.name)))?;
         let child = Command::new(&self.program)
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)

@@ -1,5 +1,4 @@
 //! Library side of the `penstock` binary: pieces shared by the CLI and the integration
 //! tests.
 
-pub mod generator;
 pub mod infer;

@@ -1,7 +1,8 @@
 //! `penstock`: Kafka → ClickHouse, typed, validated and exactly once.
 //!
 //! Commands: `run` a pipeline, `check` it against the live services, `gen`erate the
-//! seed benchmark's `transactions` events. Exit codes: 0 success, 1 a runtime failure,
+//! seed benchmark's `transactions` events, `bench`mark against ClickHouse's Kafka
+//! engine, infer or print a `schema`, show a running pipeline's `status`. Exit codes: 0 success, 1 a runtime failure,
 //! 2 a bad pipeline file or command line (nothing was started).
 
 mod cmd;
@@ -32,8 +33,11 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Validate a pipeline file and check it against the broker and ClickHouse.
     Check(cmd::check::CheckArgs),
-    /// Produce `transactions` events to a topic.
+    /// Produce `transactions` events to a topic, at a target rate, with duplicates,
+    /// malformed and late events on request.
     Gen(cmd::gen::GenArgs),
+    /// Benchmark Penstock against ClickHouse's Kafka engine on the same broker and data.
+    Bench(cmd::bench::BenchArgs),
     /// Infer a pipeline from a topic's messages, or print a pipeline's DDL.
     Schema(cmd::schema::SchemaArgs),
     /// Show a running pipeline's state, counters and lag (from its HTTP API).
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
             Command::Run(a) => cmd::run::run(a).await,
             Command::Check(a) => cmd::check::check(a).await,
             Command::Gen(a) => cmd::gen::gen(a).await,
+            Command::Bench(a) => cmd::bench::bench(a).await,
             Command::Schema(a) => cmd::schema::schema(a).await,
             Command::Status(a) => cmd::status::status(a).await,
         }

@@ -1,7 +1,7 @@
 //! Shared test helpers: producing seeded `transactions` events, writing pipeline files,
 //! running the `penstock` binary.
 
-use penstock::generator::TransactionGenerator;
+use penstock_bench::gen::TransactionGenerator;
 use penstock_codec::Timestamp;
 use penstock_kafka::CountingProducer;
 use penstock_testkit::Services;

@@ -13,6 +13,7 @@ mod crash_loop;
 mod dedup_modes;
 mod end_to_end;
 mod field_options;
+mod gen_bench;
 mod harness;
 mod metrics;
 mod tables;

@@ -10,6 +10,47 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::fmt::Write;
 
+/// How a malformed message is broken; `penstock gen --malformed` rotates through them
+/// so a pipeline's dead-letter path sees each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformation {
+    /// The event cut off in the middle (invalid JSON).
+    Truncated,
+    /// Not JSON at all.
+    NotJson,
+    /// Valid JSON, but `amount` is a word.
+    WrongType,
+    /// Valid JSON without the required `event_id`.
+    MissingEventId,
+}
+
+impl Malformation {
+    /// Every kind, in rotation order.
+    pub const ALL: [Malformation; 4] =
+        [Malformation::Truncated, Malformation::NotJson, Malformation::WrongType, Malformation::MissingEventId];
+
+    /// Breaks the well-formed event in `json` in this way.
+    pub fn apply(self, json: &mut String) {
+        match self {
+            Malformation::Truncated => json.truncate(json.len() / 2),
+            Malformation::NotJson => {
+                json.clear();
+                json.push_str("not json: penstock gen malformed message");
+            }
+            Malformation::WrongType => {
+                if let (Some(start), Some(end)) = (json.find(r#""amount":"#), json.find(r#","region""#)) {
+                    json.replace_range(start + 9..end, r#""twelve""#);
+                }
+            }
+            Malformation::MissingEventId => {
+                if let Some(comma) = json.find(r#","user_id""#) {
+                    json.replace_range(1..=comma, "");
+                }
+            }
+        }
+    }
+}
+
 /// The seven regions of the seed benchmark.
 pub const REGIONS: [&str; 7] =
     ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1", "ap-northeast-1", "sa-east-1"];
@@ -68,6 +109,30 @@ impl TransactionGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_messages_are_broken_in_their_way() {
+        let now = Timestamp { secs: 1_779_723_355, nanos: 0 };
+        let (mut json, mut key) = (String::new(), String::new());
+        let mut g = TransactionGenerator::new(3);
+        for kind in Malformation::ALL {
+            g.next_into(now, &mut json, &mut key);
+            let good = json.clone();
+            kind.apply(&mut json);
+            match kind {
+                Malformation::Truncated => assert_eq!(json, good[..good.len() / 2]),
+                Malformation::NotJson => assert!(!json.starts_with('{')),
+                Malformation::WrongType => {
+                    assert!(json.contains(r#""amount":"twelve","region""#), "{json}");
+                    assert_eq!(json.matches('"').count(), good.matches('"').count() + 2);
+                }
+                Malformation::MissingEventId => {
+                    assert!(json.starts_with(r#"{"user_id":"#), "{json}");
+                    assert!(!json.contains("event_id"));
+                }
+            }
+        }
+    }
 
     #[test]
     fn events_are_valid_and_reproducible() {
