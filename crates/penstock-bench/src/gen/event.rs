@@ -8,7 +8,6 @@ use penstock_codec::datetime::write_iso_millis;
 use penstock_codec::Timestamp;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use std::fmt::Write;
 
 /// How a malformed message is broken; `penstock gen --malformed` rotates through them
 /// so a pipeline's dead-letter path sees each kind.
@@ -57,9 +56,12 @@ pub const REGIONS: [&str; 7] =
 /// The six event types of the seed benchmark.
 pub const EVENT_TYPES: [&str; 6] = ["purchase", "refund", "view", "add_to_cart", "checkout", "login"];
 
-/// Generates events into reusable buffers.
+/// Generates events into reusable buffers, formatting by hand (no `core::fmt` on the
+/// per-event path: `penstock gen` must keep up with the broker's raw produce rate).
 pub struct TransactionGenerator {
     rng: SmallRng,
+    /// The last millisecond formatted, and its ISO-8601 text.
+    time_cache: Option<(i64, String)>,
 }
 
 /// One generated event's parts that tests check.
@@ -71,10 +73,36 @@ pub struct EventFacts {
     pub amount_cents: u64,
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends the low `digits` hex digits of `v`.
+fn push_hex(out: &mut String, v: u64, digits: u32) {
+    for i in (0..digits).rev() {
+        out.push(HEX[((v >> (i * 4)) & 0xF) as usize] as char);
+    }
+}
+
+/// Appends `v` in decimal.
+fn push_decimal(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for d in digits[..n].iter().rev() {
+        out.push(*d as char);
+    }
+}
+
 impl TransactionGenerator {
     /// A generator whose sequence is fixed by `seed`.
     pub fn new(seed: u64) -> Self {
-        TransactionGenerator { rng: SmallRng::seed_from_u64(seed) }
+        TransactionGenerator { rng: SmallRng::seed_from_u64(seed), time_cache: None }
     }
 
     /// Writes the next event's JSON into `json` and its key into `key` (both cleared).
@@ -88,20 +116,40 @@ impl TransactionGenerator {
         let amount_cents = self.rng.random_range(1..=999_999u64);
         let region = REGIONS[self.rng.random_range(0..REGIONS.len())];
         let event_type = EVENT_TYPES[self.rng.random_range(0..EVENT_TYPES.len())];
-        let _ = write!(
-            json,
-            r#"{{"event_id":"{:08x}-{:04x}-{:04x}-{:04x}-{:012x}","user_id":{user_id},"amount":{}.{:02},"region":"{region}","event_type":"{event_type}","event_time":""#,
-            (id >> 96) as u32,
-            (id >> 80) as u16,
-            (id >> 64) as u16,
-            (id >> 48) as u16,
-            id & 0xFFFF_FFFF_FFFF,
-            amount_cents / 100,
-            amount_cents % 100,
-        );
-        write_iso_millis(json, now);
+        json.push_str(r#"{"event_id":""#);
+        push_hex(json, (id >> 96) as u64, 8);
+        json.push('-');
+        push_hex(json, (id >> 80) as u64, 4);
+        json.push('-');
+        push_hex(json, (id >> 64) as u64, 4);
+        json.push('-');
+        push_hex(json, (id >> 48) as u64, 4);
+        json.push('-');
+        push_hex(json, id as u64, 12);
+        json.push_str(r#"","user_id":"#);
+        push_decimal(json, user_id);
+        json.push_str(r#","amount":"#);
+        push_decimal(json, amount_cents / 100);
+        json.push('.');
+        push_decimal(json, amount_cents / 10 % 10);
+        push_decimal(json, amount_cents % 10);
+        json.push_str(r#","region":""#);
+        json.push_str(region);
+        json.push_str(r#"","event_type":""#);
+        json.push_str(event_type);
+        json.push_str(r#"","event_time":""#);
+        let ms = now.secs * 1000 + i64::from(now.nanos / 1_000_000);
+        match &self.time_cache {
+            Some((cached, text)) if *cached == ms => json.push_str(text),
+            _ => {
+                let mut text = String::with_capacity(24);
+                write_iso_millis(&mut text, now);
+                json.push_str(&text);
+                self.time_cache = Some((ms, text));
+            }
+        }
         json.push_str("\"}");
-        let _ = write!(key, "{user_id}");
+        push_decimal(key, user_id);
         EventFacts { user_id, amount_cents }
     }
 }
@@ -132,6 +180,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn hand_formatting_matches_core_fmt() {
+        let now = Timestamp { secs: 1_779_723_355, nanos: 92_000_000 };
+        let mut g = TransactionGenerator::new(11);
+        let mut rng = SmallRng::seed_from_u64(11);
+        let (mut json, mut key) = (String::new(), String::new());
+        for _ in 0..2000 {
+            let facts = g.next_into(now, &mut json, &mut key);
+            // The same draws, formatted by core::fmt.
+            let id: u128 = rng.random();
+            let id = (id & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+            let user_id = rng.random_range(1..=10_000_000u64);
+            let cents = rng.random_range(1..=999_999u64);
+            let region = REGIONS[rng.random_range(0..REGIONS.len())];
+            let event_type = EVENT_TYPES[rng.random_range(0..EVENT_TYPES.len())];
+            let expected = format!(
+                r#"{{"event_id":"{:08x}-{:04x}-{:04x}-{:04x}-{:012x}","user_id":{user_id},"amount":{}.{:02},"region":"{region}","event_type":"{event_type}","event_time":"2026-05-25T15:35:55.092Z"}}"#,
+                (id >> 96) as u32,
+                (id >> 80) as u16,
+                (id >> 64) as u16,
+                (id >> 48) as u16,
+                id & 0xFFFF_FFFF_FFFF,
+                cents / 100,
+                cents % 100,
+            );
+            assert_eq!(json, expected);
+            assert_eq!((key.clone(), facts.amount_cents), (user_id.to_string(), cents));
+        }
+        assert_eq!(push_decimal_string(0), "0");
+        assert_eq!(push_decimal_string(u64::MAX), u64::MAX.to_string());
+    }
+
+    fn push_decimal_string(v: u64) -> String {
+        let mut s = String::new();
+        push_decimal(&mut s, v);
+        s
     }
 
     #[test]
