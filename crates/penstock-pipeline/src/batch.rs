@@ -10,6 +10,9 @@ use penstock_config::BatchLimits;
 use penstock_kafka::Partition;
 use std::time::Instant;
 
+/// Messages between two checks of a batch's byte size (see [`OpenBatch::is_full`]).
+pub const BYTES_CHECK_EVERY: u64 = 32;
+
 /// A batch being filled.
 #[derive(Debug)]
 pub struct OpenBatch {
@@ -43,9 +46,12 @@ pub struct OpenBatch {
 impl OpenBatch {
     /// True when the batch must be sealed because of its size. A replayed batch never
     /// is: it must cover exactly its recorded range.
+    /// The byte size is summed over every column, so it is checked every
+    /// [`BYTES_CHECK_EVERY`] messages: a batch may pass `max_bytes` by that many messages.
     pub fn is_full(&self, limits: &BatchLimits) -> bool {
         self.replay_end.is_none()
-            && (self.buffers.block.rows() >= limits.max_rows || self.buffers.byte_len() >= limits.max_bytes)
+            && (self.buffers.block.rows() >= limits.max_rows
+                || (self.messages % BYTES_CHECK_EVERY == 0 && self.buffers.byte_len() >= limits.max_bytes))
     }
 }
 

@@ -36,6 +36,8 @@ const PAUSED_POLL: Duration = Duration::from_millis(10);
 /// Housekeeping period while messages flow: bounds how late an aged batch is sealed
 /// and how stale a `now` column can be, at a cost paid once per tick, not per message.
 const TICK: Duration = Duration::from_millis(2);
+/// Messages between two clock reads while messages flow.
+const CLOCK_EVERY: u32 = 16;
 /// How long the drain at shutdown waits for the sink.
 pub(crate) const DRAIN_WAIT: Duration = Duration::from_secs(3600);
 
@@ -104,16 +106,27 @@ impl SourceLoop {
             redelivered: 0,
         };
         let mut idle = true;
+        let mut now = Instant::now();
+        let mut since_clock = 0u32;
         loop {
-            // Per message: one clock read. Everything else waits for the next tick.
-            let now = Instant::now();
+            // The clock is read once per CLOCK_EVERY messages while they flow (a stale
+            // `now` by a few microseconds changes no decision); everything else waits
+            // for the next tick.
+            since_clock += 1;
+            if idle || since_clock >= CLOCK_EVERY {
+                now = Instant::now();
+                since_clock = 0;
+            }
             if idle || now >= st.next_tick {
                 if self.housekeeping(now, &mut st)? {
                     break;
                 }
                 st.next_tick = now + TICK;
             }
-            idle = match self.consumer.poll(st.poll_timeout) {
+            // While messages flow, poll without a timeout: librdkafka then skips its own
+            // clock read; an empty queue makes the loop idle and the next poll waits.
+            let timeout = if idle { st.poll_timeout } else { Duration::ZERO };
+            idle = match self.consumer.poll(timeout) {
                 None => true,
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "Kafka consumer error");
@@ -176,9 +189,13 @@ impl SourceLoop {
 }
 
 /// The Kafka metadata of a message, as the decoder's virtual columns see it.
-fn meta_of<'m>(msg: &'m penstock_kafka::rdkafka::message::BorrowedMessage<'_>, now: Timestamp) -> MessageMeta<'m> {
+fn meta_of<'m>(
+    msg: &'m penstock_kafka::rdkafka::message::BorrowedMessage<'_>,
+    topic: &'m str,
+    now: Timestamp,
+) -> MessageMeta<'m> {
     MessageMeta {
-        topic: msg.topic(),
+        topic,
         partition: msg.partition(),
         offset: msg.offset(),
         timestamp_ms: msg.timestamp().to_millis(),
@@ -263,7 +280,7 @@ impl Intake {
             st.redelivered += 1;
             return;
         };
-        let meta = meta_of(msg, batch.batch_time);
+        let meta = meta_of(msg, topic, batch.batch_time);
         if let Err(e) = take_message(&mut self.decoder, &self.dead_letters, batch, &meta, payload) {
             if st.log_window.elapsed() >= LOG_WINDOW {
                 if st.suppressed > 0 {
@@ -336,7 +353,7 @@ impl Intake {
         if plan.landed.binary_search(&offset).is_ok() {
             batch.already_landed += 1;
         } else {
-            let meta = meta_of(msg, plan.batch_time);
+            let meta = meta_of(msg, topic, plan.batch_time);
             let payload = msg.payload().unwrap_or_default();
             let _ = take_message(&mut self.decoder, &self.dead_letters, batch, &meta, payload);
         }
