@@ -23,6 +23,20 @@ fn rows_cell(r: &RunResult) -> String {
     s
 }
 
+/// The cells every run table ends with: CPU-s per million of Penstock, ClickHouse, the
+/// pipeline and the broker, then peak RSS of Penstock / ClickHouse.
+fn cost_cells(x: &RunResult) -> String {
+    format!(
+        "{} | {} | {} | {} | {} / {}",
+        opt(x.cpu_per_million(ROLE_PENSTOCK), 2),
+        opt(x.cpu_per_million(ROLE_CLICKHOUSE), 2),
+        opt(x.pipeline_cpu_per_million(), 2),
+        opt(x.cpu_per_million(ROLE_BROKER), 2),
+        opt(x.peak_rss(ROLE_PENSTOCK), 0),
+        opt(x.peak_rss(ROLE_CLICKHOUSE), 0),
+    )
+}
+
 /// Renders the report.
 pub fn markdown(r: &BenchReport) -> String {
     let e = &r.environment;
@@ -100,16 +114,11 @@ pub fn markdown(r: &BenchReport) -> String {
                         .map_or("—".into(), |f| format!("{:.0} / {:.0} / {:.0} / {:.0}", f.p50, f.p95, f.p99, f.max));
                     let _ = writeln!(
                         w,
-                        "| {} | {gen} | {} | {fresh} | {} | {} | {} | {} | {} | {} / {} |",
+                        "| {} | {gen} | {} | {fresh} | {} | {} |",
                         x.pattern,
                         rows_cell(x),
                         x.lag.map_or("—".into(), |l| thousands(l.p99)),
-                        opt(x.cpu_per_million(ROLE_PENSTOCK), 2),
-                        opt(x.cpu_per_million(ROLE_CLICKHOUSE), 2),
-                        opt(x.pipeline_cpu_per_million(), 2),
-                        opt(x.cpu_per_million(ROLE_BROKER), 2),
-                        opt(x.peak_rss(ROLE_PENSTOCK), 0),
-                        opt(x.peak_rss(ROLE_CLICKHOUSE), 0),
+                        cost_cells(x),
                     );
                 }
                 let _ =
@@ -131,17 +140,12 @@ pub fn markdown(r: &BenchReport) -> String {
                     };
                     let _ = writeln!(
                         w,
-                        "| {} | {:.1} | {} | {share} | {} | {} | {} | {} | {} | {} / {} |",
+                        "| {} | {:.1} | {} | {share} | {} | {} |",
                         x.pattern,
                         x.elapsed,
                         thousands(x.throughput),
                         rows_cell(x),
-                        opt(x.cpu_per_million(ROLE_PENSTOCK), 2),
-                        opt(x.cpu_per_million(ROLE_CLICKHOUSE), 2),
-                        opt(x.pipeline_cpu_per_million(), 2),
-                        opt(x.cpu_per_million(ROLE_BROKER), 2),
-                        opt(x.peak_rss(ROLE_PENSTOCK), 0),
-                        opt(x.peak_rss(ROLE_CLICKHOUSE), 0),
+                        cost_cells(x),
                     );
                 }
             }
