@@ -332,8 +332,11 @@ impl Bench {
         self.client.query(&patterns::create_table_sql(&db)).await?;
         let mut child = None;
         match pattern {
-            PatternKind::KafkaEngine => {
-                kafka_engine::start(&self.client, &db, &self.brokers, topic, &db).await.context("Kafka engine")?
+            PatternKind::KafkaEngine | PatternKind::KafkaEngineTuned => {
+                let block = (pattern == PatternKind::KafkaEngineTuned).then_some(kafka_engine::TUNED_BLOCK_SIZE);
+                kafka_engine::start(&self.client, &db, &self.brokers, topic, &db, block)
+                    .await
+                    .context("Kafka engine")?
             }
             PatternKind::Penstock | PatternKind::PenstockTuned => {
                 let settings = match pattern {
@@ -499,7 +502,7 @@ impl Bench {
         if let Some(c) = child {
             penstock::stop(c).await;
         }
-        if pattern != PatternKind::KafkaEngine {
+        if !pattern.is_kafka_engine() {
             return Ok(());
         }
         kafka_engine::stop(&self.client, db).await?;

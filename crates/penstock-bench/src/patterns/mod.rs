@@ -26,8 +26,10 @@ use crate::gen::EVENT_TYPES;
 /// Which pattern a run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PatternKind {
-    /// ClickHouse's Kafka engine + materialized view.
+    /// ClickHouse's Kafka engine + materialized view, default settings.
     KafkaEngine,
+    /// The same with the seed's freshness tuning, `kafka_max_block_size = 8192`.
+    KafkaEngineTuned,
     /// Penstock with its default settings.
     Penstock,
     /// Penstock with the settings that gave the best freshness per CPU here.
@@ -36,12 +38,19 @@ pub enum PatternKind {
 
 impl PatternKind {
     /// Every pattern, in the order they run.
-    pub const ALL: [PatternKind; 3] = [PatternKind::KafkaEngine, PatternKind::Penstock, PatternKind::PenstockTuned];
+    pub const ALL: [PatternKind; 4] =
+        [PatternKind::KafkaEngine, PatternKind::KafkaEngineTuned, PatternKind::Penstock, PatternKind::PenstockTuned];
+
+    /// Whether ClickHouse's Kafka engine runs this pattern.
+    pub fn is_kafka_engine(self) -> bool {
+        matches!(self, PatternKind::KafkaEngine | PatternKind::KafkaEngineTuned)
+    }
 
     /// `kafka-engine`, `penstock`, `penstock-tuned`.
     pub fn name(self) -> &'static str {
         match self {
             PatternKind::KafkaEngine => "kafka-engine",
+            PatternKind::KafkaEngineTuned => "kafka-engine-tuned",
             PatternKind::Penstock => "penstock",
             PatternKind::PenstockTuned => "penstock-tuned",
         }
@@ -58,7 +67,8 @@ impl PatternKind {
     /// How the pattern is set up, for the report.
     pub fn describe(self) -> String {
         match self {
-            PatternKind::KafkaEngine => kafka_engine::DESCRIPTION.to_string(),
+            PatternKind::KafkaEngine => kafka_engine::describe(None),
+            PatternKind::KafkaEngineTuned => kafka_engine::describe(Some(kafka_engine::TUNED_BLOCK_SIZE)),
             PatternKind::Penstock => penstock::describe(&penstock::Settings::defaults()),
             PatternKind::PenstockTuned => penstock::describe(&penstock::Settings::tuned()),
         }
@@ -125,7 +135,9 @@ mod tests {
         for p in PatternKind::ALL {
             assert_eq!(PatternKind::parse(p.name()), Ok(p));
         }
-        assert!(PatternKind::parse("flink").unwrap_err().contains("kafka-engine, penstock, penstock-tuned"));
+        assert!(PatternKind::parse("flink")
+            .unwrap_err()
+            .contains("kafka-engine, kafka-engine-tuned, penstock, penstock-tuned"));
     }
 
     #[test]

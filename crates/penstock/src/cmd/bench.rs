@@ -27,8 +27,13 @@ pub(crate) struct BenchArgs {
     /// Events in the backlog-drain run (0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     drain: u64,
-    /// Patterns to run, comma-separated: kafka-engine, penstock, penstock-tuned.
-    #[arg(long, value_delimiter = ',', default_value = "kafka-engine,penstock,penstock-tuned", value_parser = PatternKind::parse)]
+    /// Patterns to run, comma-separated: kafka-engine, kafka-engine-tuned, penstock, penstock-tuned.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "kafka-engine,kafka-engine-tuned,penstock,penstock-tuned",
+        value_parser = PatternKind::parse
+    )]
     patterns: Vec<PatternKind>,
     /// Broker storage when starting one: memory (throughput; the default) or sqlite.
     #[arg(long, default_value = "memory", value_parser = parse_storage)]
