@@ -36,6 +36,11 @@ const PAUSED_POLL: Duration = Duration::from_millis(10);
 /// Housekeeping period while messages flow: bounds how late an aged batch is sealed
 /// and how stale a `now` column can be, at a cost paid once per tick, not per message.
 const TICK: Duration = Duration::from_millis(2);
+/// Sealed batches may wait in the source, before consumption pauses, up to this share
+/// of `max_bytes`...
+const PENDING_SHARE: usize = 4;
+/// ...and this many batches.
+const PENDING_BATCHES: usize = 16;
 /// Messages between two clock reads while messages flow.
 const CLOCK_EVERY: u32 = 16;
 /// How long the drain at shutdown waits for the sink.
@@ -397,7 +402,13 @@ impl SourceLoop {
                 }
             }
         }
-        let want_pause = !st.pending.is_empty();
+        // A wave of batches sealed together (every partition's at the same max_wait)
+        // may wait here briefly without pausing: librdkafka's pause drops what it
+        // prefetched for the partitions, and resuming fetches it again (on Tansu's memory
+        // storage, from inside a stored batch, which loses the rest of that batch).
+        let waiting: usize = st.pending.iter().map(|b| b.buffers.byte_len()).sum();
+        let want_pause =
+            waiting > self.intake.batcher.limits().max_bytes / PENDING_SHARE || st.pending.len() > PENDING_BATCHES;
         if want_pause != st.paused {
             match self.consumer.assignment() {
                 Ok(tpl) => {
