@@ -360,12 +360,12 @@ impl Bench {
                     penstock::stop(&mut c).await;
                     return Err(anyhow!("{e}; its log: {}", log.display()));
                 }
-                child = Some(c);
+                child = Some(penstock::KillOnDrop(c));
             }
         }
         let mut meters = Vec::new();
         if let Some(c) = &child {
-            meters.push(ProcessMeter::start(ROLE_PENSTOCK, c.id()));
+            meters.push(ProcessMeter::start(ROLE_PENSTOCK, c.0.id()));
         }
         if let Some(pid) = self.clickhouse_pid() {
             meters.push(ProcessMeter::start(ROLE_CLICKHOUSE, pid));
@@ -428,7 +428,7 @@ impl Bench {
                 note = Some(format!("gave up after {t:.0} s with {visible} of {} rows visible", target.unwrap_or(0)));
                 break;
             }
-            if child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_)))) {
+            if child.as_mut().is_some_and(|c| matches!(c.0.try_wait(), Ok(Some(_)))) {
                 note = Some("penstock exited before every row was visible".to_string());
                 break;
             }
@@ -443,7 +443,7 @@ impl Bench {
             }
         }
         let end = t0.elapsed().as_secs_f64();
-        self.stop_pattern(pattern, &db, child.as_mut()).await?;
+        self.stop_pattern(pattern, &db, child.as_mut().map(|c| &mut c.0)).await?;
 
         let counts = self
             .client

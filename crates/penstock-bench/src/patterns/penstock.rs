@@ -77,6 +77,20 @@ pub fn pipeline_yaml(name: &str, e: &Endpoints<'_>, s: &Settings) -> String {
     )
 }
 
+/// A `penstock run` child that is killed if the benchmark is dropped mid-run (Ctrl-C,
+/// an error), so no pipeline outlives the services it was measuring.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `penstock run pipeline --http 127.0.0.1:<http_port>`, output to `log`.
 pub fn spawn(exe: &Path, pipeline: &Path, http_port: u16, log: &Path) -> std::io::Result<Child> {
     let out = std::fs::File::create(log)?;

@@ -113,7 +113,16 @@ pub(crate) async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(" "),
     };
-    let report = penstock_bench::run::run(plan, Box::new(|line: &str| eprintln!("bench: {line}"))).await?;
+    let run = penstock_bench::run::run(plan, Box::new(|line: &str| eprintln!("bench: {line}")));
+    // Ctrl-C drops the run: its services and any `penstock run` child stop with it; what
+    // was measured so far is already in the results directory.
+    let report = tokio::select! {
+        r = run => r?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("bench: interrupted; partial results in {}", results.display());
+            return Ok(ExitCode::from(130));
+        }
+    };
     println!("report: {}", results.join("report.md").display());
     for b in readings(&report) {
         let verdict = match b.verdict {
