@@ -91,6 +91,21 @@ pub(crate) async fn gen(args: GenArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(partitions) = args.create_partitions {
         penstock_kafka::metadata::ensure_topic(&args.brokers, &args.topic, partitions, Duration::from_secs(10)).await?;
+    } else {
+        // Fail now, not after librdkafka's message timeout, when the topic is missing.
+        let (brokers, topic) = (args.brokers.clone(), args.topic.clone());
+        let found = tokio::task::spawn_blocking(move || {
+            penstock_kafka::MetadataClient::new(&brokers, &[], Duration::from_secs(10))?.topics(&[topic])
+        })
+        .await?;
+        match found {
+            Ok(_) => {}
+            Err(e @ penstock_kafka::KafkaEdgeError::NoSuchTopic { .. }) => {
+                eprintln!("error: {e} (pass --create-partitions N to create it)");
+                return Ok(ExitCode::from(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let plan = GenPlan {
         topic: args.topic.clone(),

@@ -70,6 +70,9 @@ fn gen_injects_duplicates_malformed_and_late_events_reproducibly() {
         assert!(out.status.success(), "gen failed:\n{}\n{}", stdout(&out), stderr(&out));
         gen_counts(&stdout(&out))
     };
+    let missing = penstock(&["gen", "--brokers", &brokers, "--topic", "no-such-topic", "--count", "10"]);
+    assert_eq!(missing.status.code(), Some(2), "a missing topic is refused before producing");
+    assert!(stderr(&missing).contains("`no-such-topic` does not exist"), "{}", stderr(&missing));
     let (sent, dups, bad, late) = run_gen(&topic);
     assert_eq!(sent, 4000);
     assert!(dups > 100 && bad > 40 && late > 250, "mix far from 5 % / 2 % / 10 %: {dups} {bad} {late}");
