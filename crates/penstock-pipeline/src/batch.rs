@@ -46,6 +46,7 @@ pub struct OpenBatch {
 impl OpenBatch {
     /// True when the batch must be sealed because of its size. A replayed batch never
     /// is: it must cover exactly its recorded range.
+    ///
     /// The byte size is summed over every column, so it is checked every
     /// [`BYTES_CHECK_EVERY`] messages: a batch may pass `max_bytes` by that many messages.
     pub fn is_full(&self, limits: &BatchLimits) -> bool {
