@@ -233,8 +233,8 @@ fn charts_are_well_formed_and_inside_their_frame() {
     let names = check_balanced(&fresh);
     assert_eq!(names.iter().filter(|n| *n == "path").count(), 2, "one line per pattern");
     assert!(fresh.contains(">kafka-engine</text>") && fresh.contains(">penstock</text>"));
-    // The y axis tops out at a nice number above the largest sample (7,000 ms → 10,000).
-    assert!(fresh.contains(">10,000</text>"), "{fresh}");
+    // The y axis tops out at a nice number above the largest sample (7,000 ms → 8,000).
+    assert!(fresh.contains(">8000</text>"), "{fresh}");
     for number in fresh.split(['"', ' ', ',', 'M', 'L']).filter_map(|t| t.parse::<f64>().ok()) {
         assert!((-1.0..=760.0).contains(&number), "{number} outside the 760×380 canvas");
     }
@@ -255,9 +255,11 @@ fn hostile_names_are_escaped() {
 
 #[test]
 fn nice_ceilings_and_thousands() {
-    assert_eq!(svg::nice_ceiling(7_000.0), 10_000.0);
-    assert_eq!(svg::nice_ceiling(1_200.0), 2_000.0);
-    assert_eq!(svg::nice_ceiling(0.3), 0.5);
+    assert_eq!(svg::nice_ceiling(7_000.0), 8_000.0);
+    assert_eq!(svg::nice_ceiling(1_200.0), 1_500.0);
+    assert_eq!(svg::nice_ceiling(34.5), 40.0);
+    assert_eq!(svg::nice_ceiling(100.0), 100.0);
+    assert!((svg::nice_ceiling(0.3) - 0.3).abs() < 1e-12);
     assert_eq!(svg::nice_ceiling(0.0), 1.0);
     assert_eq!(thousands(1_234_567.8), "1,234,568");
     assert_eq!(thousands(999.0), "999");
