@@ -245,14 +245,7 @@ mod tests {
 
     fn columns() -> Vec<ColumnDef> {
         let c = creation();
-        let f = |name: &str, t: &str| FieldSpec {
-            column: name.into(),
-            ty: ty(t),
-            source: penstock_codec::ValueSource::Json(name.into()),
-            required: false,
-            on_error: penstock_codec::OnError::Reject,
-            options: Default::default(),
-        };
+        let f = |name: &str, t: &str| FieldSpec::from_key(name, ty(t));
         columns_for(&[f("id", "UUID"), f("select", "DateTime('UTC')"), f("naïve name", "LowCardinality(String)")], &c)
     }
 

@@ -237,17 +237,9 @@ impl ClickHouseClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use penstock_codec::{OnError, ValueSource};
 
     fn spec(name: &str, ty: &str) -> FieldSpec {
-        FieldSpec {
-            column: name.into(),
-            ty: ColumnType::parse(ty).unwrap(),
-            source: ValueSource::Json(name.into()),
-            required: false,
-            on_error: OnError::Reject,
-            options: Default::default(),
-        }
+        FieldSpec::from_key(name, ColumnType::parse(ty).unwrap())
     }
 
     fn col(name: &str, ty: &str, kind: &str) -> ServerColumn {

@@ -7,19 +7,12 @@
 #![allow(missing_docs)]
 
 use penstock_clickhouse::ddl::{add_column_sql, columns_for, create_database_sql, create_table_sql, ColumnDef};
-use penstock_codec::{ColumnType, FieldSpec, OnError, ValueSource};
+use penstock_codec::{ColumnType, FieldSpec};
 use penstock_config::{SqlTerm, TableCreation};
 use penstock_testkit::Chdb;
 
 fn field(name: &str, ty: &str) -> FieldSpec {
-    FieldSpec {
-        column: name.into(),
-        ty: ColumnType::parse(ty).unwrap(),
-        source: ValueSource::Json(name.into()),
-        required: false,
-        on_error: OnError::Reject,
-        options: Default::default(),
-    }
+    FieldSpec::from_key(name, ColumnType::parse(ty).unwrap())
 }
 
 fn creation(engine: &str, args: Vec<SqlTerm>) -> TableCreation {

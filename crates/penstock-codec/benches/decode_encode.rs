@@ -42,14 +42,7 @@ fn events(n: usize) -> Vec<Vec<u8>> {
 }
 
 fn schema() -> Vec<FieldSpec> {
-    let f = |name: &str, ty: &str| FieldSpec {
-        column: name.into(),
-        ty: ColumnType::parse(ty).unwrap(),
-        source: ValueSource::Json(name.into()),
-        required: false,
-        on_error: OnError::Reject,
-        options: Default::default(),
-    };
+    let f = |name: &str, ty: &str| FieldSpec::from_key(name, ColumnType::parse(ty).unwrap());
     vec![
         f("event_id", "UUID"),
         f("user_id", "UInt64"),
@@ -97,16 +90,12 @@ fn wide_events(n: usize) -> Vec<Vec<u8>> {
 
 fn wide_schema() -> Vec<FieldSpec> {
     let f = |name: &str, ty: &str, from: &str| FieldSpec {
-        column: name.into(),
-        ty: ColumnType::parse(ty).unwrap(),
         source: if from.contains('.') {
             ValueSource::Path(JsonPath::parse(from).unwrap())
         } else {
             ValueSource::Json(from.into())
         },
-        required: false,
-        on_error: OnError::Reject,
-        options: Default::default(),
+        ..FieldSpec::from_key(name, ColumnType::parse(ty).unwrap())
     };
     vec![
         f("id", "UUID", "id"),

@@ -70,6 +70,22 @@ pub struct FieldSpec {
     pub options: FieldOptions,
 }
 
+impl FieldSpec {
+    /// A column filled from the message's top-level key of the same name: optional,
+    /// rejecting values that do not convert, no other option set.
+    pub fn from_key(column: impl Into<String>, ty: ColumnType) -> FieldSpec {
+        let column = column.into();
+        FieldSpec {
+            source: ValueSource::Json(column.clone()),
+            column,
+            ty,
+            required: false,
+            on_error: OnError::Reject,
+            options: FieldOptions::default(),
+        }
+    }
+}
+
 /// Less common per-field settings.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct FieldOptions {
@@ -328,12 +344,9 @@ impl JsonDecoder {
                 Kind::Object | Kind::Array => (ColumnType::String, true),
             };
             out.push(FieldSpec {
-                column: name.clone(),
-                ty: ColumnType::Nullable(Box::new(ty)),
-                source: ValueSource::Json(name),
-                required: false,
                 on_error: OnError::Null,
                 options: FieldOptions { raw_json, ..Default::default() },
+                ..FieldSpec::from_key(name, ColumnType::Nullable(Box::new(ty)))
             });
         }
         out

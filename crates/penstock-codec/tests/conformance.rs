@@ -7,8 +7,7 @@
 //! tests, which insert Native blocks into it.
 
 use penstock_codec::{
-    encode_native, encode_row_binary, ColumnType, DecodeLimits, FieldSpec, JsonDecoder, MessageMeta, OnError,
-    Timestamp, ValueSource,
+    encode_native, encode_row_binary, ColumnType, DecodeLimits, FieldSpec, JsonDecoder, MessageMeta, Timestamp,
 };
 use penstock_testkit::Chdb;
 
@@ -103,14 +102,7 @@ fn structure() -> String {
 fn every_type_reads_back_in_modern_clickhouse_as_it_parses_the_json_itself() {
     let fields: Vec<FieldSpec> = COLUMNS
         .iter()
-        .map(|(name, ty)| FieldSpec {
-            column: (*name).into(),
-            ty: ColumnType::parse(ty).unwrap_or_else(|e| panic!("{e}")),
-            source: ValueSource::Json((*name).into()),
-            required: false,
-            on_error: OnError::Reject,
-            options: Default::default(),
-        })
+        .map(|(name, ty)| FieldSpec::from_key(*name, ColumnType::parse(ty).unwrap_or_else(|e| panic!("{e}"))))
         .collect();
     let mut decoder = JsonDecoder::new(fields, DecodeLimits::default()).expect("schema");
     let mut block = decoder.new_block();

@@ -10,7 +10,7 @@ use penstock_clickhouse::ddl::{
     type_needs, ColumnDef,
 };
 use penstock_clickhouse::{plan_evolution, ClickHouseClient, ClickHouseError, Evolution};
-use penstock_codec::{ColumnType, FieldOptions, FieldSpec, OnError, ValueSource};
+use penstock_codec::{ColumnType, FieldOptions, FieldSpec, OnError};
 use penstock_config::{ClickHouseSink, Pipeline};
 
 /// `(major, minor)` of a version string like `18.16.1` or `26.9.2.1`.
@@ -138,12 +138,9 @@ pub async fn added_fields(
         let column = unescape_tsv(column);
         let Ok(ty) = ColumnType::parse(&unescape_tsv(ty)) else { continue };
         out.push(FieldSpec {
-            column: column.clone(),
-            ty,
-            source: ValueSource::Json(column),
-            required: false,
             on_error: OnError::Null,
             options: FieldOptions { raw_json: *raw == "1", ..Default::default() },
+            ..FieldSpec::from_key(column, ty)
         });
     }
     Ok(out)

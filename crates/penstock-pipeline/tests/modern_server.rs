@@ -11,7 +11,7 @@
 #![allow(missing_docs)]
 
 use penstock_clickhouse::build_insert;
-use penstock_codec::{ColumnType, DecodeLimits, FieldSpec, JsonDecoder, MessageMeta, OnError, Timestamp, ValueSource};
+use penstock_codec::{ColumnType, DecodeLimits, FieldSpec, JsonDecoder, MessageMeta, Timestamp, ValueSource};
 use penstock_config::{Compression, InsertFormat};
 use penstock_pipeline::exactly_once::ledger::{capability_queries, parse_capabilities};
 use penstock_pipeline::exactly_once::mode::{choose, dedup_token, DedupMode};
@@ -21,14 +21,7 @@ const DDL: &str = "CREATE TABLE events.t (id UInt64, name String, _partition Int
                    ENGINE = MergeTree ORDER BY id";
 
 fn field(column: &str, ty: ColumnType, source: ValueSource) -> FieldSpec {
-    FieldSpec {
-        column: column.into(),
-        ty,
-        source,
-        required: true,
-        on_error: OnError::Reject,
-        options: Default::default(),
-    }
+    FieldSpec { source, required: true, ..FieldSpec::from_key(column, ty) }
 }
 
 fn fields() -> Vec<FieldSpec> {

@@ -3,14 +3,7 @@ use crate::native::encode_native;
 use crate::path::JsonPath;
 
 fn field(name: &str, ty: &str) -> FieldSpec {
-    FieldSpec {
-        column: name.into(),
-        ty: ColumnType::parse(ty).unwrap(),
-        source: ValueSource::Json(name.into()),
-        required: false,
-        on_error: OnError::Reject,
-        options: Default::default(),
-    }
+    FieldSpec::from_key(name, ColumnType::parse(ty).unwrap())
 }
 
 fn meta() -> MessageMeta<'static> {
@@ -178,14 +171,7 @@ fn missing_required_and_policies() {
 
 #[test]
 fn virtual_columns() {
-    let v = |name: &str, ty: &str, source| FieldSpec {
-        column: name.into(),
-        ty: ColumnType::parse(ty).unwrap(),
-        source,
-        required: false,
-        on_error: OnError::Reject,
-        options: Default::default(),
-    };
+    let v = |name: &str, ty: &str, source| FieldSpec { source, ..field(name, ty) };
     let mut d = decoder(vec![
         v("_topic", "String", ValueSource::Topic),
         v("_partition", "Int32", ValueSource::Partition),

@@ -85,17 +85,10 @@ pub fn choose(caps: &Capabilities, fields: &[FieldSpec], topics: usize) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use penstock_codec::{ColumnType, OnError};
+    use penstock_codec::ColumnType;
 
     fn f(column: &str, source: ValueSource) -> FieldSpec {
-        FieldSpec {
-            column: column.into(),
-            ty: ColumnType::Int64,
-            source,
-            required: false,
-            on_error: OnError::Reject,
-            options: Default::default(),
-        }
+        FieldSpec { source, ..FieldSpec::from_key(column, ColumnType::Int64) }
     }
 
     fn caps(token: bool, engine: &str, window: bool) -> Capabilities {
