@@ -308,6 +308,8 @@ impl Worker<'_> {
         let (mut previous_is_event, mut previous_is_late) = (false, false);
         let paced = self.plan.rate > 0;
         let mut i = 0u64;
+        // Counted per thread and added up at the end (only `sent` is read while running).
+        let (mut duplicates, mut malformed, mut late) = (0u64, 0u64, 0u64);
         loop {
             if self.quota.is_some_and(|q| i >= q) {
                 break;
@@ -323,12 +325,12 @@ impl Worker<'_> {
             }
             let roll: f64 = if mix.duplicates + mix.malformed > 0.0 { dice.random() } else { 1.0 };
             if previous_is_event && roll < mix.duplicates {
-                self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                duplicates += 1;
                 if previous_is_late {
-                    self.counters.late.fetch_add(1, Ordering::Relaxed);
+                    late += 1;
                 }
             } else {
-                let malformed = roll < mix.duplicates + mix.malformed;
+                let broken = roll < mix.duplicates + mix.malformed;
                 let mut now = wall_clock();
                 previous_is_late = mix.late > 0.0 && dice.random::<f64>() < mix.late;
                 if previous_is_late {
@@ -336,23 +338,26 @@ impl Worker<'_> {
                     now = now.minus_millis(dice.random_range(1000..=max_ms));
                 }
                 events.next_into(now, &mut json, &mut key);
-                previous_is_event = !malformed;
-                if malformed {
+                previous_is_event = !broken;
+                if broken {
                     Malformation::ALL[dice.random_range(0..Malformation::ALL.len())].apply(&mut json);
-                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    malformed += 1;
                 } else if previous_is_late {
-                    self.counters.late.fetch_add(1, Ordering::Relaxed);
+                    late += 1;
                 }
             }
             self.producer.send(&self.plan.topic, key.as_bytes(), json.as_bytes(), None)?;
             i += 1;
-            // Published in steps: one shared counter bumped per event by every thread
-            // would bounce its cache line between cores.
+            // Published in steps for the progress display: one shared counter bumped per
+            // event by every thread would bounce its cache line between cores.
             if i % 64 == 0 {
                 self.counters.sent.fetch_add(64, Ordering::Relaxed);
             }
         }
         self.counters.sent.fetch_add(i % 64, Ordering::Relaxed);
+        self.counters.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+        self.counters.malformed.fetch_add(malformed, Ordering::Relaxed);
+        self.counters.late.fetch_add(late, Ordering::Relaxed);
         Ok(())
     }
 }
