@@ -225,6 +225,13 @@ impl Block {
         debug_assert!(self.columns.iter().all(|c| c.nulls.as_ref().is_none_or(|n| n.len() == self.rows)));
     }
 
+    /// Declares that every column has received `n` more values (a decoder that fills
+    /// columns one at a time, as the Native reader does).
+    pub fn commit_rows(&mut self, n: usize) {
+        self.rows += n;
+        debug_assert!(self.columns.iter().all(|c| c.nulls.as_ref().is_none_or(|x| x.len() == self.rows)));
+    }
+
     /// Removes any partial row written since the last [`Block::commit_row`].
     pub fn rollback(&mut self) {
         let rows = self.rows;

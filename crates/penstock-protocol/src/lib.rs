@@ -1,0 +1,16 @@
+//! Pure exactly-once decisions shared by Penstock's sources and sinks. No I/O: every
+//! function here takes what the edges read (tails of output partitions, positions) and
+//! returns what to do, so each decision is tested against a crash model without a server.
+//!
+//! - [`position`]: a row's place in its source's total order, and its header text;
+//! - [`kafka_sink`]: exactly-once into Kafka without transactions — the recovery plan
+//!   from the tails of the output partitions, and the acknowledged-prefix floor.
+//!
+//! The Kafka → ClickHouse ledger protocol still lives in `penstock-pipeline`'s
+//! `exactly_once` module; it moves here with the engine restructuring.
+
+pub mod kafka_sink;
+pub mod position;
+
+pub use kafka_sink::{plan, AckWindow, ResumePlan, Tail};
+pub use position::{Position, PositionParseError, PositionValue};
