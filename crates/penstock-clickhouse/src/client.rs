@@ -79,6 +79,24 @@ impl ClickHouseClient {
         self.send(self.request(settings).body(sql.to_string())).await
     }
 
+    /// Runs a query with settings as URL parameters and returns the raw response body
+    /// (for binary formats such as Native).
+    pub async fn query_bytes(&self, sql: &str, settings: &[(&str, &str)]) -> Result<bytes::Bytes> {
+        let resp = self.request(settings).body(sql.to_string()).send().await.map_err(|e| self.transport(e))?;
+        let status = resp.status();
+        if status.is_success() {
+            resp.bytes().await.map_err(|e| self.transport(e))
+        } else {
+            let text = resp.text().await.map_err(|e| self.transport(e))?;
+            Err(parse_exception(status.as_u16(), &text))
+        }
+    }
+
+    /// A client for a ClickHouse source.
+    pub fn for_source(source: &penstock_config::ClickHouseSource) -> Self {
+        Self::new(&source.url, &source.user, source.password.clone(), source.timeout)
+    }
+
     /// Checks that the server answers and the credentials work.
     pub async fn ping(&self) -> Result<()> {
         self.query("SELECT 1").await.map(drop)

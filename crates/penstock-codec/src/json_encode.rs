@@ -67,26 +67,37 @@ impl JsonRowEncoder {
     /// Appends row `row` of `block` as a JSON object to `out`.
     pub fn encode_row(&self, block: &Block, row: usize, out: &mut Vec<u8>) -> Result<(), JsonEncodeError> {
         out.push(b'{');
-        for ((key, ty), col) in self.keys.iter().zip(&self.types).zip(block.columns()) {
+        for (i, key) in self.keys.iter().enumerate() {
             out.extend_from_slice(key);
-            if col.is_null(row) {
-                out.extend_from_slice(b"null");
-                continue;
-            }
-            let mut value = col.value_bytes(row);
-            let ty = ty.storage();
-            let ty = match ty {
-                ColumnType::Nullable(inner) => &**inner,
-                t => t,
-            };
-            write_value(ty, &mut value, out).map_err(|reason| JsonEncodeError {
-                column: col.name().to_string(),
-                row,
-                reason,
-            })?;
+            self.try_encode_value(block, i, row, out)?;
         }
         out.push(b'}');
         Ok(())
+    }
+
+    /// Appends the JSON value of column `column`, row `row` (e.g. for a message key).
+    /// A value the encoder cannot read (never written by Penstock's decoders) becomes
+    /// `null`.
+    pub fn encode_value(&self, block: &Block, column: usize, row: usize, out: &mut Vec<u8>) {
+        let start = out.len();
+        if self.try_encode_value(block, column, row, out).is_err() {
+            out.truncate(start);
+            out.extend_from_slice(b"null");
+        }
+    }
+
+    fn try_encode_value(&self, block: &Block, i: usize, row: usize, out: &mut Vec<u8>) -> Result<(), JsonEncodeError> {
+        let col = &block.columns()[i];
+        if col.is_null(row) {
+            out.extend_from_slice(b"null");
+            return Ok(());
+        }
+        let mut value = col.value_bytes(row);
+        let ty = match self.types[i].storage() {
+            ColumnType::Nullable(inner) => &**inner,
+            t => t,
+        };
+        write_value(ty, &mut value, out).map_err(|reason| JsonEncodeError { column: col.name().to_string(), row, reason })
     }
 }
 

@@ -25,21 +25,48 @@
 mod error;
 pub mod interpolate;
 pub mod model;
+pub mod publication;
 pub mod units;
 pub mod validate;
 
 pub use error::ConfigError;
 pub use validate::{
     BatchLimits, ClickHouseSink, Compression, Delivery, InsertFormat, KafkaSource, Pipeline, RetryPolicy, Secret,
-    SqlTerm, StartFrom, TableCreation,
+    SqlTerm, StartFrom, TableCreation, Job,
 };
+pub use publication::{ClickHouseSource, KafkaSink, Publication, Relation, SourceStart, TopicCreation};
 
 use error::Locator;
 use std::path::Path;
 
+/// Reads and validates a Kafka → ClickHouse pipeline file (see [`load_job`] for any).
+pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+    let file = path.display().to_string();
+    ingest_only(load_job(path)?, &file)
+}
+
+/// Validates Kafka → ClickHouse pipeline text (see [`parse_job`] for any).
+pub fn parse(text: &str, file: &str, env: impl Fn(&str) -> Option<String>) -> Result<Pipeline, ConfigError> {
+    ingest_only(parse_job(text, file, env)?, file)
+}
+
+fn ingest_only(job: Job, file: &str) -> Result<Pipeline, ConfigError> {
+    match job {
+        Job::Ingest(p) => Ok(p),
+        Job::Publish(_) => Err(ConfigError {
+            file: file.to_string(),
+            line: None,
+            column: None,
+            path: "source".into(),
+            message: "this is a ClickHouse → Kafka pipeline; a Kafka → ClickHouse one is needed here".into(),
+            source_line: None,
+        }),
+    }
+}
+
 /// Reads and validates the pipeline file at `path`, taking `${VAR}`s from the process
 /// environment.
-pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+pub fn load_job(path: &Path) -> Result<Job, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: file.clone(),
@@ -49,11 +76,11 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
         message: format!("cannot read the pipeline file: {e}"),
         source_line: None,
     })?;
-    parse(&text, &file, |name| std::env::var(name).ok())
+    parse_job(&text, &file, |name| std::env::var(name).ok())
 }
 
 /// Validates pipeline text; `file` names it in errors, `env` resolves `${VAR}`s.
-pub fn parse(text: &str, file: &str, env: impl Fn(&str) -> Option<String>) -> Result<Pipeline, ConfigError> {
+pub fn parse_job(text: &str, file: &str, env: impl Fn(&str) -> Option<String>) -> Result<Job, ConfigError> {
     let raw = Locator { file, text };
     let text = interpolate::interpolate(text, env)
         .map_err(|e| raw.at(Some(e.line as u64), Some(e.column as u64), "", e.message))?;

@@ -51,7 +51,10 @@ pub struct PipelineFile {
     #[serde(default)]
     pub limits: LimitsFile,
     /// Destination columns, in order: `column: TYPE` or `column: { type: TYPE, ... }`.
-    pub schema: Spanned<OrderedMap<Spanned<FieldFile>>>,
+    /// Required with a Kafka source; with a ClickHouse source the columns are the
+    /// table's (or the query's), and `schema` is not given.
+    #[serde(default)]
+    pub schema: Option<Spanned<OrderedMap<Spanned<FieldFile>>>>,
     /// Where rows go.
     pub sink: SinkFile,
     /// Delivery guarantee: `exactly_once` (default) or `at_least_once`.
@@ -138,6 +141,96 @@ pub enum DeliveryFile {
 pub enum SourceFile {
     /// Kafka topics through a consumer group.
     Kafka(Spanned<KafkaFile>),
+    /// A ClickHouse table or query, read incrementally by a cursor (ClickHouse → Kafka).
+    Clickhouse(Spanned<ClickHouseSourceFile>),
+}
+
+/// ClickHouse source settings: rows of a table (or a query) published in cursor order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseSourceFile {
+    /// HTTP interface URL, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database (default `default`). May also be given as `table: db.table`.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// The table to publish, `name` or `database.name`. Give `table` or `query`.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// A `SELECT` to publish instead of a whole table (no `FORMAT`, `ORDER BY` or
+    /// `LIMIT`: Penstock wraps it, filters it by the cursor and orders it). It must
+    /// return the cursor columns.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// User (default `default`).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password; use `${VAR}` to take it from the environment. Never logged.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// How new rows are found: `{ columns: [c1, c2, ...], settle: 10s }` — a monotone
+    /// column first (a DateTime/DateTime64/Date when `settle` is above zero) and
+    /// columns that make the tuple unique after it. Only rows whose first column is at
+    /// least `settle` older than the server's `now()` are read, so a row committed late
+    /// (inside the settle window) is still published; a row that appears behind the
+    /// cursor anyway is counted as late (`penstock_source_late_rows_total`).
+    pub cursor: CursorFile,
+    /// Where the first run starts: `beginning` (default: every row) or `now` (rows
+    /// newer than the start).
+    #[serde(default)]
+    pub start: SourceStartFile,
+    /// How long to wait before asking again when there were no new rows (default 1s).
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: HumanDuration,
+    /// Rows read per query (default 100000).
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// How often a closed range is counted again to detect late rows (default 30s;
+    /// `0s` turns the detector off).
+    #[serde(default = "default_late_check")]
+    pub late_check: HumanDuration,
+    /// Time limit of one HTTP request (default 60s).
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// The cursor of a ClickHouse source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CursorFile {
+    /// Cursor columns, most significant first (at least one).
+    pub columns: Vec<String>,
+    /// Rows younger than this (by the first column, against the server's clock) are
+    /// not read yet (default 10s).
+    #[serde(default = "default_settle")]
+    pub settle: HumanDuration,
+}
+
+/// Where a ClickHouse source starts on its first run.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceStartFile {
+    /// Every row of the table.
+    #[default]
+    Beginning,
+    /// Rows newer than the first run's start.
+    Now,
+}
+
+const fn default_poll_interval() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(1))
+}
+
+const fn default_batch_rows() -> usize {
+    100_000
+}
+
+const fn default_late_check() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30))
+}
+
+const fn default_settle() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
 }
 
 /// Kafka source settings.
@@ -437,6 +530,79 @@ impl<'de> Deserialize<'de> for FieldFile {
 pub enum SinkFile {
     /// A ClickHouse table over HTTP(S).
     Clickhouse(Spanned<ClickHouseFile>),
+    /// A Kafka topic, written exactly once without Kafka transactions.
+    Kafka(Spanned<KafkaSinkFile>),
+}
+
+/// Kafka sink settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkFile {
+    /// Bootstrap servers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// Output topic.
+    pub topic: String,
+    /// Columns whose values make the message key (`event_id` or `[a, b]`): one column's
+    /// value text, or a JSON array of several. The partition is the Java client's
+    /// murmur2 of the key. Without a key, messages have none and the partition is the
+    /// murmur2 of the row's source position (deterministic, spread evenly).
+    #[serde(default)]
+    pub key: KeyColumnsFile,
+    /// Message format: `json` (one object per row, every column under its name).
+    #[serde(default)]
+    pub format: OutputFormatFile,
+    /// Extra librdkafka producer properties (`linger.ms`, `compression.type`,
+    /// `security.protocol`...). The ones exactly-once depends on are refused.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// Create the topic when it is missing.
+    #[serde(default)]
+    pub create: Option<TopicCreateFile>,
+}
+
+/// Message key columns: one name or a list.
+#[derive(Debug, Deserialize, Default)]
+#[serde(untagged)]
+pub enum KeyColumnsFile {
+    /// No key.
+    #[default]
+    None,
+    /// One column.
+    One(String),
+    /// Several columns.
+    Many(Vec<String>),
+}
+
+/// Output message formats.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormatFile {
+    /// One JSON object per row.
+    #[default]
+    Json,
+}
+
+/// How a missing output topic is created.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicCreateFile {
+    /// Partitions (default 1).
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    /// Replication factor (default 1).
+    #[serde(default = "default_replication")]
+    pub replication_factor: i32,
+    /// Topic configuration, e.g. `{ retention.ms: "604800000" }`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+const fn default_partitions() -> i32 {
+    1
+}
+
+const fn default_replication() -> i32 {
+    1
 }
 
 /// ClickHouse sink settings.

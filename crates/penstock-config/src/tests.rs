@@ -291,3 +291,81 @@ fn http_settings_from_the_file() {
     assert!(!format!("{p:?}").contains("t0ken-x"), "the token is never shown");
     assert_eq!(parse(GOOD, "p.yaml", env).unwrap().http_address, None);
 }
+
+/// A ClickHouse → Kafka file, with the environment the shipped example reads.
+fn publication(text: &str) -> Result<crate::Publication, ConfigError> {
+    let env = |name: &str| match name {
+        "PENSTOCK_CLICKHOUSE_URL" => Some("http://127.0.0.1:8123".to_string()),
+        "PENSTOCK_KAFKA_BROKERS" => Some("127.0.0.1:9092".to_string()),
+        _ => None,
+    };
+    match parse_job(text, "out.yaml", env)? {
+        Job::Publish(p) => Ok(p),
+        Job::Ingest(_) => panic!("parsed as a Kafka → ClickHouse pipeline"),
+    }
+}
+
+#[test]
+fn shipped_clickhouse_to_kafka_example() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/clickhouse-to-kafka.yaml");
+    let p = publication(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(p.name, "transactions-out");
+    assert_eq!(p.source.relation, crate::Relation::Table("transactions".into()));
+    assert_eq!(p.source.database, "default");
+    assert_eq!(p.source.cursor, ["ingest_time", "_partition", "_offset"]);
+    assert_eq!(p.source.settle, Duration::from_secs(2));
+    assert_eq!(p.sink.topic, "transactions-out");
+    assert_eq!(p.sink.key, ["event_id"]);
+    assert_eq!(p.sink.create.as_ref().map(|c| c.partitions), Some(4));
+    // The Kafka → ClickHouse entry point refuses it by name.
+    let e = parse(&std::fs::read_to_string(path).unwrap(), "out.yaml", |n| {
+        match n {
+            "PENSTOCK_CLICKHOUSE_URL" => Some("http://ch:8123".into()),
+            "PENSTOCK_KAFKA_BROKERS" => Some("b:1".into()),
+            _ => None,
+        }
+    })
+    .unwrap_err();
+    assert!(e.message.contains("ClickHouse → Kafka"), "{e}");
+}
+
+const PUBLISH: &str = r#"
+name: out
+source:
+  clickhouse:
+    url: http://127.0.0.1:8123
+    table: db.events
+    cursor: { columns: [ts, id] }
+sink:
+  kafka: { brokers: "127.0.0.1:9092", topic: events-out, key: [region, id] }
+"#;
+
+#[test]
+fn publication_defaults_and_refusals() {
+    let p = publication(PUBLISH).unwrap();
+    assert_eq!(p.source.database, "db");
+    assert_eq!(p.source.settle, Duration::from_secs(10));
+    assert_eq!(p.source.batch_rows, 100_000);
+    assert_eq!(p.source.late_check, Some(Duration::from_secs(30)));
+    assert_eq!(p.sink.key, ["region", "id"]);
+    let refused = |from: &str, to: &str, path: &str, words: &str| {
+        let e = publication(&PUBLISH.replace(from, to)).unwrap_err();
+        assert_eq!(e.path, path, "{e}");
+        assert!(e.message.contains(words), "{e}");
+    };
+    refused("table: db.events", "table: db.events\n    query: SELECT 1", "source.clickhouse.table", "not both");
+    refused("table: db.events", "query: DROP TABLE x", "source.clickhouse.query", "SELECT");
+    refused("columns: [ts, id]", "columns: []", "source.clickhouse.cursor.columns", "cursor columns");
+    refused("columns: [ts, id]", "columns: [ts, ts]", "source.clickhouse.cursor.columns[1]", "twice");
+    refused("key: [region, id]", "key: id, properties: { acks: '1' }", "sink.kafka.properties.acks", "managed");
+    refused("topic: events-out", "topic: ''", "sink.kafka.topic", "empty");
+    let e = publication(&format!("{PUBLISH}schema: {{ a: UInt8 }}\n")).unwrap_err();
+    assert!(e.message.contains("remove `schema`"), "{e}");
+    let e = publication(&format!("{PUBLISH}delivery: at_least_once\n")).unwrap_err();
+    assert!(e.message.contains("always exactly-once"), "{e}");
+    let e = publication(&PUBLISH.replace("kafka: {", "clickhouse: { url: 'http://x', table: t } #")).unwrap_err();
+    assert!(e.message.contains("Kafka sink"), "{e}");
+    // Kafka → Kafka is refused with what exists instead.
+    let e = err("name: k\nsource: { kafka: { brokers: b, topics: [t] } }\nschema: { a: UInt8 }\nsink: { kafka: { brokers: b, topic: u } }\n");
+    assert!(e.message.contains("Kafka → Kafka"), "{e}");
+}

@@ -269,7 +269,54 @@ fn virtual_source(name: &str) -> Option<ValueSource> {
     })
 }
 
-pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, ConfigError> {
+/// A validated pipeline file: which ends it joins decides how it runs.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per process, built once
+pub enum Job {
+    /// Kafka → ClickHouse.
+    Ingest(Pipeline),
+    /// ClickHouse → Kafka.
+    Publish(crate::publication::Publication),
+}
+
+impl Job {
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Job::Ingest(p) => &p.name,
+            Job::Publish(p) => &p.name,
+        }
+    }
+}
+
+pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Job, ConfigError> {
+    let name = pipeline_name(&f, loc)?;
+    let source = match f.source {
+        SourceFile::Kafka(k) => k,
+        SourceFile::Clickhouse(c) => {
+            let rest = crate::publication::Rest { sink: f.sink, schema_given: f.schema.is_some(), delivery: f.delivery, http: f.http };
+            return crate::publication::validate(name, c, rest, loc).map(Job::Publish);
+        }
+    };
+    let c = match f.sink {
+        SinkFile::Clickhouse(c) => c,
+        SinkFile::Kafka(k) => {
+            return Err(loc.spanned(
+                &k.referenced,
+                "sink.kafka",
+                "a Kafka sink takes a ClickHouse source for now; Kafka → Kafka is not built yet",
+            ))
+        }
+    };
+    let Some(schema) = f.schema else {
+        return Err(loc.plain_at("schema", "a Kafka source needs a `schema:` (the columns each message becomes)"));
+    };
+    validate_ingest(name, source, schema, c, f.format, f.limits, f.delivery, f.dead_letter, f.unknown_fields, f.freshness, f.http, loc)
+        .map(Job::Ingest)
+}
+
+/// The pipeline name, checked.
+pub(crate) fn pipeline_name(f: &PipelineFile, loc: &Locator<'_>) -> Result<String, ConfigError> {
     let name = f.name.value.trim().to_string();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
         return Err(loc.spanned(
@@ -278,8 +325,24 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
             format!("pipeline name `{name}` must be non-empty and use only letters, digits, `_`, `-`, `.`"),
         ));
     }
+    Ok(name)
+}
 
-    let SourceFile::Kafka(k) = f.source;
+#[allow(clippy::too_many_arguments)] // the sections of one file, taken apart once
+fn validate_ingest(
+    name: String,
+    k: serde_saphyr::Spanned<KafkaFile>,
+    schema: serde_saphyr::Spanned<OrderedMap<serde_saphyr::Spanned<FieldFile>>>,
+    c: serde_saphyr::Spanned<ClickHouseFile>,
+    format: Format,
+    limits_file: LimitsFile,
+    delivery_file: DeliveryFile,
+    dead_letter: DeadLetterFile,
+    unknown_fields: UnknownFieldsFile,
+    freshness: FreshnessFile,
+    http: HttpFile,
+    loc: &Locator<'_>,
+) -> Result<Pipeline, ConfigError> {
     let kl = &k.referenced;
     let k = k.value;
     if k.brokers.trim().is_empty() {
@@ -317,19 +380,19 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
     };
 
     let limits = DecodeLimits {
-        max_message_bytes: usize::try_from(f.limits.max_message_bytes.0).unwrap_or(usize::MAX),
-        max_depth: f.limits.max_depth,
+        max_message_bytes: usize::try_from(limits_file.max_message_bytes.0).unwrap_or(usize::MAX),
+        max_depth: limits_file.max_depth,
     };
     if limits.max_depth == 0 || limits.max_message_bytes < 16 {
         return Err(loc.at(None, None, "limits", "max_depth must be at least 1 and max_message_bytes at least 16"));
     }
 
-    let schema_loc = &f.schema.referenced;
-    if f.schema.value.0.is_empty() {
+    let schema_loc = &schema.referenced;
+    if schema.value.0.is_empty() {
         return Err(loc.spanned(schema_loc, "schema", "the schema has no columns"));
     }
-    let mut fields = Vec::with_capacity(f.schema.value.0.len());
-    for (column, spanned) in &f.schema.value.0 {
+    let mut fields = Vec::with_capacity(schema.value.0.len());
+    for (column, spanned) in &schema.value.0 {
         let path = format!("schema.{column}");
         let at = |msg: String| loc.spanned(&spanned.referenced, &path, msg);
         let fd = &spanned.value;
@@ -387,7 +450,6 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
         fields.push(spec);
     }
 
-    let SinkFile::Clickhouse(c) = f.sink;
     let cl = &c.referenced;
     let c = c.value;
     let url = c.url.trim().trim_end_matches('/').to_string();
@@ -427,7 +489,7 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
     if c.timeout.0 < Duration::from_millis(100) {
         return Err(loc.spanned(cl, "sink.clickhouse.timeout", "must be at least 100ms"));
     }
-    let (dead_letter_database, dead_letter_table) = match &f.dead_letter.table {
+    let (dead_letter_database, dead_letter_table) = match &dead_letter.table {
         None => (database.clone(), format!("{table}_dead_letter")),
         Some(t) => {
             let at = |m: &str| loc.spanned(&t.referenced, "dead_letter.table", m);
@@ -470,8 +532,7 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
             if !primary_key.is_empty() && !order_by.starts_with(&primary_key) {
                 return Err(at("`primary_key` must be a prefix of `order_by`".into()));
             }
-            let codecs = f
-                .schema
+            let codecs = schema
                 .value
                 .0
                 .iter()
@@ -529,13 +590,13 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
         evolve_add,
         widen: c.widen,
     };
-    let delivery = match f.delivery {
+    let delivery = match delivery_file {
         DeliveryFile::ExactlyOnce => Delivery::ExactlyOnce,
         DeliveryFile::AtLeastOnce => Delivery::AtLeastOnce,
     };
-    let arrays_as_rows = f.format == Format::JsonArray;
-    let add_unknown_fields = f.unknown_fields == UnknownFieldsFile::Add;
-    let event_time_column = match f.freshness.event_time {
+    let arrays_as_rows = format == Format::JsonArray;
+    let add_unknown_fields = unknown_fields == UnknownFieldsFile::Add;
+    let event_time_column = match freshness.event_time {
         None => None,
         Some(c) => {
             let is_time = fields.iter().any(|fd| {
@@ -559,8 +620,8 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Pipeline, C
         arrays_as_rows,
         add_unknown_fields,
         event_time_column,
-        http_address: f.http.address.filter(|a| !a.trim().is_empty()),
-        http_token: f.http.token.filter(|t| !t.is_empty()).map(Secret::new),
+        http_address: http.address.filter(|a| !a.trim().is_empty()),
+        http_token: http.token.filter(|t| !t.is_empty()).map(Secret::new),
         sink,
         delivery,
     })

@@ -4,17 +4,23 @@
 //!   pipeline through [`RebalanceHook`], explicit offset lists for commits;
 //! - [`metadata`]: topic existence, partitions and watermarks (for `check` and
 //!   `--until-caught-up`);
-//! - [`producer`]: a counting producer for `penstock gen` and tests.
+//! - [`producer`]: a counting producer for `penstock gen` and tests;
+//! - [`publish`]: the Kafka sink's idempotent, gap-less producer and tail reader;
+//! - [`partitioner`]: the Java client's murmur2 partition of a key.
 
 pub mod consumer;
 pub mod error;
 pub mod metadata;
+pub mod partitioner;
 pub mod producer;
+pub mod publish;
 pub mod sample;
 
 pub use consumer::{committed, offset_list, subscribe, Partition, RebalanceHook, SourceConsumer};
 pub use error::{KafkaEdgeError, Result};
-pub use metadata::{MetadataClient, TopicInfo};
+pub use metadata::{create_topic, MetadataClient, TopicInfo};
+pub use partitioner::{murmur2, partition_for_key};
 pub use producer::CountingProducer;
+pub use publish::{read_tails, Delivery, Publisher, QueueFull, Stamp, TailMessage};
 pub use rdkafka;
 pub use sample::sample;

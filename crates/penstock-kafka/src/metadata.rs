@@ -95,3 +95,46 @@ pub async fn ensure_topic(brokers: &str, topic: &str, partitions: i32, timeout: 
     }
     Ok(())
 }
+
+/// Creates `topic` (`partitions`, `replication_factor`, topic `config`) with the
+/// client `properties` of the pipeline; an existing topic is left as it is. A refusal
+/// comes back with the broker's reason.
+pub async fn create_topic(
+    brokers: &str,
+    properties: &[(String, String)],
+    topic: &str,
+    partitions: i32,
+    replication_factor: i32,
+    config: &[(String, String)],
+    timeout: Duration,
+) -> Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let mut cfg = ClientConfig::new();
+    for (k, v) in properties {
+        cfg.set(k, v);
+    }
+    cfg.set("bootstrap.servers", brokers);
+    let admin: AdminClient<DefaultClientContext> = cfg.create().map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
+    let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication_factor));
+    for (k, v) in config {
+        new = new.set(k, v);
+    }
+    let results = admin.create_topics(&[new], &opts).await.map_err(|e| KafkaEdgeError::Config(format!(
+        "cannot create topic `{topic}` on {brokers}: {e}"
+    )))?;
+    for r in results {
+        match r {
+            Ok(_) => tracing::info!(topic, partitions, replication_factor, "topic created"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => {
+                return Err(KafkaEdgeError::Config(format!(
+                    "the broker refused to create topic `{t}` ({partitions} partitions, replication factor \
+                     {replication_factor}): {code}"
+                )))
+            }
+        }
+    }
+    Ok(())
+}

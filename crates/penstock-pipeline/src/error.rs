@@ -61,6 +61,14 @@ pub enum PipelineError {
     /// or committed, and the next start recovers from the ledger.
     #[error("{0}")]
     Recovery(String),
+    /// The ClickHouse source cannot be read as configured (missing table, cursor
+    /// column, failing query).
+    #[error("cannot start: {0}")]
+    Source(String),
+    /// The Kafka sink cannot be used as configured (topic missing or not creatable, key
+    /// columns missing, producer refused).
+    #[error("cannot start: {0}")]
+    Sink(String),
     /// A pipeline thread panicked (a bug).
     #[error("internal error: {0}")]
     Internal(String),

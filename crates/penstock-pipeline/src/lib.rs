@@ -25,6 +25,7 @@ pub mod evolve;
 pub mod exactly_once;
 pub mod failpoint;
 pub mod origins;
+pub mod publish;
 pub mod runner;
 pub mod shared;
 pub mod sink;

@@ -278,7 +278,7 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
 }
 
 /// First SIGINT/SIGTERM: graceful stop, and a hard stop after `grace`. Second: hard stop.
-async fn watch_signals(stop: Arc<Stop>, grace: Duration) {
+pub(crate) async fn watch_signals(stop: Arc<Stop>, grace: Duration) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::warn!("cannot install signal handlers");

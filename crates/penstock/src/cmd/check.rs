@@ -114,9 +114,49 @@ async fn check_dead_letters(p: &penstock_config::Pipeline, client: &ClickHouseCl
     }
 }
 
+/// `penstock check` of a ClickHouse → Kafka pipeline.
+async fn check_publication(args: &CheckArgs, p: &penstock_config::Publication) -> ExitCode {
+    println!(
+        "ok   pipeline file {}: {} into Kafka topic {}",
+        args.pipeline.display(),
+        penstock_clickhouse::Cursor::from_sql(&p.source),
+        p.sink.topic
+    );
+    match penstock_pipeline::publish::check(p).await {
+        Ok(c) => {
+            println!("ok   ClickHouse {}: source has {} columns", p.source.url, c.columns.len());
+            let cursor: Vec<String> = c.cursor.iter().map(|(n, t)| format!("{n} {t}")).collect();
+            println!(
+                "ok   cursor ({}), rows read once they are {:?} old by the server's clock",
+                cursor.join(", "),
+                p.source.settle
+            );
+            match (c.partitions, c.create_partitions) {
+                (Some(n), _) => println!("ok   Kafka {}: topic {} has {n} partitions", p.sink.brokers, p.sink.topic),
+                (None, Some(n)) => {
+                    println!("ok   Kafka {}: topic {} will be created with {n} partitions", p.sink.brokers, p.sink.topic)
+                }
+                (None, None) => unreachable!("a missing topic without create fails the check"),
+            }
+            let key = if p.sink.key.is_empty() { "no key".to_string() } else { format!("key {}", p.sink.key.join(", ")) };
+            println!(
+                "ok   delivery: exactly once without transactions ({key}, partition by murmur2; recovery reads each partition's last message)"
+            );
+            println!("all checks passed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("FAIL {e}");
+            println!("1 check(s) failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let p = match super::load_pipeline(&args.pipeline) {
-        Ok(p) => p,
+    let p = match super::load_job(&args.pipeline) {
+        Ok(penstock_config::Job::Ingest(p)) => p,
+        Ok(penstock_config::Job::Publish(p)) => return Ok(check_publication(&args, &p).await),
         Err(code) => return Ok(code),
     };
     println!(

@@ -1,0 +1,181 @@
+//! Reading a ClickHouse source: the relation's columns, the next settled batch after a
+//! position, the source's end, and the late-row detector.
+//!
+//! The late-row detector keeps the ranges this process published (`(after, upto]`
+//! with the number of rows it read there) and, every `late_check`, counts one range
+//! again that is at least `late_check` old. More rows than were published means rows
+//! were committed behind the cursor after it passed — later than `settle` allowed:
+//! they are counted (`late_rows`) and reported with the advice to raise `settle`.
+
+use crate::error::PipelineError;
+use crate::publish::stats::PublishStats;
+use penstock_clickhouse::{ClickHouseClient, ClickHouseError, Cursor};
+use penstock_codec::{decode_native, Block, ColumnType};
+use penstock_config::ClickHouseSource;
+use penstock_protocol::Position;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Published ranges remembered for the late-row detector.
+const LATE_RANGES: usize = 256;
+
+/// A batch read from the source.
+pub struct SourceBatch {
+    /// The rows, every column of the relation.
+    pub block: Block,
+    /// Each row's position.
+    pub positions: Vec<Position>,
+}
+
+/// One range published by this process.
+struct Published {
+    after: Option<Position>,
+    upto: Position,
+    rows: u64,
+    at: Instant,
+}
+
+/// The ClickHouse end of a publication.
+pub struct Reader {
+    client: ClickHouseClient,
+    source: ClickHouseSource,
+    cursor: Cursor,
+    columns: Vec<(String, ColumnType)>,
+    published: VecDeque<Published>,
+    next_late_check: Instant,
+    stats: Arc<PublishStats>,
+}
+
+impl Reader {
+    /// Connects, reads the relation's columns and builds the cursor (refusing missing or
+    /// unorderable cursor columns).
+    pub async fn open(source: &ClickHouseSource, stats: Arc<PublishStats>) -> Result<Reader, PipelineError> {
+        let client = ClickHouseClient::for_source(source);
+        client.ping().await.map_err(PipelineError::ClickHouseUnavailable)?;
+        let columns = relation_columns(&client, source).await?;
+        let cursor = Cursor::new(source, &columns).map_err(|e| PipelineError::Source(e.to_string()))?;
+        Ok(Reader {
+            client,
+            source: source.clone(),
+            cursor,
+            columns,
+            published: VecDeque::new(),
+            next_late_check: Instant::now() + source.late_check.unwrap_or(Duration::from_secs(3600)),
+            stats,
+        })
+    }
+
+    /// The cursor.
+    pub fn cursor(&self) -> &Cursor {
+        &self.cursor
+    }
+
+    /// The relation's columns (name, type), as published.
+    pub fn columns(&self) -> &[(String, ColumnType)] {
+        &self.columns
+    }
+
+    /// The next settled rows after `after` (from the start when `None`), at most
+    /// `batch_rows`; `None` when there are none yet.
+    pub async fn next_batch(&mut self, after: Option<&Position>) -> Result<Option<SourceBatch>, ClickHouseError> {
+        let sql = self.cursor.next_batch_sql(&self.source, after, self.source.batch_rows);
+        let bytes = self.client.query_bytes(&sql, &[]).await?;
+        let block = match decode_native(&bytes) {
+            Ok(Some(b)) if b.rows() > 0 => b,
+            Ok(_) => return Ok(None),
+            Err(e) => return Err(ClickHouseError::Server { status: 200, code: None, message: e.to_string() }),
+        };
+        let indexes = self.cursor.indexes_in(&block).map_err(|e| bad_rows(e.to_string()))?;
+        let mut positions = Vec::with_capacity(block.rows());
+        for row in 0..block.rows() {
+            positions.push(self.cursor.position_of(&block, &indexes, row).map_err(|e| bad_rows(e.to_string()))?);
+        }
+        if self.source.late_check.is_some() {
+            if self.published.len() == LATE_RANGES {
+                self.published.pop_front();
+            }
+            let upto = positions.last().cloned().expect("a batch has rows");
+            self.published.push_back(Published {
+                after: after.cloned(),
+                upto,
+                rows: block.rows() as u64,
+                at: Instant::now(),
+            });
+        }
+        PublishStats::add(&self.stats.rows_read, block.rows() as u64);
+        Ok(Some(SourceBatch { block, positions }))
+    }
+
+    /// The newest settled row's position (`None`: the source is empty).
+    pub async fn end(&self) -> Result<Option<Position>, ClickHouseError> {
+        let bytes = self.client.query_bytes(&self.cursor.end_sql(&self.source), &[]).await?;
+        let Some(block) = decode_native(&bytes).map_err(|e| bad_rows(e.to_string()))? else { return Ok(None) };
+        if block.rows() == 0 {
+            return Ok(None);
+        }
+        let indexes = self.cursor.indexes_in(&block).map_err(|e| bad_rows(e.to_string()))?;
+        self.cursor.position_of(&block, &indexes, 0).map(Some).map_err(|e| bad_rows(e.to_string()))
+    }
+
+    /// Rows in `(after, end]` (the lag in rows).
+    pub async fn count_between(&self, after: Option<&Position>, end: &Position) -> Result<u64, ClickHouseError> {
+        let text = self.client.query(&self.cursor.count_range_sql(&self.source, after, end)).await?;
+        Ok(text.trim().parse().unwrap_or(0))
+    }
+
+    /// Runs the late-row detector when it is due.
+    pub async fn check_late_rows(&mut self) {
+        let Some(period) = self.source.late_check else { return };
+        let now = Instant::now();
+        if now < self.next_late_check {
+            return;
+        }
+        self.next_late_check = now + period;
+        let Some(i) = self.published.iter().rposition(|p| now.duration_since(p.at) >= period) else { return };
+        let range = self.published.remove(i).expect("index found");
+        match self.count_between(range.after.as_ref(), &range.upto).await {
+            Ok(n) if n > range.rows => {
+                let late = n - range.rows;
+                PublishStats::add(&self.stats.late_rows, late);
+                tracing::warn!(
+                    late,
+                    after = %range.after.map(|p| p.to_header()).unwrap_or_else(|| "the beginning".into()),
+                    upto = %range.upto,
+                    settle = ?self.source.settle,
+                    "rows appeared behind the cursor after it passed them (committed later than `settle` allows): \
+                     they were not published; raise `settle`"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "late-row check skipped"),
+        }
+    }
+}
+
+fn bad_rows(message: String) -> ClickHouseError {
+    ClickHouseError::Server { status: 200, code: None, message }
+}
+
+/// The relation's columns as the server describes them (tables and queries alike).
+async fn relation_columns(
+    client: &ClickHouseClient,
+    source: &ClickHouseSource,
+) -> Result<Vec<(String, ColumnType)>, PipelineError> {
+    let sql = format!("DESCRIBE TABLE {} FORMAT TSV", Cursor::from_sql(source));
+    let text = client.query(&sql).await.map_err(|e| {
+        PipelineError::Source(format!("cannot read the source {}: {e}", Cursor::from_sql(source)))
+    })?;
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let mut parts = line.split('\t');
+        let (Some(name), Some(ty)) = (parts.next(), parts.next()) else { continue };
+        let ty = ColumnType::parse(ty)
+            .map_err(|e| PipelineError::Source(format!("source column `{name}`: {e} (select it converted, with `query`)")))?;
+        out.push((name.to_string(), ty));
+    }
+    if out.is_empty() {
+        return Err(PipelineError::Source(format!("the source {} has no columns", Cursor::from_sql(source))));
+    }
+    Ok(out)
+}

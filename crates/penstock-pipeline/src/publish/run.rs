@@ -1,0 +1,403 @@
+//! Running a ClickHouse → Kafka publication: preflight, then producer sessions, each
+//! starting with recovery from the output topic's tails.
+//!
+//! The loop runs on one blocking thread (librdkafka's producer is polled there, and
+//! serves its delivery reports on it); ClickHouse queries are awaited on the runtime
+//! from that thread. librdkafka sends a batch while the next is being read.
+
+use crate::error::PipelineError;
+use crate::failpoint;
+use crate::publish::reader::Reader;
+use crate::publish::session::{KeyColumns, Session, SessionEnded};
+use crate::publish::stats::{PublishSnapshot, PublishStats};
+use crate::runner::RunOptions;
+use crate::stop::{Stop, StopReason};
+use penstock_clickhouse::RetryHint;
+use penstock_codec::{Block, Column, JsonRowEncoder};
+use penstock_config::{Publication, SourceStart};
+use penstock_kafka::{read_tails, KafkaEdgeError, MetadataClient, Publisher};
+use penstock_protocol::{plan, Position, ResumePlan, Tail};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Time limit of Kafka metadata and tail reads.
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait between two attempts of a failed read or a failed session.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// After a session ends, how long to wait before reading the tails: a produce request
+/// the old session had already sent lands within this time (see docs/exactly-once.md,
+/// "Kafka sink").
+const SETTLE_AFTER_SESSION: Duration = Duration::from_secs(1);
+
+/// What `penstock check` reports about a publication.
+#[derive(Debug, Clone)]
+pub struct PublicationCheck {
+    /// The relation's columns (name, type).
+    pub columns: Vec<(String, String)>,
+    /// Cursor columns with their types.
+    pub cursor: Vec<(String, String)>,
+    /// Partitions of the output topic, or `None` when it will be created.
+    pub partitions: Option<usize>,
+    /// Partitions it will be created with.
+    pub create_partitions: Option<i32>,
+}
+
+/// The outcome of a publication run that ended cleanly.
+#[derive(Debug, Clone)]
+pub struct PublishSummary {
+    /// Counters at the end.
+    pub stats: PublishSnapshot,
+    /// Why it ended.
+    pub reason: StopReason,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Checks everything a run needs, changing nothing: the source, the cursor, the key
+/// columns, the output topic.
+pub async fn check(p: &Publication) -> Result<PublicationCheck, PipelineError> {
+    let stats = Arc::new(PublishStats::default());
+    let reader = Reader::open(&p.source, stats).await?;
+    check_keys(p, reader.columns())?;
+    let sink = p.sink.clone();
+    let partitions = tokio::task::spawn_blocking(move || {
+        MetadataClient::new(&sink.brokers, &sink.properties, KAFKA_TIMEOUT)?.topics(std::slice::from_ref(&sink.topic))
+    })
+    .await
+    .map_err(|e| PipelineError::Internal(e.to_string()))?;
+    let partitions = match partitions {
+        Ok(t) => Some(t[0].partitions.len()),
+        Err(KafkaEdgeError::NoSuchTopic { .. }) if p.sink.create.is_some() => None,
+        Err(e @ KafkaEdgeError::NoSuchTopic { .. }) => {
+            return Err(PipelineError::Sink(format!("{e}; add `create: {{ partitions: N }}` to the Kafka sink")))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(PublicationCheck {
+        columns: reader.columns().iter().map(|(n, t)| (n.clone(), t.to_string())).collect(),
+        cursor: reader.cursor().columns().iter().map(|(n, t)| (n.clone(), t.to_string())).collect(),
+        partitions,
+        create_partitions: p.sink.create.as_ref().map(|c| c.partitions),
+    })
+}
+
+fn check_keys(p: &Publication, columns: &[(String, penstock_codec::ColumnType)]) -> Result<(), PipelineError> {
+    let block = Block::new(columns.iter().map(|(n, t)| Column::new(n.clone(), t.clone())).collect());
+    KeyColumns::find(&p.sink, &block).map(drop).map_err(|missing| {
+        PipelineError::Sink(format!(
+            "key column(s) {} are not columns of the source (it has: {})",
+            missing.join(", "),
+            columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// The output topic's partition count, creating the topic when missing and allowed.
+async fn prepare_topic(p: &Publication) -> Result<u32, PipelineError> {
+    let s = &p.sink;
+    let describe = {
+        let s = s.clone();
+        move || MetadataClient::new(&s.brokers, &s.properties, KAFKA_TIMEOUT)?.topics(std::slice::from_ref(&s.topic))
+    };
+    let found = tokio::task::spawn_blocking(describe.clone()).await.map_err(|e| PipelineError::Internal(e.to_string()))?;
+    let topics = match (found, &s.create) {
+        (Ok(t), _) => t,
+        (Err(KafkaEdgeError::NoSuchTopic { .. }), Some(c)) => {
+            penstock_kafka::create_topic(
+                &s.brokers,
+                &s.properties,
+                &s.topic,
+                c.partitions,
+                c.replication_factor,
+                &c.config,
+                KAFKA_TIMEOUT,
+            )
+            .await
+            .map_err(|e| PipelineError::Sink(e.to_string()))?;
+            // A new topic's metadata can lag its creation by a moment.
+            let mut attempt = 0;
+            loop {
+                match tokio::task::spawn_blocking(describe.clone()).await.map_err(|e| PipelineError::Internal(e.to_string()))? {
+                    Ok(t) => break t,
+                    Err(_) if attempt < 20 => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    Err(e) => return Err(PipelineError::Sink(format!("topic `{}` was created but cannot be described: {e}", s.topic))),
+                }
+            }
+        }
+        (Err(e @ KafkaEdgeError::NoSuchTopic { .. }), None) => {
+            return Err(PipelineError::Sink(format!("{e}; add `create: {{ partitions: N }}` to the Kafka sink")))
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
+    Ok(topics[0].partitions.len() as u32)
+}
+
+/// Reads the tails of every output partition and decides where to resume.
+fn recover(p: &Publication, partitions: u32) -> Result<ResumePlan, PipelineError> {
+    let s = &p.sink;
+    let tails = read_tails(&s.brokers, &s.properties, &s.topic, partitions as usize, &p.name, KAFKA_TIMEOUT)?;
+    let mut parsed = Vec::with_capacity(tails.len());
+    for (partition, t) in tails.into_iter().enumerate() {
+        let parse = |b: Option<Vec<u8>>, what: &str| -> Result<Option<Position>, PipelineError> {
+            b.map(|b| Position::parse(&b))
+                .transpose()
+                .map_err(|e| PipelineError::Sink(format!("{}[{partition}]: the last message's {what} header: {e}", s.topic)))
+        };
+        parsed.push(Tail { position: parse(t.position, "position")?, floor: parse(t.floor, "floor")? });
+    }
+    let decided = plan(&parsed);
+    tracing::info!(
+        resume_after = %decided.resume_after.as_ref().map_or_else(|| "the beginning".into(), Position::to_header),
+        floor = %decided.floor.as_ref().map_or_else(|| "none".into(), Position::to_header),
+        tails = %parsed.iter().map(|t| t.position.as_ref().map_or_else(|| "-".into(), Position::to_header)).collect::<Vec<_>>().join(" "),
+        "recovered from the output topic's tails"
+    );
+    Ok(decided)
+}
+
+/// Runs a publication until a signal, `--until-caught-up`, or a permanent failure.
+pub async fn run_publication(p: Publication, opts: RunOptions, stop: Arc<Stop>) -> Result<PublishSummary, PipelineError> {
+    let started = Instant::now();
+    let stats = Arc::new(PublishStats::default());
+    let reader = Reader::open(&p.source, stats.clone()).await?;
+    check_keys(&p, reader.columns())?;
+    let partitions = prepare_topic(&p).await?;
+    tracing::info!(
+        pipeline = %p.name, source = %penstock_clickhouse::Cursor::from_sql(&p.source), topic = %p.sink.topic, partitions,
+        cursor = ?p.source.cursor, settle = ?p.source.settle, "publication started"
+    );
+    let signals = tokio::spawn(crate::runner::watch_signals(stop.clone(), opts.shutdown_grace));
+    let runtime = tokio::runtime::Handle::current();
+    let worker = {
+        let (stop, stats, opts) = (stop.clone(), stats.clone(), opts.clone());
+        let span = tracing::info_span!("pipeline", name = %p.name);
+        tokio::task::spawn_blocking(move || {
+            let _in = span.enter();
+            Loop { p, reader, partitions, stop, stats, runtime, opts }.run()
+        })
+    };
+    let result = worker.await.map_err(|e| PipelineError::Internal(format!("publication thread: {e}")))?;
+    signals.abort();
+    result?;
+    let summary = PublishSummary {
+        stats: stats.snapshot(),
+        reason: stop.reason().unwrap_or(StopReason::Signal),
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(?summary, "publication stopped");
+    Ok(summary)
+}
+
+struct Loop {
+    p: Publication,
+    reader: Reader,
+    partitions: u32,
+    stop: Arc<Stop>,
+    stats: Arc<PublishStats>,
+    runtime: tokio::runtime::Handle,
+    opts: RunOptions,
+}
+
+/// How one session ended.
+enum Outcome {
+    /// Stopped as asked (signal or caught up), everything acknowledged.
+    Done,
+    /// The session ended on an error: recover and continue.
+    Recover(SessionEnded),
+}
+
+impl Loop {
+    fn run(mut self) -> Result<(), PipelineError> {
+        let mut failures = 0u32;
+        loop {
+            let outcome = self.session()?;
+            match outcome {
+                Outcome::Done => return Ok(()),
+                Outcome::Recover(why) => {
+                    PublishStats::add(&self.stats.recoveries, 1);
+                    failures += 1;
+                    let wait = backoff(failures).max(SETTLE_AFTER_SESSION);
+                    tracing::warn!(error = %why, ?wait, "producer session ended; recovering from the output topic");
+                    std::thread::sleep(wait);
+                    if self.stop.is_hard() {
+                        return Err(PipelineError::Interrupted);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One producer session: recover, then read and send until stopped or an error.
+    fn session(&mut self) -> Result<Outcome, PipelineError> {
+        let s = &self.p.sink;
+        let client_id = format!("{}-{}", self.opts.client_id, self.p.name);
+        let publisher = Publisher::new(&s.brokers, &s.properties, &s.topic, &client_id)?;
+        let plan = match self.retry_kafka(|| recover(&self.p, self.partitions))? {
+            Some(plan) => plan,
+            None => return Ok(Outcome::Done),
+        };
+        failpoint::hit("publish_after_recovery");
+        let mut after = plan.resume_after.clone();
+        if after.is_none() && self.p.source.start == SourceStart::Now && plan.delivered.iter().all(Option::is_none) {
+            after = self.read(|l| l.runtime.block_on(l.reader.end()))?.flatten();
+            tracing::info!(after = %after.as_ref().map_or_else(|| "the beginning".into(), Position::to_header), "start: now");
+        }
+        let mut session = Session::new(publisher, self.partitions, &self.p.name, plan, self.stats.clone());
+        let mut layout: Option<(JsonRowEncoder, KeyColumns)> = None;
+        let mut last_lag = Instant::now() - Duration::from_secs(3600);
+        loop {
+            if self.stop.is_requested() {
+                return self.finish(session);
+            }
+            let batch = match self.read(|l| l.runtime.block_on(l.reader.next_batch(after.as_ref())))? {
+                Some(b) => b,
+                None => return self.finish(session),
+            };
+            session.serve(Duration::ZERO);
+            if let Some(e) = session.ended() {
+                let e = e.clone();
+                session.close();
+                return Ok(Outcome::Recover(e));
+            }
+            let rows = batch.as_ref().map_or(0, |b| b.block.rows());
+            if let Some(b) = &batch {
+                let (encoder, keys) = layout.get_or_insert_with(|| {
+                    (JsonRowEncoder::new(&b.block), KeyColumns::find(&self.p.sink, &b.block).expect("checked at start"))
+                });
+                failpoint::hit("publish_before_send");
+                if let Err(e) = session.send_block(&b.block, &b.positions, keys, encoder) {
+                    session.close();
+                    return Ok(Outcome::Recover(e));
+                }
+                failpoint::hit("publish_after_send");
+                after = b.positions.last().cloned();
+            }
+            if last_lag.elapsed() >= Duration::from_secs(5) {
+                self.update_lag(after.as_ref());
+                last_lag = Instant::now();
+            }
+            self.runtime.block_on(self.reader.check_late_rows());
+            if rows < self.p.source.batch_rows {
+                if self.opts.until_caught_up {
+                    if let Err(e) = session.flush(Duration::from_secs(3600)) {
+                        session.close();
+                        return Ok(Outcome::Recover(e));
+                    }
+                    failpoint::hit("publish_after_flush");
+                    tracing::info!("caught up: every settled row is published");
+                    self.stop.request(StopReason::CaughtUp);
+                    return self.finish(session);
+                }
+                // Nothing more yet: wait, serving delivery reports meanwhile.
+                let until = Instant::now() + self.p.source.poll_interval;
+                while Instant::now() < until && !self.stop.is_requested() && session.ended().is_none() {
+                    session.serve(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+
+    /// Flushes at a stop; a session error at this point still recovers next start.
+    fn finish(&mut self, mut session: Session) -> Result<Outcome, PipelineError> {
+        let grace = if self.stop.is_hard() { Duration::ZERO } else { self.opts.shutdown_grace };
+        let flushed = session.flush(grace);
+        let pending = session.in_flight();
+        session.close();
+        match flushed {
+            Ok(()) if pending == 0 => Ok(Outcome::Done),
+            Ok(()) => Err(PipelineError::Interrupted),
+            Err(e) if !self.stop.is_requested() => Ok(Outcome::Recover(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "stopped with a failed delivery: the next start recovers it");
+                Err(PipelineError::Interrupted)
+            }
+        }
+    }
+
+    /// Lag: rows and seconds between the cursor and the newest settled row.
+    fn update_lag(&self, after: Option<&Position>) {
+        let reader = &self.reader;
+        let lag = self.runtime.block_on(async {
+            let Some(end) = reader.end().await? else { return Ok::<_, penstock_clickhouse::ClickHouseError>(None) };
+            let rows = reader.count_between(after, &end).await?;
+            Ok(Some((rows, end)))
+        });
+        if let Ok(Some((rows, end))) = lag {
+            self.stats.lag_rows.store(rows, Ordering::Relaxed);
+            let first = |p: &Position| match p.0.first() {
+                Some(penstock_protocol::PositionValue::Int(v)) => Some(*v),
+                _ => None,
+            };
+            if let (Some(e), Some(a)) = (first(&end), after.and_then(first)) {
+                let is_secs = matches!(reader.cursor().columns()[0].1, penstock_codec::ColumnType::DateTime { .. });
+                if is_secs {
+                    self.stats.lag_seconds.store((e - a).max(0) as i64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Runs a ClickHouse read, retrying what is worth retrying until stopped. `None`
+    /// when a stop came first.
+    fn read<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Self) -> Result<T, penstock_clickhouse::ClickHouseError>,
+    ) -> Result<Option<T>, PipelineError> {
+        let mut attempt = 0u32;
+        loop {
+            match f(self) {
+                Ok(v) => return Ok(Some(v)),
+                Err(e) if e.retry_hint() == RetryHint::Permanent => {
+                    return Err(PipelineError::Source(format!("reading the source failed: {e}")))
+                }
+                Err(e) => {
+                    attempt += 1;
+                    PublishStats::add(&self.stats.read_retries, 1);
+                    if attempt == 1 || attempt % 10 == 0 {
+                        tracing::warn!(error = %e, attempt, "reading the source failed; retrying");
+                    }
+                    if self.sleep_unless_stopped(backoff(attempt)) {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a Kafka step (recovery), retrying until stopped.
+    fn retry_kafka<T>(&self, mut f: impl FnMut() -> Result<T, PipelineError>) -> Result<Option<T>, PipelineError> {
+        let mut attempt = 0u32;
+        loop {
+            match f() {
+                Ok(v) => return Ok(Some(v)),
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "recovery could not read the output topic; retrying");
+                    if self.sleep_unless_stopped(backoff(attempt)) {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps; true when a stop was requested meanwhile.
+    fn sleep_unless_stopped(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            if self.stop.is_requested() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop.is_requested()
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(8))).min(MAX_BACKOFF)
+}
