@@ -172,6 +172,7 @@ pub struct Telemetry {
     clickhouse_reachable: AtomicBool,
     last_error: Mutex<Option<String>>,
     dead_letters: OnceLock<(penstock_clickhouse::ClickHouseClient, crate::dead_letter::DeadLetterTable)>,
+    publish: OnceLock<Arc<crate::publish::PublishStats>>,
 }
 
 impl Telemetry {
@@ -187,7 +188,83 @@ impl Telemetry {
             clickhouse_reachable: AtomicBool::new(false),
             last_error: Mutex::new(None),
             dead_letters: OnceLock::new(),
+            publish: OnceLock::new(),
         }
+    }
+
+    /// Attaches a ClickHouse → Kafka run's counters.
+    pub(crate) fn attach_publish(&self, stats: Arc<crate::publish::PublishStats>) {
+        let _ = self.publish.set(stats);
+    }
+
+    /// The Prometheus text of a ClickHouse → Kafka run's counters.
+    fn render_publish(&self, out: &mut String, labels: &str) {
+        let Some(p) = self.publish.get() else { return };
+        let snap = p.snapshot();
+        let mut metric = |name: &str, kind: &str, help: &str, v: String| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{{labels}}} {v}");
+        };
+        metric("penstock_source_rows_read_total", "counter", "Rows read from the ClickHouse source.", snap.rows_read.to_string());
+        metric("penstock_source_read_retries_total", "counter", "Source queries that failed and were retried.", snap.read_retries.to_string());
+        metric(
+            "penstock_source_late_rows_total",
+            "counter",
+            "Rows that appeared behind the cursor after it passed (committed later than settle allows; not published).",
+            snap.late_rows.to_string(),
+        );
+        metric(
+            "penstock_source_lag_rows",
+            "gauge",
+            "Settled rows not yet read, at the last check.",
+            p.lag_rows.load(Ordering::Relaxed).to_string(),
+        );
+        metric(
+            "penstock_source_lag_seconds",
+            "gauge",
+            "Newest settled row's cursor time minus the cursor's (DateTime cursors).",
+            p.lag_seconds.load(Ordering::Relaxed).to_string(),
+        );
+        metric(
+            "penstock_source_cursor",
+            "gauge",
+            "The cursor's first column, as a number (epoch seconds for DateTime).",
+            p.cursor_first.load(Ordering::Relaxed).to_string(),
+        );
+        metric("penstock_messages_produced_total", "counter", "Messages the broker acknowledged.", snap.messages_produced.to_string());
+        metric(
+            "penstock_messages_skipped_total",
+            "counter",
+            "Rows read again after a recovery and found already in their partition.",
+            snap.messages_skipped.to_string(),
+        );
+        metric("penstock_sink_recoveries_total", "counter", "Producer sessions ended by an error and recovered.", snap.recoveries.to_string());
+        let _ = writeln!(
+            out,
+            "# HELP penstock_produce_latency_seconds Time from sending a message to its acknowledgement.\n\
+             # TYPE penstock_produce_latency_seconds summary\n\
+             penstock_produce_latency_seconds_sum{{{labels}}} {}\npenstock_produce_latency_seconds_count{{{labels}}} {}",
+            p.produce_latency_us.load(Ordering::Relaxed) as f64 / 1e6,
+            snap.messages_produced
+        );
+    }
+
+    /// The `/api/pipelines` fields of a ClickHouse → Kafka run.
+    fn publish_json(&self) -> String {
+        let Some(p) = self.publish.get() else { return String::new() };
+        let snap = p.snapshot();
+        format!(
+            "\"publish\":{{\"rows_read\":{},\"messages_produced\":{},\"messages_skipped\":{},\"recoveries\":{},\
+             \"late_rows\":{},\"read_retries\":{},\"lag_rows\":{},\"lag_seconds\":{},\"cursor\":{}}},",
+            snap.rows_read,
+            snap.messages_produced,
+            snap.messages_skipped,
+            snap.recoveries,
+            snap.late_rows,
+            snap.read_retries,
+            p.lag_rows.load(Ordering::Relaxed),
+            p.lag_seconds.load(Ordering::Relaxed),
+            p.cursor_first.load(Ordering::Relaxed)
+        )
     }
 
     pub(crate) fn attach(&self, stats: Arc<Stats>, shared: Arc<Shared>) {
@@ -346,6 +423,7 @@ impl Telemetry {
                 &format!("{labels},source=\"event_time\""),
             );
         }
+        self.render_publish(&mut out, &labels);
         if let Some((cpu, rss)) = process_usage() {
             let _ = writeln!(out, "# HELP penstock_process_cpu_seconds_total CPU time of the Penstock process.\n# TYPE penstock_process_cpu_seconds_total counter\npenstock_process_cpu_seconds_total{{{labels}}} {cpu}");
             let _ = writeln!(out, "# HELP penstock_process_resident_memory_bytes Resident memory of the Penstock process.\n# TYPE penstock_process_resident_memory_bytes gauge\npenstock_process_resident_memory_bytes{{{labels}}} {rss}");
@@ -425,13 +503,14 @@ impl Telemetry {
         });
         format!(
             "{{\"pipelines\":[{{\"name\":{},\"table\":{},\"state\":\"{}\",\"clickhouse_reachable\":{},\
-             {}\"messages\":{},\"rows_inserted\":{},\"dead_lettered\":{},\"bytes_sent\":{},\"retries\":{},\
+             {}{}\"messages\":{},\"rows_inserted\":{},\"dead_lettered\":{},\"bytes_sent\":{},\"retries\":{},\
              \"partitions\":[{}],\"last_error\":{}}}]}}",
             json_str(&self.pipeline),
             json_str(&self.table),
             self.state().name(),
             self.clickhouse_reachable(),
             freshness.unwrap_or_default(),
+            self.publish_json(),
             snap.messages,
             snap.rows_inserted,
             snap.dead_lettered,

@@ -1,11 +1,13 @@
 //! Reading a ClickHouse source: the relation's columns, the next settled batch after a
 //! position, the source's end, and the late-row detector.
 //!
-//! The late-row detector keeps the ranges this process published (`(after, upto]`
-//! with the number of rows it read there) and, every `late_check`, counts one range
-//! again that is at least `late_check` old. More rows than were published means rows
-//! were committed behind the cursor after it passed — later than `settle` allowed:
-//! they are counted (`late_rows`) and reported with the advice to raise `settle`.
+//! The late-row detector remembers the span this process has read contiguously —
+//! `(first, upto]` with the number of rows read in it, at each batch — and, every
+//! `late_check`, counts the part of the span that was read at least `late_check` ago
+//! again. More rows than were read means rows were committed behind the cursor after
+//! it passed — later than `settle` allowed: they are counted (`late_rows`, each once)
+//! and reported with the advice to raise `settle`. A read that does not continue the
+//! span (after a recovery) starts a new one.
 
 use crate::error::PipelineError;
 use crate::publish::stats::PublishStats;
@@ -17,8 +19,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Published ranges remembered for the late-row detector.
-const LATE_RANGES: usize = 256;
+/// Batch marks remembered for the late-row detector (older ones are dropped; the span
+/// start stays, so the count still covers them).
+const LATE_MARKS: usize = 1024;
 
 /// A batch read from the source.
 pub struct SourceBatch {
@@ -28,12 +31,17 @@ pub struct SourceBatch {
     pub positions: Vec<Position>,
 }
 
-/// One range published by this process.
-struct Published {
-    after: Option<Position>,
-    upto: Position,
+/// The span read contiguously, for the late-row detector.
+#[derive(Default)]
+struct Span {
+    /// Where it starts (exclusive; `None`: the beginning).
+    first: Option<Position>,
+    /// Per batch: its last position, rows read in the span up to it, when.
+    marks: VecDeque<(Position, u64, Instant)>,
+    /// Rows read in the span.
     rows: u64,
-    at: Instant,
+    /// Late rows already reported in the span.
+    reported: u64,
 }
 
 /// The ClickHouse end of a publication.
@@ -42,7 +50,7 @@ pub struct Reader {
     source: ClickHouseSource,
     cursor: Cursor,
     columns: Vec<(String, ColumnType)>,
-    published: VecDeque<Published>,
+    span: Span,
     next_late_check: Instant,
     stats: Arc<PublishStats>,
 }
@@ -60,10 +68,16 @@ impl Reader {
             source: source.clone(),
             cursor,
             columns,
-            published: VecDeque::new(),
+            span: Span::default(),
             next_late_check: Instant::now() + source.late_check.unwrap_or(Duration::from_secs(3600)),
             stats,
         })
+    }
+
+    /// URL settings of every source query: unqualified names in a `query` resolve in
+    /// the source's database.
+    fn settings(&self) -> [(&str, &str); 1] {
+        [("database", self.source.database.as_str())]
     }
 
     /// The cursor.
@@ -80,7 +94,7 @@ impl Reader {
     /// `batch_rows`; `None` when there are none yet.
     pub async fn next_batch(&mut self, after: Option<&Position>) -> Result<Option<SourceBatch>, ClickHouseError> {
         let sql = self.cursor.next_batch_sql(&self.source, after, self.source.batch_rows);
-        let bytes = self.client.query_bytes(&sql, &[]).await?;
+        let bytes = self.client.query_bytes(&sql, &self.settings()).await?;
         let block = match decode_native(&bytes) {
             Ok(Some(b)) if b.rows() > 0 => b,
             Ok(_) => return Ok(None),
@@ -92,16 +106,16 @@ impl Reader {
             positions.push(self.cursor.position_of(&block, &indexes, row).map_err(|e| bad_rows(e.to_string()))?);
         }
         if self.source.late_check.is_some() {
-            if self.published.len() == LATE_RANGES {
-                self.published.pop_front();
+            let continues = self.span.marks.back().map(|(p, ..)| Some(p)) == Some(after);
+            if !continues {
+                self.span = Span { first: after.cloned(), ..Span::default() };
+            }
+            self.span.rows += block.rows() as u64;
+            if self.span.marks.len() == LATE_MARKS {
+                self.span.marks.pop_front();
             }
             let upto = positions.last().cloned().expect("a batch has rows");
-            self.published.push_back(Published {
-                after: after.cloned(),
-                upto,
-                rows: block.rows() as u64,
-                at: Instant::now(),
-            });
+            self.span.marks.push_back((upto, self.span.rows, Instant::now()));
         }
         PublishStats::add(&self.stats.rows_read, block.rows() as u64);
         Ok(Some(SourceBatch { block, positions }))
@@ -109,7 +123,7 @@ impl Reader {
 
     /// The newest settled row's position (`None`: the source is empty).
     pub async fn end(&self) -> Result<Option<Position>, ClickHouseError> {
-        let bytes = self.client.query_bytes(&self.cursor.end_sql(&self.source), &[]).await?;
+        let bytes = self.client.query_bytes(&self.cursor.end_sql(&self.source), &self.settings()).await?;
         let Some(block) = decode_native(&bytes).map_err(|e| bad_rows(e.to_string()))? else { return Ok(None) };
         if block.rows() == 0 {
             return Ok(None);
@@ -120,7 +134,7 @@ impl Reader {
 
     /// Rows in `(after, end]` (the lag in rows).
     pub async fn count_between(&self, after: Option<&Position>, end: &Position) -> Result<u64, ClickHouseError> {
-        let text = self.client.query(&self.cursor.count_range_sql(&self.source, after, end)).await?;
+        let text = self.client.query_with(&self.cursor.count_range_sql(&self.source, after, end), &self.settings()).await?;
         Ok(text.trim().parse().unwrap_or(0))
     }
 
@@ -132,16 +146,20 @@ impl Reader {
             return;
         }
         self.next_late_check = now + period;
-        let Some(i) = self.published.iter().rposition(|p| now.duration_since(p.at) >= period) else { return };
-        let range = self.published.remove(i).expect("index found");
-        match self.count_between(range.after.as_ref(), &range.upto).await {
-            Ok(n) if n > range.rows => {
-                let late = n - range.rows;
+        let Some((upto, rows, _)) = self.span.marks.iter().rev().find(|(_, _, at)| now.duration_since(*at) >= period)
+        else {
+            return;
+        };
+        let (upto, rows) = (upto.clone(), *rows);
+        match self.count_between(self.span.first.as_ref(), &upto).await {
+            Ok(n) if n > rows + self.span.reported => {
+                let late = n - rows - self.span.reported;
+                self.span.reported += late;
                 PublishStats::add(&self.stats.late_rows, late);
                 tracing::warn!(
                     late,
-                    after = %range.after.map(|p| p.to_header()).unwrap_or_else(|| "the beginning".into()),
-                    upto = %range.upto,
+                    after = %self.span.first.as_ref().map_or_else(|| "the beginning".into(), Position::to_header),
+                    upto = %upto,
                     settle = ?self.source.settle,
                     "rows appeared behind the cursor after it passed them (committed later than `settle` allows): \
                      they were not published; raise `settle`"
@@ -163,7 +181,7 @@ async fn relation_columns(
     source: &ClickHouseSource,
 ) -> Result<Vec<(String, ColumnType)>, PipelineError> {
     let sql = format!("DESCRIBE TABLE {} FORMAT TSV", Cursor::from_sql(source));
-    let text = client.query(&sql).await.map_err(|e| {
+    let text = client.query_with(&sql, &[("database", source.database.as_str())]).await.map_err(|e| {
         PipelineError::Source(format!("cannot read the source {}: {e}", Cursor::from_sql(source)))
     })?;
     let mut out = Vec::new();

@@ -170,6 +170,11 @@ pub async fn run_publication(p: Publication, opts: RunOptions, stop: Arc<Stop>) 
         pipeline = %p.name, source = %penstock_clickhouse::Cursor::from_sql(&p.source), topic = %p.sink.topic, partitions,
         cursor = ?p.source.cursor, settle = ?p.source.settle, "publication started"
     );
+    if let Some(t) = &opts.telemetry {
+        t.attach_publish(stats.clone());
+        t.set_clickhouse_reachable(true);
+        t.set_state(crate::telemetry::State::Running);
+    }
     let signals = tokio::spawn(crate::runner::watch_signals(stop.clone(), opts.shutdown_grace));
     let runtime = tokio::runtime::Handle::current();
     let worker = {
@@ -182,6 +187,15 @@ pub async fn run_publication(p: Publication, opts: RunOptions, stop: Arc<Stop>) 
     };
     let result = worker.await.map_err(|e| PipelineError::Internal(format!("publication thread: {e}")))?;
     signals.abort();
+    if let Some(t) = &opts.telemetry {
+        match &result {
+            Err(e) => {
+                t.set_error(&e.to_string());
+                t.set_state(crate::telemetry::State::Failed);
+            }
+            Ok(()) => t.set_state(crate::telemetry::State::Stopped),
+        }
+    }
     result?;
     let summary = PublishSummary {
         stats: stats.snapshot(),
@@ -275,6 +289,9 @@ impl Loop {
                 }
                 failpoint::hit("publish_after_send");
                 after = b.positions.last().cloned();
+                if let Some(penstock_protocol::PositionValue::Int(v)) = after.as_ref().and_then(|p| p.0.first()) {
+                    self.stats.cursor_first.store(i64::try_from(*v).unwrap_or(i64::MAX), Ordering::Relaxed);
+                }
             }
             if last_lag.elapsed() >= Duration::from_secs(5) {
                 self.update_lag(after.as_ref());
@@ -349,7 +366,11 @@ impl Loop {
     ) -> Result<Option<T>, PipelineError> {
         let mut attempt = 0u32;
         loop {
-            match f(self) {
+            let result = f(self);
+            if let Some(t) = &self.opts.telemetry {
+                t.set_clickhouse_reachable(result.is_ok());
+            }
+            match result {
                 Ok(v) => return Ok(Some(v)),
                 Err(e) if e.retry_hint() == RetryHint::Permanent => {
                     return Err(PipelineError::Source(format!("reading the source failed: {e}")))

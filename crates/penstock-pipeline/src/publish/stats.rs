@@ -21,6 +21,9 @@ pub struct PublishStats {
     pub lag_rows: AtomicU64,
     /// Seconds between the cursor's first column and the newest settled row's.
     pub lag_seconds: AtomicI64,
+    /// The cursor's first column at the last batch, as a number (epoch seconds for
+    /// DateTime columns; 0 for String cursors).
+    pub cursor_first: AtomicI64,
     /// Sum of produce latencies (send → acknowledgement), microseconds.
     pub produce_latency_us: AtomicU64,
 }

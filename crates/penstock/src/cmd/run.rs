@@ -38,17 +38,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(penstock_config::Job::Publish(p)) => return publish(args, p).await,
         Err(code) => return Ok(code),
     };
-    let address =
-        args.http.clone().or_else(|| pipeline.http_address.clone()).unwrap_or_else(|| "127.0.0.1:9464".into());
-    let token = args.http_token.clone().or_else(|| pipeline.http_token.as_ref().map(|t| t.expose().to_string()));
-    let telemetry = (address != "off").then(|| {
-        let t = Arc::new(penstock_pipeline::telemetry::Telemetry::new(
-            &pipeline.name,
-            &format!("{}.{}", pipeline.sink.database, pipeline.sink.table),
-        ));
-        tokio::spawn(crate::http::serve(address, token, t.clone()));
-        t
-    });
+    let destination = format!("{}.{}", pipeline.sink.database, pipeline.sink.table);
+    let telemetry = serve_http(&args, &pipeline.name, &destination, &pipeline.http_address, &pipeline.http_token);
     let opts = RunOptions {
         until_caught_up: args.until_caught_up,
         shutdown_grace: args.shutdown_grace,
@@ -85,16 +76,32 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Serves the HTTP API at `--http`, else the file's `http.address`, else loopback
+/// (`off`: not at all), and returns the telemetry it reads.
+fn serve_http(
+    args: &RunArgs,
+    name: &str,
+    destination: &str,
+    file_address: &Option<String>,
+    file_token: &Option<penstock_config::Secret>,
+) -> Option<Arc<penstock_pipeline::telemetry::Telemetry>> {
+    let address = args.http.clone().or_else(|| file_address.clone()).unwrap_or_else(|| "127.0.0.1:9464".into());
+    let token = args.http_token.clone().or_else(|| file_token.as_ref().map(|t| t.expose().to_string()));
+    (address != "off").then(|| {
+        let t = Arc::new(penstock_pipeline::telemetry::Telemetry::new(name, destination));
+        tokio::spawn(crate::http::serve(address, token, t.clone()));
+        t
+    })
+}
+
 /// `penstock run` of a ClickHouse → Kafka pipeline.
 async fn publish(args: RunArgs, p: penstock_config::Publication) -> anyhow::Result<ExitCode> {
-    if args.http.as_deref().is_some_and(|a| a != "off") || p.http_address.as_deref().is_some_and(|a| a != "off") {
-        tracing::warn!("the HTTP API is not served for ClickHouse → Kafka pipelines yet");
-    }
+    let telemetry = serve_http(&args, &p.name, &format!("kafka:{}", p.sink.topic), &p.http_address, &p.http_token);
     let opts = RunOptions {
         until_caught_up: args.until_caught_up,
         shutdown_grace: args.shutdown_grace,
         client_id: "penstock".into(),
-        telemetry: None,
+        telemetry,
     };
     let stop = Arc::new(Stop::default());
     match penstock_pipeline::publish::run_publication(p, opts, stop).await {

@@ -16,5 +16,6 @@ mod field_options;
 mod gen_bench;
 mod harness;
 mod metrics;
+mod publish;
 mod tables;
 mod types_on_server;
