@@ -220,7 +220,7 @@ impl Cursor {
                     column: name.clone(),
                     reason: "missing from the rows the source returned".into(),
                 })?;
-                if block.columns()[i].column_type().storage() != ty {
+                if !same_values(block.columns()[i].column_type().storage(), ty) {
                     return Err(CursorError {
                         column: name.clone(),
                         reason: format!("returned as {}, expected {ty}", block.columns()[i].column_type()),
@@ -229,6 +229,17 @@ impl Cursor {
                 Ok(i)
             })
             .collect()
+    }
+}
+
+/// True when two types store the same values: equal, or differing only in the time
+/// zone of a DateTime (ClickHouse 18.16 describes `DateTime('UTC')` but sends `DateTime`
+/// in Native).
+fn same_values(a: &ColumnType, b: &ColumnType) -> bool {
+    match (a, b) {
+        (ColumnType::DateTime { .. }, ColumnType::DateTime { .. }) => true,
+        (ColumnType::DateTime64 { precision: p, .. }, ColumnType::DateTime64 { precision: q, .. }) => p == q,
+        _ => a == b,
     }
 }
 
@@ -345,7 +356,8 @@ mod tests {
         let c = Cursor::new(&s, &columns()).unwrap();
         let mut b = Block::new(vec![
             Column::new("o", ColumnType::Int64),
-            Column::new("ts", ColumnType::parse("DateTime('UTC')").unwrap()),
+            // 18.16 sends DateTime('UTC') columns as plain DateTime in Native.
+            Column::new("ts", ColumnType::parse("DateTime").unwrap()),
             Column::new("p", ColumnType::Int32),
         ]);
         b.columns_mut()[0].push_fixed(&(-5i64).to_le_bytes());

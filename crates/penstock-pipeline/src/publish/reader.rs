@@ -11,7 +11,7 @@
 
 use crate::error::PipelineError;
 use crate::publish::stats::PublishStats;
-use penstock_clickhouse::{ClickHouseClient, ClickHouseError, Cursor};
+use penstock_clickhouse::{ClickHouseClient, ClickHouseError, Cursor, RetryHint};
 use penstock_codec::{decode_native, Block, ColumnType};
 use penstock_config::ClickHouseSource;
 use penstock_protocol::Position;
@@ -22,6 +22,28 @@ use std::time::{Duration, Instant};
 /// Batch marks remembered for the late-row detector (older ones are dropped; the span
 /// start stays, so the count still covers them).
 const LATE_MARKS: usize = 1024;
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The server failed or could not be reached.
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    /// The rows came back in a shape the cursor cannot use (the source changed under
+    /// the pipeline): retrying cannot help.
+    #[error("the source's rows do not fit the cursor: {0}")]
+    Rows(String),
+}
+
+impl ReadError {
+    /// Whether and how to retry.
+    pub fn retry_hint(&self) -> RetryHint {
+        match self {
+            ReadError::ClickHouse(e) => e.retry_hint(),
+            ReadError::Rows(_) => RetryHint::Permanent,
+        }
+    }
+}
 
 /// A batch read from the source.
 pub struct SourceBatch {
@@ -92,13 +114,13 @@ impl Reader {
 
     /// The next settled rows after `after` (from the start when `None`), at most
     /// `batch_rows`; `None` when there are none yet.
-    pub async fn next_batch(&mut self, after: Option<&Position>) -> Result<Option<SourceBatch>, ClickHouseError> {
+    pub async fn next_batch(&mut self, after: Option<&Position>) -> Result<Option<SourceBatch>, ReadError> {
         let sql = self.cursor.next_batch_sql(&self.source, after, self.source.batch_rows);
         let bytes = self.client.query_bytes(&sql, &self.settings()).await?;
         let block = match decode_native(&bytes) {
             Ok(Some(b)) if b.rows() > 0 => b,
             Ok(_) => return Ok(None),
-            Err(e) => return Err(ClickHouseError::Server { status: 200, code: None, message: e.to_string() }),
+            Err(e) => return Err(ReadError::Rows(e.to_string())),
         };
         let indexes = self.cursor.indexes_in(&block).map_err(|e| bad_rows(e.to_string()))?;
         let mut positions = Vec::with_capacity(block.rows());
@@ -122,7 +144,7 @@ impl Reader {
     }
 
     /// The newest settled row's position (`None`: the source is empty).
-    pub async fn end(&self) -> Result<Option<Position>, ClickHouseError> {
+    pub async fn end(&self) -> Result<Option<Position>, ReadError> {
         let bytes = self.client.query_bytes(&self.cursor.end_sql(&self.source), &self.settings()).await?;
         let Some(block) = decode_native(&bytes).map_err(|e| bad_rows(e.to_string()))? else { return Ok(None) };
         if block.rows() == 0 {
@@ -171,8 +193,8 @@ impl Reader {
     }
 }
 
-fn bad_rows(message: String) -> ClickHouseError {
-    ClickHouseError::Server { status: 200, code: None, message }
+fn bad_rows(message: String) -> ReadError {
+    ReadError::Rows(message)
 }
 
 /// The relation's columns as the server describes them (tables and queries alike).
@@ -188,12 +210,43 @@ async fn relation_columns(
     for line in text.lines().filter(|l| !l.is_empty()) {
         let mut parts = line.split('\t');
         let (Some(name), Some(ty)) = (parts.next(), parts.next()) else { continue };
-        let ty = ColumnType::parse(ty)
+        let (name, ty) = (tsv_unescape(name), tsv_unescape(ty));
+        let ty = ColumnType::parse(&ty)
             .map_err(|e| PipelineError::Source(format!("source column `{name}`: {e} (select it converted, with `query`)")))?;
-        out.push((name.to_string(), ty));
+        out.push((name, ty));
     }
     if out.is_empty() {
         return Err(PipelineError::Source(format!("the source {} has no columns", Cursor::from_sql(source))));
     }
     Ok(out)
+}
+
+/// Undoes TabSeparated escaping (`\\`, `\'`, `\t`, `\n`...).
+fn tsv_unescape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tsv_fields_are_unescaped() {
+        assert_eq!(super::tsv_unescape(r"Enum8(\'a\' = 1)"), "Enum8('a' = 1)");
+        assert_eq!(super::tsv_unescape(r"a\tb\\c"), "a\tb\\c");
+    }
 }

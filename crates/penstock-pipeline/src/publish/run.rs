@@ -29,6 +29,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// the old session had already sent lands within this time (see docs/exactly-once.md,
 /// "Kafka sink").
 const SETTLE_AFTER_SESSION: Duration = Duration::from_secs(1);
+/// Attempts of a read whose error may or may not be transient (an unknown server code).
+const LIMITED_RETRIES: u32 = 10;
 
 /// What `penstock check` reports about a publication.
 #[derive(Debug, Clone)]
@@ -339,7 +341,7 @@ impl Loop {
     fn update_lag(&self, after: Option<&Position>) {
         let reader = &self.reader;
         let lag = self.runtime.block_on(async {
-            let Some(end) = reader.end().await? else { return Ok::<_, penstock_clickhouse::ClickHouseError>(None) };
+            let Some(end) = reader.end().await? else { return Ok::<_, crate::publish::reader::ReadError>(None) };
             let rows = reader.count_between(after, &end).await?;
             Ok(Some((rows, end)))
         });
@@ -362,7 +364,7 @@ impl Loop {
     /// when a stop came first.
     fn read<T>(
         &mut self,
-        mut f: impl FnMut(&mut Self) -> Result<T, penstock_clickhouse::ClickHouseError>,
+        mut f: impl FnMut(&mut Self) -> Result<T, crate::publish::reader::ReadError>,
     ) -> Result<Option<T>, PipelineError> {
         let mut attempt = 0u32;
         loop {
@@ -372,7 +374,10 @@ impl Loop {
             }
             match result {
                 Ok(v) => return Ok(Some(v)),
-                Err(e) if e.retry_hint() == RetryHint::Permanent => {
+                Err(e)
+                    if e.retry_hint() == RetryHint::Permanent
+                        || (e.retry_hint() == RetryHint::RetryLimited && attempt >= LIMITED_RETRIES) =>
+                {
                     return Err(PipelineError::Source(format!("reading the source failed: {e}")))
                 }
                 Err(e) => {

@@ -172,47 +172,80 @@ fn example_publishes_a_table_exactly_once_through_crashes() {
     create_transactions_table(&s, &db);
     // The example publishes to a topic that already exists.
     s.kafka.create_topic(&topic, 4).expect("topic");
-    let want = fill(&s, &db, 0..500_000, 1_795_000_000);
-    let pipeline = publication(&s, &db, &topic, "2s", 20_000);
+    // Small reads: many cursor queries, so kills land between and inside them.
+    let pipeline = publication(&s, &db, &topic, "2s", 2_000);
     let pipeline = pipeline.to_str().unwrap();
+    let mut want = fill(&s, &db, 0..10_000, 1_795_000_000);
     let check = penstock(&["check", pipeline]);
     assert!(check.status.success(), "check:\n{}{}", stdout(&check), stderr(&check));
-    assert!(stdout(&check).contains("topic"), "{}", stdout(&check));
+    assert!(stdout(&check).contains("has 4 partitions"), "{}", stdout(&check));
 
+    // The table grows by 35,000 rows before each run; each run is killed — at a
+    // failpoint, or by SIGKILL once a random part of the new rows is in the topic —
+    // and the next one recovers from the topic's tails.
     let log = s.dir().join("publish-crash.log");
     let seed: u64 = std::env::var("PENSTOCK_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(11);
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut plan: Vec<Option<String>> = Vec::new();
-    for round in 0..2 {
-        for fp in FAILPOINTS {
-            let nth = if fp == "publish_after_recovery" || fp == "publish_after_flush" { 1 } else { 2 + round * 3 };
-            plan.push(Some(format!("{fp}:{nth}")));
-        }
-    }
-    plan.extend((0..10).map(|_| None));
-    let mut crashes = 0;
-    for step in plan {
-        let envs: Vec<(&str, String)> = step.iter().map(|f| ("PENSTOCK_FAILPOINT", f.clone())).collect();
-        let mut child = spawn_penstock_env(&["run", pipeline, "--until-caught-up", "--http", "off"], &log, &envs);
-        let status = match &step {
-            Some(_) => wait_or_kill(&mut child, Duration::from_secs(120)),
-            None => {
-                std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
-                let _ = child.kill();
-                child.wait().ok()
+    let fp = |name: &str| Some(name.to_string());
+    let plan = [
+        fp("publish_after_recovery:1"),
+        fp("publish_before_send:5"),
+        None,
+        fp("publish_after_send:5"),
+        None,
+        fp("publish_after_flush:1"),
+        None,
+        fp("publish_before_send:1"),
+        None,
+        fp("publish_after_send:1"),
+        None,
+        None,
+        None,
+        None,
+    ];
+    let watermarks = Watermarks::new(&s, &topic, 4);
+    let (mut crashes, mut mid_stream_kills) = (0, 0);
+    for (i, step) in plan.iter().enumerate() {
+        let first = 10_000 + i as u64 * 35_000;
+        let added = fill(&s, &db, first..first + 35_000, 1_795_000_010 + i as i64 * 35);
+        want.rows += added.rows;
+        want.cents += added.cents;
+        let before = watermarks.size();
+        match step {
+            Some(failpoint) => {
+                let envs = [("PENSTOCK_FAILPOINT", failpoint.clone())];
+                let args = ["run", pipeline, "--until-caught-up", "--http", "off"];
+                let mut child = spawn_penstock_env(&args, &log, &envs);
+                let status = wait_or_kill(&mut child, Duration::from_secs(120));
+                assert!(status.is_some_and(|st| !st.success()), "failpoint {failpoint} was not reached");
             }
-        };
-        match status {
-            Some(st) if st.success() => {}
-            _ => crashes += 1,
+            None => {
+                let mut child = spawn_penstock(&["run", pipeline, "--http", "off"], &log);
+                let left = want.rows as i64 - before;
+                let target = before + rng.random_range(1..left * 3 / 4);
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while watermarks.size() < target && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                let after = watermarks.size();
+                if after < want.rows as i64 {
+                    mid_stream_kills += 1;
+                } else {
+                    eprintln!("kill after the stream had ended ({before} → {after} of {})", want.rows);
+                }
+            }
         }
+        crashes += 1;
     }
-    assert!(crashes >= 10, "only {crashes} crashes happened:\n{}", tail_of(&log, 30));
+    assert!(crashes >= 14 && mid_stream_kills >= 6, "{crashes} crashes, {mid_stream_kills} SIGKILLs mid-stream");
     let mut child = spawn_penstock(&["run", pipeline, "--until-caught-up", "--http", "off"], &log);
     let status = wait_with_limit(&mut child, Duration::from_secs(300), &log);
     assert!(status.success(), "final run failed:\n{}", tail_of(&log, 40));
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(log_text.contains("recovered from the output topic's tails"), "recovery ran");
+    assert_eq!(want.rows, 500_000);
     assert_published_exactly_once(&read_topic(&s, &topic, 4), want, 4, &log);
 }
 
@@ -286,8 +319,28 @@ fn rows_inserted_while_publishing_arrive_and_late_rows_are_counted() {
 
 /// Messages in `topic` (sum of high watermarks).
 fn topic_size(s: &Services, topic: &str, partitions: i32) -> i64 {
-    let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", s.kafka.bootstrap()).create().expect("consumer");
-    (0..partitions).map(|p| c.fetch_watermarks(topic, p, Duration::from_secs(10)).map_or(0, |w| w.1)).sum()
+    Watermarks::new(s, topic, partitions).size()
+}
+
+/// A client that reads a topic's size again and again.
+struct Watermarks {
+    consumer: BaseConsumer,
+    topic: String,
+    partitions: i32,
+}
+
+impl Watermarks {
+    fn new(s: &Services, topic: &str, partitions: i32) -> Self {
+        let consumer = ClientConfig::new().set("bootstrap.servers", s.kafka.bootstrap()).create().expect("consumer");
+        Watermarks { consumer, topic: topic.to_string(), partitions }
+    }
+
+    /// Sum of the partitions' high watermarks.
+    fn size(&self) -> i64 {
+        (0..self.partitions)
+            .map(|p| self.consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10)).map_or(0, |w| w.1))
+            .sum()
+    }
 }
 
 /// SIGTERM through the `kill` command (the test crate has no signal dependency).
@@ -372,8 +425,8 @@ fn bad_sources_and_sinks_are_refused_clearly() {
     );
     refused(
         "missing-topic",
-        &format!("topic: {topic}\n"),
-        &format!("topic: {topic}-absent\n"),
+        &format!("topic: {topic}\n    key: event_id\n    format: json\n    # Created with 4 partitions when it does not exist yet.\n    create: {{ partitions: 4 }}\n"),
+        &format!("topic: {topic}-absent\n    key: event_id\n"),
         &["does not exist", "create"],
     );
     refused("missing-key", "key: event_id", "key: [event_id, nope]", &["key column(s) nope"]);
