@@ -73,6 +73,11 @@ impl Broker {
         let process = ServerProcess::spawn("tansu", program.clone(), args, dir)?;
         let mut b = Broker { port, program, storage, process };
         b.wait_ready()?;
+        // Topics a pipeline creates itself (the Kafka sink's `create:`) need the index
+        // too: add it as soon as the broker has made its database.
+        if storage == Storage::Sqlite {
+            b.add_header_index()?;
+        }
         Ok(b)
     }
 
