@@ -55,12 +55,12 @@ fn check_orderable(ty: &ColumnType) -> Result<(), String> {
         | ColumnType::DateTime { .. }
         | ColumnType::DateTime64 { .. }
         | ColumnType::String => Ok(()),
-        ColumnType::Nullable(_) => Err(format!(
-            "{ty} can be NULL, and NULL rows would never be published: use a non-nullable column"
-        )),
-        other => Err(format!(
-            "{other} is not a cursor type (use an integer, Date, DateTime, DateTime64 or String column)"
-        )),
+        ColumnType::Nullable(_) => {
+            Err(format!("{ty} can be NULL, and NULL rows would never be published: use a non-nullable column"))
+        }
+        other => {
+            Err(format!("{other} is not a cursor type (use an integer, Date, DateTime, DateTime64 or String column)"))
+        }
     }
 }
 
@@ -145,7 +145,8 @@ impl Cursor {
         for i in (0..self.columns.len()).rev() {
             let c = ident(&self.columns[i].0);
             let v = self.literal(i, &after.0[i]);
-            cond = if cond.is_empty() { format!("{c} > {v}") } else { format!("{c} > {v} OR ({c} = {v} AND ({cond}))") };
+            cond =
+                if cond.is_empty() { format!("{c} > {v}") } else { format!("{c} > {v} OR ({c} = {v} AND ({cond}))") };
         }
         format!("{} >= {} AND ({cond})", ident(&self.columns[0].0), self.literal(0, &after.0[0]))
     }
@@ -259,7 +260,9 @@ fn value_of(ty: &ColumnType, b: &[u8]) -> Result<PositionValue, String> {
         ColumnType::DateTime { .. } => int(i128::from(u64::from_le_bytes(le(4)?))),
         ColumnType::Int8 => int(i128::from(i8::from_le_bytes([b[0]]))),
         ColumnType::Int16 => int(i128::from(i16::from_le_bytes(le(2)?[..2].try_into().expect("2")))),
-        ColumnType::Int32 | ColumnType::Date32 => int(i128::from(i32::from_le_bytes(le(4)?[..4].try_into().expect("4")))),
+        ColumnType::Int32 | ColumnType::Date32 => {
+            int(i128::from(i32::from_le_bytes(le(4)?[..4].try_into().expect("4"))))
+        }
         ColumnType::Int64 | ColumnType::DateTime64 { .. } => int(i128::from(i64::from_le_bytes(le(8)?))),
         ColumnType::String => {
             let mut rest = b;

@@ -97,7 +97,11 @@ impl JsonRowEncoder {
             ColumnType::Nullable(inner) => &**inner,
             t => t,
         };
-        write_value(ty, &mut value, out).map_err(|reason| JsonEncodeError { column: col.name().to_string(), row, reason })
+        write_value(ty, &mut value, out).map_err(|reason| JsonEncodeError {
+            column: col.name().to_string(),
+            row,
+            reason,
+        })
     }
 }
 
@@ -409,8 +413,8 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
 mod tests {
     use super::*;
     use crate::column::Column;
-    use crate::decoder::{DecodeLimits, FieldSpec, JsonDecoder, MessageMeta};
     use crate::datetime::Timestamp;
+    use crate::decoder::{DecodeLimits, FieldSpec, JsonDecoder, MessageMeta};
 
     fn round_trip(types: &[(&str, &str)], json: &str) -> String {
         let fields: Vec<FieldSpec> =

@@ -66,10 +66,9 @@ impl<'a> Input<'a> {
     fn count(&mut self, what: &str) -> Result<usize, NativeDecodeError> {
         let n = self.varint()?;
         // A count can never exceed the bytes left: every row or column takes at least one.
-        usize::try_from(n)
-            .ok()
-            .filter(|&n| n <= self.bytes.len().saturating_mul(8))
-            .ok_or_else(|| self.err(format!("{what} count {n} is implausible for a {}-byte response", self.bytes.len())))
+        usize::try_from(n).ok().filter(|&n| n <= self.bytes.len().saturating_mul(8)).ok_or_else(|| {
+            self.err(format!("{what} count {n} is implausible for a {}-byte response", self.bytes.len()))
+        })
     }
 }
 
@@ -175,11 +174,7 @@ fn read_rows(input: &mut Input<'_>, ty: &ColumnType, rows: usize) -> Result<Vec<
         ColumnType::Nullable(inner) => {
             let nulls = input.take(rows)?.to_vec();
             let values = read_rows(input, inner, rows)?;
-            nulls
-                .iter()
-                .zip(values)
-                .map(|(&n, v)| if n != 0 { vec![1] } else { [&[0u8][..], &v].concat() })
-                .collect()
+            nulls.iter().zip(values).map(|(&n, v)| if n != 0 { vec![1] } else { [&[0u8][..], &v].concat() }).collect()
         }
         ColumnType::Array(inner) => {
             let offsets = read_offsets(input, rows)?;
@@ -328,9 +323,15 @@ mod tests {
     #[test]
     fn golden_map_column() {
         // Map(String, UInt8), rows {a:1,b:2} and {}: offsets [2, 2], keys, values.
-        let bytes: Vec<u8> =
-            [&[1u8, 2][..], b"\x01m\x12Map(String, UInt8)", &2u64.to_le_bytes(), &2u64.to_le_bytes(), b"\x01a\x01b", &[1, 2]]
-                .concat();
+        let bytes: Vec<u8> = [
+            &[1u8, 2][..],
+            b"\x01m\x12Map(String, UInt8)",
+            &2u64.to_le_bytes(),
+            &2u64.to_le_bytes(),
+            b"\x01a\x01b",
+            &[1, 2],
+        ]
+        .concat();
         let b = decode_native(&bytes).unwrap().unwrap();
         assert_eq!(b.columns()[0].value_bytes(0), b"\x02\x01a\x01\x01b\x02");
         assert_eq!(b.columns()[0].value_bytes(1), b"\x00");

@@ -30,11 +30,11 @@ pub mod units;
 pub mod validate;
 
 pub use error::ConfigError;
-pub use validate::{
-    BatchLimits, ClickHouseSink, Compression, Delivery, InsertFormat, KafkaSource, Pipeline, RetryPolicy, Secret,
-    SqlTerm, StartFrom, TableCreation, Job,
-};
 pub use publication::{ClickHouseSource, KafkaSink, Publication, Relation, SourceStart, TopicCreation};
+pub use validate::{
+    BatchLimits, ClickHouseSink, Compression, Delivery, InsertFormat, Job, KafkaSource, Pipeline, RetryPolicy, Secret,
+    SqlTerm, StartFrom, TableCreation,
+};
 
 use error::Locator;
 use std::path::Path;

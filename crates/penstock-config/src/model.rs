@@ -138,6 +138,7 @@ pub enum DeliveryFile {
 /// The source section: exactly one kind.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // parsed once per file
 pub enum SourceFile {
     /// Kafka topics through a consumer group.
     Kafka(Spanned<KafkaFile>),
@@ -527,6 +528,7 @@ impl<'de> Deserialize<'de> for FieldFile {
 /// The sink section: exactly one kind.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // parsed once per file
 pub enum SinkFile {
     /// A ClickHouse table over HTTP(S).
     Clickhouse(Spanned<ClickHouseFile>),

@@ -318,12 +318,10 @@ fn shipped_clickhouse_to_kafka_example() {
     assert_eq!(p.sink.key, ["event_id"]);
     assert_eq!(p.sink.create.as_ref().map(|c| c.partitions), Some(4));
     // The Kafka → ClickHouse entry point refuses it by name.
-    let e = parse(&std::fs::read_to_string(path).unwrap(), "out.yaml", |n| {
-        match n {
-            "PENSTOCK_CLICKHOUSE_URL" => Some("http://ch:8123".into()),
-            "PENSTOCK_KAFKA_BROKERS" => Some("b:1".into()),
-            _ => None,
-        }
+    let e = parse(&std::fs::read_to_string(path).unwrap(), "out.yaml", |n| match n {
+        "PENSTOCK_CLICKHOUSE_URL" => Some("http://ch:8123".into()),
+        "PENSTOCK_KAFKA_BROKERS" => Some("b:1".into()),
+        _ => None,
     })
     .unwrap_err();
     assert!(e.message.contains("ClickHouse → Kafka"), "{e}");

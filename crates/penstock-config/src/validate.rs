@@ -294,7 +294,12 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Job, Config
     let source = match f.source {
         SourceFile::Kafka(k) => k,
         SourceFile::Clickhouse(c) => {
-            let rest = crate::publication::Rest { sink: f.sink, schema_given: f.schema.is_some(), delivery: f.delivery, http: f.http };
+            let rest = crate::publication::Rest {
+                sink: f.sink,
+                schema_given: f.schema.is_some(),
+                delivery: f.delivery,
+                http: f.http,
+            };
             return crate::publication::validate(name, c, rest, loc).map(Job::Publish);
         }
     };
@@ -311,8 +316,21 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Job, Config
     let Some(schema) = f.schema else {
         return Err(loc.plain_at("schema", "a Kafka source needs a `schema:` (the columns each message becomes)"));
     };
-    validate_ingest(name, source, schema, c, f.format, f.limits, f.delivery, f.dead_letter, f.unknown_fields, f.freshness, f.http, loc)
-        .map(Job::Ingest)
+    validate_ingest(
+        name,
+        source,
+        schema,
+        c,
+        f.format,
+        f.limits,
+        f.delivery,
+        f.dead_letter,
+        f.unknown_fields,
+        f.freshness,
+        f.http,
+        loc,
+    )
+    .map(Job::Ingest)
 }
 
 /// The pipeline name, checked.

@@ -121,9 +121,10 @@ pub async fn create_topic(
     for (k, v) in config {
         new = new.set(k, v);
     }
-    let results = admin.create_topics(&[new], &opts).await.map_err(|e| KafkaEdgeError::Config(format!(
-        "cannot create topic `{topic}` on {brokers}: {e}"
-    )))?;
+    let results = admin
+        .create_topics(&[new], &opts)
+        .await
+        .map_err(|e| KafkaEdgeError::Config(format!("cannot create topic `{topic}` on {brokers}: {e}")))?;
     for r in results {
         match r {
             Ok(_) => tracing::info!(topic, partitions, replication_factor, "topic created"),

@@ -25,7 +25,6 @@ pub const POSITION_HEADER: &str = "penstock-position";
 /// Header with the sink's acknowledged floor when the message was sent.
 pub const FLOOR_HEADER: &str = "penstock-floor";
 
-
 /// What the broker said about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -93,7 +92,8 @@ impl Publisher {
             .set("enable.idempotence", "true")
             .set("enable.gapless.guarantee", "true")
             .set("acks", "all");
-        let producer = cfg.create_with_context(PublishContext::default()).map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
+        let producer =
+            cfg.create_with_context(PublishContext::default()).map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
         Ok(Publisher { producer, topic: topic.to_string() })
     }
 
@@ -112,8 +112,10 @@ impl Publisher {
         if let Some(f) = stamp.floor {
             headers = headers.insert(Header { key: FLOOR_HEADER, value: Some(f) });
         }
-        let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> =
-            BaseRecord::with_opaque_to(&self.topic, Box::new(seq)).partition(partition).payload(payload).headers(headers);
+        let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> = BaseRecord::with_opaque_to(&self.topic, Box::new(seq))
+            .partition(partition)
+            .payload(payload)
+            .headers(headers);
         if let Some(k) = key {
             record = record.key(k);
         }

@@ -204,8 +204,18 @@ impl Telemetry {
         let mut metric = |name: &str, kind: &str, help: &str, v: String| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{{labels}}} {v}");
         };
-        metric("penstock_source_rows_read_total", "counter", "Rows read from the ClickHouse source.", snap.rows_read.to_string());
-        metric("penstock_source_read_retries_total", "counter", "Source queries that failed and were retried.", snap.read_retries.to_string());
+        metric(
+            "penstock_source_rows_read_total",
+            "counter",
+            "Rows read from the ClickHouse source.",
+            snap.rows_read.to_string(),
+        );
+        metric(
+            "penstock_source_read_retries_total",
+            "counter",
+            "Source queries that failed and were retried.",
+            snap.read_retries.to_string(),
+        );
         metric(
             "penstock_source_late_rows_total",
             "counter",
@@ -230,14 +240,24 @@ impl Telemetry {
             "The cursor's first column, as a number (epoch seconds for DateTime).",
             p.cursor_first.load(Ordering::Relaxed).to_string(),
         );
-        metric("penstock_messages_produced_total", "counter", "Messages the broker acknowledged.", snap.messages_produced.to_string());
+        metric(
+            "penstock_messages_produced_total",
+            "counter",
+            "Messages the broker acknowledged.",
+            snap.messages_produced.to_string(),
+        );
         metric(
             "penstock_messages_skipped_total",
             "counter",
             "Rows read again after a recovery and found already in their partition.",
             snap.messages_skipped.to_string(),
         );
-        metric("penstock_sink_recoveries_total", "counter", "Producer sessions ended by an error and recovered.", snap.recoveries.to_string());
+        metric(
+            "penstock_sink_recoveries_total",
+            "counter",
+            "Producer sessions ended by an error and recovered.",
+            snap.recoveries.to_string(),
+        );
         let _ = writeln!(
             out,
             "# HELP penstock_produce_latency_seconds Time from sending a message to its acknowledgement.\n\

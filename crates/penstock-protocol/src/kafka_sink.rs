@@ -60,8 +60,7 @@ pub struct ResumePlan {
 /// The recovery decision from the tails of every output partition (index = partition).
 pub fn plan(tails: &[Tail]) -> ResumePlan {
     let floor = tails.iter().filter_map(|t| t.floor.clone()).max();
-    let delivered: Vec<Option<Position>> =
-        tails.iter().map(|t| t.position.clone().max(floor.clone())).collect();
+    let delivered: Vec<Option<Position>> = tails.iter().map(|t| t.position.clone().max(floor.clone())).collect();
     // `None` (nothing known to be there) is below every position: Option's order says so.
     let resume_after = delivered.iter().min().cloned().flatten();
     ResumePlan { resume_after, delivered, floor }
@@ -142,11 +141,11 @@ mod tests {
         n: u64,
         parts: &[usize],
         partitions: usize,
-        crashes: &[(u64, Vec<u64>, u64)],
+        crashes: &[Crash],
         decide: impl Fn(&[Tail]) -> ResumePlan,
     ) -> Vec<Log> {
         let mut logs: Vec<Log> = vec![Vec::new(); partitions];
-        let mut sessions: Vec<(u64, Vec<u64>, u64)> = crashes.to_vec();
+        let mut sessions: Vec<Crash> = crashes.to_vec();
         sessions.push((u64::MAX, vec![u64::MAX; partitions], u64::MAX)); // the final run finishes
         for (stop_after, land_limit, ack_limit) in sessions {
             let tails: Vec<Tail> = logs
@@ -191,16 +190,17 @@ mod tests {
         logs
     }
 
-    fn strategy() -> impl Strategy<Value = (u64, Vec<usize>, usize, Vec<(u64, Vec<u64>, u64)>)> {
+    /// One crashing session: rows it reads before crashing, rows landing per partition,
+    /// acknowledgements received.
+    type Crash = (u64, Vec<u64>, u64);
+
+    fn strategy() -> impl Strategy<Value = (u64, Vec<usize>, usize, Vec<Crash>)> {
         (1usize..5, 1u64..60).prop_flat_map(|(partitions, n)| {
             (
                 Just(n),
                 prop::collection::vec(0..partitions, n as usize),
                 Just(partitions),
-                prop::collection::vec(
-                    (0u64..40, prop::collection::vec(0u64..20, partitions), 0u64..30),
-                    0..6,
-                ),
+                prop::collection::vec((0u64..40, prop::collection::vec(0u64..20, partitions), 0u64..30), 0..6),
             )
         })
     }

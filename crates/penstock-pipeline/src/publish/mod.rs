@@ -23,4 +23,4 @@ pub mod session;
 pub mod stats;
 
 pub use run::{check, run_publication, PublicationCheck};
-pub use stats::{PublishStats, PublishSnapshot};
+pub use stats::{PublishSnapshot, PublishStats};

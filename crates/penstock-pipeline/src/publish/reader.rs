@@ -156,7 +156,8 @@ impl Reader {
 
     /// Rows in `(after, end]` (the lag in rows).
     pub async fn count_between(&self, after: Option<&Position>, end: &Position) -> Result<u64, ClickHouseError> {
-        let text = self.client.query_with(&self.cursor.count_range_sql(&self.source, after, end), &self.settings()).await?;
+        let text =
+            self.client.query_with(&self.cursor.count_range_sql(&self.source, after, end), &self.settings()).await?;
         Ok(text.trim().parse().unwrap_or(0))
     }
 
@@ -203,16 +204,18 @@ async fn relation_columns(
     source: &ClickHouseSource,
 ) -> Result<Vec<(String, ColumnType)>, PipelineError> {
     let sql = format!("DESCRIBE TABLE {} FORMAT TSV", Cursor::from_sql(source));
-    let text = client.query_with(&sql, &[("database", source.database.as_str())]).await.map_err(|e| {
-        PipelineError::Source(format!("cannot read the source {}: {e}", Cursor::from_sql(source)))
-    })?;
+    let text = client
+        .query_with(&sql, &[("database", source.database.as_str())])
+        .await
+        .map_err(|e| PipelineError::Source(format!("cannot read the source {}: {e}", Cursor::from_sql(source))))?;
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
         let mut parts = line.split('\t');
         let (Some(name), Some(ty)) = (parts.next(), parts.next()) else { continue };
         let (name, ty) = (tsv_unescape(name), tsv_unescape(ty));
-        let ty = ColumnType::parse(&ty)
-            .map_err(|e| PipelineError::Source(format!("source column `{name}`: {e} (select it converted, with `query`)")))?;
+        let ty = ColumnType::parse(&ty).map_err(|e| {
+            PipelineError::Source(format!("source column `{name}`: {e} (select it converted, with `query`)"))
+        })?;
         out.push((name, ty));
     }
     if out.is_empty() {

@@ -102,7 +102,8 @@ async fn prepare_topic(p: &Publication) -> Result<u32, PipelineError> {
         let s = s.clone();
         move || MetadataClient::new(&s.brokers, &s.properties, KAFKA_TIMEOUT)?.topics(std::slice::from_ref(&s.topic))
     };
-    let found = tokio::task::spawn_blocking(describe.clone()).await.map_err(|e| PipelineError::Internal(e.to_string()))?;
+    let found =
+        tokio::task::spawn_blocking(describe.clone()).await.map_err(|e| PipelineError::Internal(e.to_string()))?;
     let topics = match (found, &s.create) {
         (Ok(t), _) => t,
         (Err(KafkaEdgeError::NoSuchTopic { .. }), Some(c)) => {
@@ -120,13 +121,21 @@ async fn prepare_topic(p: &Publication) -> Result<u32, PipelineError> {
             // A new topic's metadata can lag its creation by a moment.
             let mut attempt = 0;
             loop {
-                match tokio::task::spawn_blocking(describe.clone()).await.map_err(|e| PipelineError::Internal(e.to_string()))? {
+                match tokio::task::spawn_blocking(describe.clone())
+                    .await
+                    .map_err(|e| PipelineError::Internal(e.to_string()))?
+                {
                     Ok(t) => break t,
                     Err(_) if attempt < 20 => {
                         attempt += 1;
                         tokio::time::sleep(Duration::from_millis(250)).await;
                     }
-                    Err(e) => return Err(PipelineError::Sink(format!("topic `{}` was created but cannot be described: {e}", s.topic))),
+                    Err(e) => {
+                        return Err(PipelineError::Sink(format!(
+                            "topic `{}` was created but cannot be described: {e}",
+                            s.topic
+                        )))
+                    }
                 }
             }
         }
@@ -145,9 +154,9 @@ fn recover(p: &Publication, partitions: u32) -> Result<ResumePlan, PipelineError
     let mut parsed = Vec::with_capacity(tails.len());
     for (partition, t) in tails.into_iter().enumerate() {
         let parse = |b: Option<Vec<u8>>, what: &str| -> Result<Option<Position>, PipelineError> {
-            b.map(|b| Position::parse(&b))
-                .transpose()
-                .map_err(|e| PipelineError::Sink(format!("{}[{partition}]: the last message's {what} header: {e}", s.topic)))
+            b.map(|b| Position::parse(&b)).transpose().map_err(|e| {
+                PipelineError::Sink(format!("{}[{partition}]: the last message's {what} header: {e}", s.topic))
+            })
         };
         parsed.push(Tail { position: parse(t.position, "position")?, floor: parse(t.floor, "floor")? });
     }
@@ -162,7 +171,11 @@ fn recover(p: &Publication, partitions: u32) -> Result<ResumePlan, PipelineError
 }
 
 /// Runs a publication until a signal, `--until-caught-up`, or a permanent failure.
-pub async fn run_publication(p: Publication, opts: RunOptions, stop: Arc<Stop>) -> Result<PublishSummary, PipelineError> {
+pub async fn run_publication(
+    p: Publication,
+    opts: RunOptions,
+    stop: Arc<Stop>,
+) -> Result<PublishSummary, PipelineError> {
     let started = Instant::now();
     let stats = Arc::new(PublishStats::default());
     let reader = Reader::open(&p.source, stats.clone()).await?;

@@ -100,7 +100,13 @@ pub struct Session {
 
 impl Session {
     /// A session that continues after recovery's `plan`.
-    pub fn new(publisher: Publisher, partitions: u32, pipeline: &str, plan: ResumePlan, stats: Arc<PublishStats>) -> Self {
+    pub fn new(
+        publisher: Publisher,
+        partitions: u32,
+        pipeline: &str,
+        plan: ResumePlan,
+        stats: Arc<PublishStats>,
+    ) -> Self {
         let window = AckWindow::new(plan.floor.clone());
         let floor_text = plan.floor.as_ref().map(Position::to_header);
         Session {

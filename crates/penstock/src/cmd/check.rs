@@ -134,11 +134,15 @@ async fn check_publication(args: &CheckArgs, p: &penstock_config::Publication) -
             match (c.partitions, c.create_partitions) {
                 (Some(n), _) => println!("ok   Kafka {}: topic {} has {n} partitions", p.sink.brokers, p.sink.topic),
                 (None, Some(n)) => {
-                    println!("ok   Kafka {}: topic {} will be created with {n} partitions", p.sink.brokers, p.sink.topic)
+                    println!(
+                        "ok   Kafka {}: topic {} will be created with {n} partitions",
+                        p.sink.brokers, p.sink.topic
+                    )
                 }
                 (None, None) => unreachable!("a missing topic without create fails the check"),
             }
-            let key = if p.sink.key.is_empty() { "no key".to_string() } else { format!("key {}", p.sink.key.join(", ")) };
+            let key =
+                if p.sink.key.is_empty() { "no key".to_string() } else { format!("key {}", p.sink.key.join(", ")) };
             println!(
                 "ok   delivery: exactly once without transactions ({key}, partition by murmur2; recovery reads each partition's last message)"
             );

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Kafka-sink failpoints (each aborts the process like `kill -9`).
-const FAILPOINTS: [&str; 4] = ["publish_after_recovery", "publish_before_send", "publish_after_send", "publish_after_flush"];
+const FAILPOINTS: [&str; 4] =
+    ["publish_after_recovery", "publish_before_send", "publish_after_send", "publish_after_flush"];
 
 /// Rows inserted straight into the table (TabSeparated), with what the topic must hold.
 #[derive(Debug, Default, Clone, Copy)]
@@ -151,7 +152,12 @@ fn assert_published_exactly_once(msgs: &[Out], want: Filled, partitions: i32, lo
             field(&m.payload, col);
         }
         let prev = &mut last[m.partition as usize];
-        assert!(prev.is_none_or(|p| p < &m.position), "partition {} out of cursor order at {}", m.partition, m.position);
+        assert!(
+            prev.is_none_or(|p| p < &m.position),
+            "partition {} out of cursor order at {}",
+            m.partition,
+            m.position
+        );
         *prev = Some(&m.position);
     }
     assert_eq!(msgs.len() as u64, want.rows, "message count\n{}", tail_of(log, 40));
@@ -204,6 +210,9 @@ fn example_publishes_a_table_exactly_once_through_crashes() {
         None,
     ];
     let watermarks = Watermarks::new(&s, &topic, 4);
+    for f in FAILPOINTS {
+        assert!(plan.iter().flatten().any(|p| p.starts_with(f)), "{f} is exercised");
+    }
     let (mut crashes, mut mid_stream_kills) = (0, 0);
     for (i, step) in plan.iter().enumerate() {
         let first = 10_000 + i as u64 * 35_000;
@@ -257,8 +266,11 @@ fn rows_inserted_while_publishing_arrive_and_late_rows_are_counted() {
     create_transactions_table(&s, &db);
     let pipeline = publication(&s, &db, &topic, "2s", 5_000);
     let text = std::fs::read_to_string(&pipeline).unwrap();
-    std::fs::write(&pipeline, text.replace("batch_rows: 5000", "batch_rows: 5000\n    poll_interval: 200ms\n    late_check: 1s"))
-        .unwrap();
+    std::fs::write(
+        &pipeline,
+        text.replace("batch_rows: 5000", "batch_rows: 5000\n    poll_interval: 200ms\n    late_check: 1s"),
+    )
+    .unwrap();
     let log = s.dir().join("publish-live.log");
     let mut child = spawn_penstock(&["run", pipeline.to_str().unwrap(), "--http", "off"], &log);
     // Four inserters, each its own rows, ingest_time = now by the server's clock.
@@ -412,10 +424,12 @@ fn bad_sources_and_sinks_are_refused_clearly() {
         "    query: SELECT nope FROM transactions\n",
         &["cannot read the source", "nope"],
     );
-    refused("missing-cursor", "columns: [ingest_time, _partition, _offset]", "columns: [ingest_time, seq]", &[
-        "cursor column `seq`",
-        "no such column",
-    ]);
+    refused(
+        "missing-cursor",
+        "columns: [ingest_time, _partition, _offset]",
+        "columns: [ingest_time, seq]",
+        &["cursor column `seq`", "no such column"],
+    );
     refused("float-cursor", "    table: transactions\n", "    table: floats\n", &["cursor column `ingest_time`"]);
     refused(
         "unorderable",
@@ -432,4 +446,60 @@ fn bad_sources_and_sinks_are_refused_clearly() {
     refused("missing-key", "key: event_id", "key: [event_id, nope]", &["key column(s) nope"]);
     let unreachable = format!("brokers: 127.0.0.1:{}", penstock_testkit::free_port());
     refused("no-broker", &format!("brokers: {}", s.kafka.bootstrap()), &unreachable, &["Kafka"]);
+}
+
+/// Penstock's partition of a key is the one librdkafka's Java-compatible `murmur2`
+/// partitioner (and so the Java client) picks: checked on the real broker.
+#[test]
+fn partitions_agree_with_librdkafkas_murmur2_partitioner() {
+    use penstock_kafka::rdkafka::producer::DefaultProducerContext;
+    use penstock_kafka::rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    let s = Services::start().expect("services");
+    let topic = unique_name("murmur");
+    s.kafka.create_topic(&topic, 7).expect("topic");
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", s.kafka.bootstrap())
+        .set("partitioner", "murmur2")
+        .create()
+        .expect("producer");
+    let keys: Vec<String> = (0..500).map(|i| format!("00000000-0000-4000-8000-{i:012}")).collect();
+    for k in &keys {
+        producer.send(BaseRecord::<str, str>::to(&topic).key(k).payload(k)).expect("send");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    let msgs = read_topic_raw(&s, &topic, 7);
+    assert_eq!(msgs.len(), keys.len());
+    for (partition, key) in msgs {
+        assert_eq!(penstock_kafka::partition_for_key(&key, 7) as i32, partition, "{}", String::from_utf8_lossy(&key));
+    }
+}
+
+/// (partition, key) of every message of `topic`.
+fn read_topic_raw(s: &Services, topic: &str, partitions: i32) -> Vec<(i32, Vec<u8>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", s.kafka.bootstrap())
+        .set("group.id", format!("{topic}-raw"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let (mut out, mut eof) = (Vec::new(), HashSet::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while eof.len() < partitions as usize && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((m.partition(), m.key().unwrap_or_default().to_vec())),
+            Some(Err(penstock_kafka::rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            Some(Err(e)) => panic!("consume: {e}"),
+            None => {}
+        }
+    }
+    out
 }
