@@ -221,7 +221,7 @@ impl Cursor {
                     column: name.clone(),
                     reason: "missing from the rows the source returned".into(),
                 })?;
-                if !same_values(block.columns()[i].column_type().storage(), ty) {
+                if !block.columns()[i].column_type().storage().stores_same_values(ty) {
                     return Err(CursorError {
                         column: name.clone(),
                         reason: format!("returned as {}, expected {ty}", block.columns()[i].column_type()),
@@ -230,17 +230,6 @@ impl Cursor {
                 Ok(i)
             })
             .collect()
-    }
-}
-
-/// True when two types store the same values: equal, or differing only in the time
-/// zone of a DateTime (ClickHouse 18.16 describes `DateTime('UTC')` but sends `DateTime`
-/// in Native).
-fn same_values(a: &ColumnType, b: &ColumnType) -> bool {
-    match (a, b) {
-        (ColumnType::DateTime { .. }, ColumnType::DateTime { .. }) => true,
-        (ColumnType::DateTime64 { precision: p, .. }, ColumnType::DateTime64 { precision: q, .. }) => p == q,
-        _ => a == b,
     }
 }
 

@@ -169,29 +169,30 @@ fn write_value(ty: &ColumnType, input: &mut &[u8], out: &mut Vec<u8>) -> Result<
             let b: [u8; 16] = fixed(input)?;
             let hi = u64::from_le_bytes(b[..8].try_into().expect("8"));
             let lo = u64::from_le_bytes(b[8..].try_into().expect("8"));
-            let hex = format!("{:032x}", (u128::from(hi) << 64) | u128::from(lo));
-            let text = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
-            quoted(out, &text);
+            write_uuid(out, (u128::from(hi) << 64) | u128::from(lo));
         }
         ColumnType::Ipv4 => quoted(out, &std::net::Ipv4Addr::from(u32::from_le_bytes(fixed(input)?)).to_string()),
         ColumnType::Ipv6 => quoted(out, &std::net::Ipv6Addr::from(fixed::<16>(input)?).to_string()),
         ColumnType::Decimal { precision, scale } => {
             let width = ty.fixed_width().expect("decimals are fixed");
             let raw = take(input, width)?;
-            let (negative, digits) = match width {
-                4 => signed_digits(i128::from(i32::from_le_bytes(raw.try_into().expect("4")))),
-                8 => signed_digits(i128::from(i64::from_le_bytes(raw.try_into().expect("8")))),
-                16 => signed_digits(i128::from_le_bytes(raw.try_into().expect("16"))),
+            let _ = precision;
+            let v = match width {
+                4 => i128::from(i32::from_le_bytes(raw.try_into().expect("4"))),
+                8 => i128::from(i64::from_le_bytes(raw.try_into().expect("8"))),
+                16 => i128::from_le_bytes(raw.try_into().expect("16")),
                 _ => {
                     let text = wide_to_decimal(raw.try_into().expect("32"), true);
-                    match text.strip_prefix('-') {
-                        Some(d) => (true, d.to_string()),
-                        None => (false, text),
-                    }
+                    let (negative, digits) = match text.strip_prefix('-') {
+                        Some(d) => (true, d),
+                        None => (false, text.as_str()),
+                    };
+                    write_decimal(out, negative, digits, usize::from(*scale));
+                    return Ok(());
                 }
             };
-            let _ = precision;
-            write_decimal(out, negative, &digits, usize::from(*scale));
+            let mut b = itoa::Buffer::new();
+            write_decimal(out, v < 0, b.format(v.unsigned_abs()), usize::from(*scale));
         }
         ColumnType::Enum8(items) | ColumnType::Enum16(items) => {
             let v = if matches!(ty, ColumnType::Enum8(_)) {
@@ -321,10 +322,20 @@ fn push_padded(out: &mut Vec<u8>, v: i64, width: usize) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn signed_digits(v: i128) -> (bool, String) {
-    (v < 0, v.unsigned_abs().to_string())
+/// Writes the canonical `8-4-4-4-12` text of a UUID, quoted.
+fn write_uuid(out: &mut Vec<u8>, v: u128) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            out.push(b'-');
+        }
+        out.push(HEX[((v >> (124 - 4 * i)) & 0xf) as usize]);
+    }
+    out.push(b'"');
 }
 
+/// Writes `digits` (no sign) as a decimal with `scale` digits after the point.
 fn write_decimal(out: &mut Vec<u8>, negative: bool, digits: &str, scale: usize) {
     if negative && digits.bytes().any(|d| d != b'0') {
         out.push(b'-');
@@ -333,11 +344,17 @@ fn write_decimal(out: &mut Vec<u8>, negative: bool, digits: &str, scale: usize) 
         out.extend_from_slice(digits.as_bytes());
         return;
     }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    out.extend_from_slice(int.as_bytes());
-    out.push(b'.');
-    out.extend_from_slice(frac.as_bytes());
+    let d = digits.as_bytes();
+    if d.len() <= scale {
+        out.extend_from_slice(b"0.");
+        out.resize(out.len() + scale - d.len(), b'0');
+        out.extend_from_slice(d);
+    } else {
+        let (int, frac) = d.split_at(d.len() - scale);
+        out.extend_from_slice(int);
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    }
 }
 
 /// The decimal text of a 256-bit little-endian integer (two's complement when `signed`).

@@ -157,6 +157,29 @@ impl ColumnType {
         }
     }
 
+    /// The type with every DateTime/DateTime64 time zone removed: what is stored does
+    /// not depend on the zone (it only changes how text is read and shown).
+    pub fn without_time_zones(&self) -> ColumnType {
+        match self {
+            ColumnType::DateTime { .. } => ColumnType::DateTime { tz: None },
+            ColumnType::DateTime64 { precision, .. } => ColumnType::DateTime64 { precision: *precision, tz: None },
+            ColumnType::Nullable(t) => ColumnType::Nullable(Box::new(t.without_time_zones())),
+            ColumnType::LowCardinality(t) => ColumnType::LowCardinality(Box::new(t.without_time_zones())),
+            ColumnType::Array(t) => ColumnType::Array(Box::new(t.without_time_zones())),
+            ColumnType::Map(k, v) => ColumnType::Map(Box::new(k.without_time_zones()), Box::new(v.without_time_zones())),
+            ColumnType::Tuple(items) => {
+                ColumnType::Tuple(items.iter().map(|(n, t)| (n.clone(), t.without_time_zones())).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// True when both types store the same values: equal, or different only in a
+    /// DateTime time zone (a metadata difference, not an incompatible type).
+    pub fn stores_same_values(&self, other: &ColumnType) -> bool {
+        self == other || self.without_time_zones() == other.without_time_zones()
+    }
+
     /// True for `Nullable(..)` (also inside `LowCardinality`).
     pub fn is_nullable(&self) -> bool {
         matches!(self.storage(), ColumnType::Nullable(_))

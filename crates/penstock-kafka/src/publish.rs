@@ -48,11 +48,13 @@ pub struct PublishContext {
 impl ClientContext for PublishContext {}
 
 impl ProducerContext for PublishContext {
-    type DeliveryOpaque = Box<u64>;
-    fn delivery(&self, result: &DeliveryResult<'_>, seq: Box<u64>) {
+    // The sequence number itself, no allocation per message.
+    type DeliveryOpaque = usize;
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        let seq = seq as u64;
         let d = match result {
-            Ok(_) => Delivery::Acked(*seq),
-            Err((e, _)) => Delivery::Failed { seq: *seq, error: e.to_string() },
+            Ok(_) => Delivery::Acked(seq),
+            Err((e, _)) => Delivery::Failed { seq, error: e.to_string() },
         };
         // Uncontended: only the sink thread polls and drains.
         self.reports.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(d);
@@ -112,7 +114,7 @@ impl Publisher {
         if let Some(f) = stamp.floor {
             headers = headers.insert(Header { key: FLOOR_HEADER, value: Some(f) });
         }
-        let mut record: BaseRecord<'_, [u8], [u8], Box<u64>> = BaseRecord::with_opaque_to(&self.topic, Box::new(seq))
+        let mut record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(&self.topic, seq as usize)
             .partition(partition)
             .payload(payload)
             .headers(headers);

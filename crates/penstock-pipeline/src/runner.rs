@@ -68,8 +68,7 @@ pub struct RunSummary {
 /// Checks, before consuming anything, that ClickHouse answers, the table exists (or is
 /// created) and fits the schema (or is evolved to), and the topics exist. Each failure
 /// is one clear error.
-pub async fn preflight(p: &Pipeline) -> Result<(), PipelineError> {
-    let client = ClickHouseClient::for_sink(&p.sink);
+pub async fn preflight(p: &Pipeline, client: &ClickHouseClient) -> Result<(), PipelineError> {
     client.ping().await.map_err(PipelineError::ClickHouseUnavailable)?;
     // The topics first: a pipeline that cannot consume creates nothing.
     let source = p.source.clone();
@@ -78,7 +77,7 @@ pub async fn preflight(p: &Pipeline) -> Result<(), PipelineError> {
     })
     .await
     .map_err(|e| PipelineError::Internal(e.to_string()))??;
-    crate::table::prepare(p, &client).await?;
+    crate::table::prepare(p, client).await?;
     let mismatches = client
         .check_table(&p.sink.database, &p.sink.table, &p.fields)
         .await
@@ -94,11 +93,10 @@ pub async fn preflight(p: &Pipeline) -> Result<(), PipelineError> {
 }
 
 /// Creates the dead-letter table if missing and checks its columns.
-pub async fn prepare_dead_letters(p: &Pipeline) -> Result<DeadLetterTable, PipelineError> {
-    let client = ClickHouseClient::for_sink(&p.sink);
+pub async fn prepare_dead_letters(p: &Pipeline, client: &ClickHouseClient) -> Result<DeadLetterTable, PipelineError> {
     let s = &p.sink;
     let table =
-        dead_letter::ensure(&client, &s.database, &s.dead_letter_database, &s.dead_letter_table, &p.name).await?;
+        dead_letter::ensure(client, &s.database, &s.dead_letter_database, &s.dead_letter_table, &p.name).await?;
     tracing::info!(
         table = %format!("{}.{}", table.database, table.table), kafka_timestamp = ?table.kafka_timestamp,
         "dead letters go to this table"
@@ -108,9 +106,11 @@ pub async fn prepare_dead_letters(p: &Pipeline) -> Result<DeadLetterTable, Pipel
 
 /// Reads the server's capabilities and chooses how repeated inserts are recognised, or
 /// refuses, saying why. Changes nothing on the server.
-pub async fn choose_exactly_once(p: &Pipeline) -> Result<(mode::Capabilities, DedupMode), PipelineError> {
-    let client = ClickHouseClient::for_sink(&p.sink);
-    let caps = ledger::capabilities(&client, &p.sink.database, &p.sink.table)
+pub async fn choose_exactly_once(
+    p: &Pipeline,
+    client: &ClickHouseClient,
+) -> Result<(mode::Capabilities, DedupMode), PipelineError> {
+    let caps = ledger::capabilities(client, &p.sink.database, &p.sink.table)
         .await
         .map_err(PipelineError::ClickHouseUnavailable)?;
     let mode = mode::choose(&caps, &p.fields, p.source.topics.len()).map_err(PipelineError::ExactlyOnceUnavailable)?;
@@ -120,13 +120,14 @@ pub async fn choose_exactly_once(p: &Pipeline) -> Result<(mode::Capabilities, De
 /// Exactly-once set-up once the mode is chosen: create the ledger table.
 pub async fn prepare_exactly_once(
     p: &Pipeline,
+    client: &ClickHouseClient,
     (caps, mode): (mode::Capabilities, DedupMode),
     dead_letters: &DeadLetterTable,
 ) -> Result<Recovery, PipelineError> {
-    let client = ClickHouseClient::for_sink(&p.sink);
+    let client = client.clone();
     let ledger = ledger::Ledger::new(client.clone(), &p.sink.database, &p.sink.ledger_table, &p.name, &p.sink.table);
     ledger.create().await.map_err(PipelineError::ClickHouseUnavailable)?;
-    tracing::info!(server = %caps.version, engine = %caps.engine, ?mode, "exactly-once delivery");
+    tracing::info!(server = %caps.version, engine = %caps.engine, %mode, "exactly-once delivery");
     Ok(Recovery {
         ledger,
         client,
@@ -141,11 +142,13 @@ pub async fn prepare_exactly_once(
 /// Runs a pipeline until a signal, `--until-caught-up`, or a permanent failure.
 pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSummary, PipelineError> {
     let started = Instant::now();
-    preflight(&p).await?;
+    // One client (one connection pool) for everything the run asks ClickHouse.
+    let client = ClickHouseClient::for_sink(&p.sink);
+    preflight(&p, &client).await?;
     let mut p = p;
     let evolver = if p.add_unknown_fields {
         // Columns earlier runs added for new message fields are decoded again.
-        let client = ClickHouseClient::for_sink(&p.sink);
+        let client = client.clone();
         crate::table::create_changes_table(&client, &p.sink).await?;
         for f in crate::table::added_fields(&client, &p.sink, &p.name).await? {
             if !p.fields.iter().any(|g| g.column == f.column) {
@@ -169,18 +172,18 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
     // Every refusal comes before anything is created.
     let exactly_once = match p.delivery {
         Delivery::AtLeastOnce => None,
-        Delivery::ExactlyOnce => Some(choose_exactly_once(&p).await?),
+        Delivery::ExactlyOnce => Some(choose_exactly_once(&p, &client).await?),
     };
-    let dead_letters = prepare_dead_letters(&p).await?;
+    let dead_letters = prepare_dead_letters(&p, &client).await?;
     if let Some(t) = &opts.telemetry {
-        t.attach_dead_letters(ClickHouseClient::for_sink(&p.sink), dead_letters.clone());
+        t.attach_dead_letters(client.clone(), dead_letters.clone());
     }
     let template =
         Buffers { block: decoder.new_block(), origins: RowOrigins::default(), dead: dead_letters.new_block() };
     let batcher = Batcher::new(p.sink.batch, p.sink.batch.max_bytes, template);
     let recovery = match exactly_once {
         None => None,
-        Some(chosen) => Some(prepare_exactly_once(&p, chosen, &dead_letters).await?),
+        Some(chosen) => Some(prepare_exactly_once(&p, &client, chosen, &dead_letters).await?),
     };
     let shared = Arc::new(Shared::new(recovery));
     let stats = Arc::new(Stats::default());
@@ -188,7 +191,7 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
     let observers = opts.telemetry.clone().map(|t| {
         t.attach(stats.clone(), shared.clone());
         t.set_state(crate::telemetry::State::Running);
-        crate::telemetry::observe(t, &p, stop.clone())
+        crate::telemetry::observe(t, &p, client.clone(), stop.clone())
     });
     let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(QUEUE_BATCHES + 2);
@@ -230,7 +233,7 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
     let sink = SinkTask {
         rx,
         pipeline: p.name.clone(),
-        client: ClickHouseClient::for_sink(&p.sink),
+        client: client.clone(),
         config: p.sink.clone(),
         shared: shared.clone(),
         stats: stats.clone(),

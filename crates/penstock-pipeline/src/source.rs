@@ -377,14 +377,20 @@ impl Intake {
 
 impl SourceLoop {
     fn move_sealed(&mut self, st: &mut LoopState) {
+        self.count_sealed(st);
+        if !st.pending.is_empty() {
+            self.flush_pending(st);
+        }
+    }
+
+    /// Counts sealed batches as consumed and queues them for the sink (the one place
+    /// that does, for the normal path and the drain alike).
+    fn count_sealed(&self, st: &mut LoopState) {
         for b in st.sealed.drain(..) {
             Stats::add(&self.stats.messages, b.messages);
             Stats::add(&self.stats.undecodable, b.undecodable);
             Stats::add(&self.stats.bytes_consumed, b.payload_bytes);
             st.pending.push_back(b);
-        }
-        if !st.pending.is_empty() {
-            self.flush_pending(st);
         }
     }
 
@@ -508,11 +514,7 @@ impl SourceLoop {
         let flush = self.stop.reason() != Some(StopReason::Failure);
         if flush {
             self.intake.batcher.seal_all(&mut st.sealed);
-            for b in st.sealed.drain(..) {
-                Stats::add(&self.stats.messages, b.messages);
-                Stats::add(&self.stats.undecodable, b.undecodable);
-                st.pending.push_back(b);
-            }
+            self.count_sealed(&mut st);
             if let Some(tx) = &self.tx {
                 while let Some(b) = st.pending.pop_front() {
                     self.shared.begin(&b);

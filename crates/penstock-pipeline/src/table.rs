@@ -1,8 +1,8 @@
 //! Tables that manage themselves: at start-up, create the destination database and
 //! table from the schema when the pipeline says `create`, then bring an existing table
 //! in step with the schema — add the columns it gained (`evolve: add`) and apply safe
-//! widenings (`widen: true`). Anything else is left for the table check to refuse with
-//! its explanation, before a message is consumed.
+//! widenings (`widen: true`). The evolution is planned whole first: when anything in
+//! it is refused, nothing is changed and the start fails with every reason.
 
 use crate::error::PipelineError;
 use penstock_clickhouse::ddl::{
@@ -70,12 +70,23 @@ pub async fn prepare(p: &Pipeline, client: &ClickHouseClient) -> Result<TableCha
         changes.created = true;
         existing = client.table_columns(&s.database, &s.table).await.map_err(unavailable)?;
     }
-    let Evolution { add, widen, .. } = plan_evolution(&p.fields, &existing, s.evolve_add, s.widen);
-    let cluster = s.create.as_ref().and_then(|c| c.on_cluster.clone());
-    for (column, ty, after) in add {
+    let Evolution { add, widen, refused } = plan_evolution(&p.fields, &existing, s.evolve_add, s.widen);
+    // The plan is judged whole: one refused difference changes nothing at all, so a
+    // refused start never leaves the table half-migrated.
+    if !refused.is_empty() {
+        return Err(PipelineError::TableMismatch {
+            database: s.database.clone(),
+            table: s.table.clone(),
+            mismatches: refused,
+        });
+    }
+    for (column, _, _) in &add {
         if let Some(why) = unsupported_type(p, &version).filter(|w| w.contains(&format!("`{column}`"))) {
             return Err(PipelineError::TableUnsupported(why));
         }
+    }
+    let cluster = s.create.as_ref().and_then(|c| c.on_cluster.clone());
+    for (column, ty, after) in add {
         let codec = s.create.as_ref().and_then(|c| c.codecs.iter().find(|(n, _)| *n == column)).map(|(_, c)| c.clone());
         let def = ColumnDef { name: column.clone(), ty, codec };
         let sql = add_column_sql(&s.database, &s.table, &def, after.as_deref(), &cluster);

@@ -549,6 +549,7 @@ impl Telemetry {
 pub(crate) fn observe(
     t: Arc<Telemetry>,
     p: &penstock_config::Pipeline,
+    client: penstock_clickhouse::ClickHouseClient,
     stop: Arc<crate::stop::Stop>,
 ) -> tokio::task::JoinHandle<()> {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -567,7 +568,6 @@ pub(crate) fn observe(
             std::thread::sleep(EVERY);
         }
     });
-    let client = penstock_clickhouse::ClickHouseClient::for_sink(&p.sink);
     tokio::spawn(async move {
         loop {
             t.set_clickhouse_reachable(client.ping().await.is_ok());

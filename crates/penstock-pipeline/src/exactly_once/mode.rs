@@ -23,6 +23,25 @@ pub enum DedupMode {
     },
 }
 
+impl std::fmt::Display for DedupMode {
+    /// How a replay is recognised, in words (for `penstock check` and logs).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DedupMode::Token => f.write_str("the server drops a replayed batch by its insert_deduplication_token"),
+            DedupMode::ReplicatedBlocks => {
+                f.write_str("the replicated table drops a replayed batch as an identical block")
+            }
+            DedupMode::LandedOffsets { topic_column, partition_column, offset_column } => {
+                write!(f, "before a replay, Penstock reads which offsets already landed (columns ")?;
+                if let Some(t) = topic_column {
+                    write!(f, "{t}, ")?;
+                }
+                write!(f, "{partition_column}, {offset_column}) and inserts only the others")
+            }
+        }
+    }
+}
+
 /// The `insert_deduplication_token` of a batch in [`DedupMode::Token`]: the same for
 /// a replay of the same offset range by any process of the pipeline, different for
 /// every other batch (the server keeps the tokens of recent inserts per table).
@@ -79,6 +98,25 @@ pub fn choose(caps: &Capabilities, fields: &[FieldSpec], topics: usize) -> Resul
                 if topics > 1 { ", plus `_topic: String` for several topics" } else { "" }
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::DedupMode;
+
+    #[test]
+    fn modes_read_as_words() {
+        let m = DedupMode::LandedOffsets {
+            topic_column: None,
+            partition_column: "_partition".into(),
+            offset_column: "_offset".into(),
+        };
+        assert_eq!(
+            m.to_string(),
+            "before a replay, Penstock reads which offsets already landed (columns _partition, _offset) and inserts only the others"
+        );
+        assert!(DedupMode::Token.to_string().contains("insert_deduplication_token"));
     }
 }
 

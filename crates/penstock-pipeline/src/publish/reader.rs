@@ -11,6 +11,7 @@
 
 use crate::error::PipelineError;
 use crate::publish::stats::PublishStats;
+use penstock_clickhouse::table_check::unescape_tsv;
 use penstock_clickhouse::{ClickHouseClient, ClickHouseError, Cursor, RetryHint};
 use penstock_codec::{decode_native, Block, ColumnType};
 use penstock_config::ClickHouseSource;
@@ -212,7 +213,7 @@ async fn relation_columns(
     for line in text.lines().filter(|l| !l.is_empty()) {
         let mut parts = line.split('\t');
         let (Some(name), Some(ty)) = (parts.next(), parts.next()) else { continue };
-        let (name, ty) = (tsv_unescape(name), tsv_unescape(ty));
+        let (name, ty) = (unescape_tsv(name), unescape_tsv(ty));
         let ty = ColumnType::parse(&ty).map_err(|e| {
             PipelineError::Source(format!("source column `{name}`: {e} (select it converted, with `query`)"))
         })?;
@@ -224,32 +225,3 @@ async fn relation_columns(
     Ok(out)
 }
 
-/// Undoes TabSeparated escaping (`\\`, `\'`, `\t`, `\n`...).
-fn tsv_unescape(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut chars = field.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('0') => out.push('\0'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tsv_fields_are_unescaped() {
-        assert_eq!(super::tsv_unescape(r"Enum8(\'a\' = 1)"), "Enum8('a' = 1)");
-        assert_eq!(super::tsv_unescape(r"a\tb\\c"), "a\tb\\c");
-    }
-}

@@ -11,6 +11,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Rows sent between two servings of delivery reports (a poll per message would cost
+/// more than the message).
+const SERVE_EVERY: usize = 256;
+/// Rows between two positions the floor can advance to.
+const FLOOR_EVERY: usize = 64;
 /// How long a full producer queue is polled before trying to send again.
 const QUEUE_FULL_POLL: Duration = Duration::from_millis(5);
 
@@ -95,6 +100,7 @@ pub struct Session {
     stats: Arc<PublishStats>,
     payload: Vec<u8>,
     key: Vec<u8>,
+    position_text: Vec<u8>,
     floor_text: Option<String>,
 }
 
@@ -121,6 +127,7 @@ impl Session {
             stats,
             payload: Vec::with_capacity(512),
             key: Vec::with_capacity(64),
+            position_text: Vec::with_capacity(64),
             floor_text,
         }
     }
@@ -144,17 +151,20 @@ impl Session {
         keys: &KeyColumns,
         encoder: &JsonRowEncoder,
     ) -> Result<(), SessionEnded> {
+        let sent_at = Instant::now();
         for (row, position) in positions.iter().enumerate() {
-            self.serve(Duration::ZERO);
+            if row % SERVE_EVERY == 0 {
+                self.serve(Duration::ZERO);
+            }
             if let Some(e) = &self.ended {
                 return Err(e.clone());
             }
-            let position_text = position.to_header();
+            position.write_header(&mut self.position_text);
             let has_key = keys.write(block, row, encoder, &mut self.key);
             let partition = if has_key {
                 partition_for_key(&self.key, self.partitions)
             } else {
-                partition_for_key(position_text.as_bytes(), self.partitions)
+                partition_for_key(&self.position_text, self.partitions)
             };
             if self.plan.already_sent(partition as usize, position) {
                 PublishStats::add(&self.stats.messages_skipped, 1);
@@ -162,12 +172,13 @@ impl Session {
             }
             self.payload.clear();
             encoder.encode_row(block, row, &mut self.payload).map_err(|e| SessionEnded::Encode(e.to_string()))?;
-            let seq = self.window.sent(position.clone());
-            self.sent_at.push_back(Instant::now());
+            // The floor needs a position now and then, not on every row (a clone each).
+            let seq = self.window.sent((row % FLOOR_EVERY == 0).then(|| position.clone()));
+            self.sent_at.push_back(sent_at);
             loop {
                 let stamp = Stamp {
                     pipeline: &self.pipeline,
-                    position: position_text.as_bytes(),
+                    position: &self.position_text,
                     floor: self.floor_text.as_deref().map(str::as_bytes),
                 };
                 let key = has_key.then_some(self.key.as_slice());

@@ -32,7 +32,7 @@ async fn check_delivery(p: &penstock_config::Pipeline, client: &ClickHouseClient
             match mode::choose(&caps, &p.fields, p.source.topics.len()) {
                 Ok(m) => {
                     println!(
-                        "ok   delivery: exactly once on {} {} ({m:?}), ledger {}.{}",
+                        "ok   delivery: exactly once on {} {}: {m}; ledger {}.{}",
                         caps.engine, caps.version, p.sink.database, p.sink.ledger_table
                     );
                     0

@@ -25,7 +25,7 @@ fn replicated_table_drops_replayed_blocks_through_crashes() {
     let pipeline = pipeline.to_str().unwrap();
 
     let check = penstock(&["check", pipeline]);
-    assert!(stdout(&check).contains("(ReplicatedBlocks)"), "{}{}", stdout(&check), stderr(&check));
+    assert!(stdout(&check).contains("the replicated table drops a replayed batch as an identical block"), "{}{}", stdout(&check), stderr(&check));
 
     let log = s.dir().join("replicated.log");
     let t = format!("`{db}`.transactions");
@@ -38,7 +38,7 @@ fn replicated_table_drops_replayed_blocks_through_crashes() {
     let status = finish(pipeline, &log);
     assert!(status.success(), "final run failed:\n{}", tail_of(&log, 60));
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(log_text.contains("ReplicatedBlocks"), "mode not logged:\n{}", tail_of(&log, 40));
+    assert!(log_text.contains("identical block"), "mode not logged:\n{}", tail_of(&log, 40));
     assert!(log_text.contains("replaying a batch"), "some crash left a pending batch to replay");
 
     assert_every_event_exactly_once(&s, &db, &produced, &log);
