@@ -269,7 +269,8 @@ mod tests {
         assert_eq!(m[0].to_string(), "column `a`: the pipeline declares UInt64 but the table has UInt32; change the schema's type to UInt32 or alter the table");
         assert!(m[1].to_string().contains("`c` (String) is in the pipeline schema but not in the table"));
         assert!(m[2].to_string().contains("MATERIALIZED"));
-        let nested = compare(&[spec("n", "Array(Nullable(DateTime('UTC')))")], &[col("n", "Array(Nullable(DateTime))", "")]);
+        let nested =
+            compare(&[spec("n", "Array(Nullable(DateTime('UTC')))")], &[col("n", "Array(Nullable(DateTime))", "")]);
         assert!(nested.is_empty(), "{nested:?}");
         let tz64 = compare(&[spec("t", "DateTime64(3, 'UTC')")], &[col("t", "DateTime64(6)", "")]);
         assert_eq!(tz64.len(), 1, "a different precision stores different numbers");

@@ -166,7 +166,9 @@ impl ColumnType {
             ColumnType::Nullable(t) => ColumnType::Nullable(Box::new(t.without_time_zones())),
             ColumnType::LowCardinality(t) => ColumnType::LowCardinality(Box::new(t.without_time_zones())),
             ColumnType::Array(t) => ColumnType::Array(Box::new(t.without_time_zones())),
-            ColumnType::Map(k, v) => ColumnType::Map(Box::new(k.without_time_zones()), Box::new(v.without_time_zones())),
+            ColumnType::Map(k, v) => {
+                ColumnType::Map(Box::new(k.without_time_zones()), Box::new(v.without_time_zones()))
+            }
             ColumnType::Tuple(items) => {
                 ColumnType::Tuple(items.iter().map(|(n, t)| (n.clone(), t.without_time_zones())).collect())
             }

@@ -224,4 +224,3 @@ async fn relation_columns(
     }
     Ok(out)
 }
-

@@ -25,7 +25,12 @@ fn replicated_table_drops_replayed_blocks_through_crashes() {
     let pipeline = pipeline.to_str().unwrap();
 
     let check = penstock(&["check", pipeline]);
-    assert!(stdout(&check).contains("the replicated table drops a replayed batch as an identical block"), "{}{}", stdout(&check), stderr(&check));
+    assert!(
+        stdout(&check).contains("the replicated table drops a replayed batch as an identical block"),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
 
     let log = s.dir().join("replicated.log");
     let t = format!("`{db}`.transactions");

@@ -76,14 +76,16 @@ fn created_on_first_run_evolved_later_and_incompatible_changes_refused() {
 
     // An incompatible change is refused, naming the column and both types — and the
     // column the same edit adds is not added: a refused start changes nothing.
-    let columns_before = ch.query(&format!("SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'transactions'"));
+    let columns_before =
+        ch.query(&format!("SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'transactions'"));
     edit(&pipeline, "  user_id:     UInt64\n", "  user_id:     String\n  coupon:      String\n");
     let out = penstock(&["run", path, "--until-caught-up"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let e = stderr(&out);
     assert!(e.contains("column `user_id`") && e.contains("UInt64") && e.contains("String"), "{e}");
     assert!(e.contains("refuses"), "{e}");
-    let columns_after = ch.query(&format!("SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'transactions'"));
+    let columns_after =
+        ch.query(&format!("SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'transactions'"));
     assert_eq!(columns_after, columns_before, "the refused start left the table as it was");
     assert_eq!(ch.scalar::<u64>(&format!("SELECT count() FROM {t}")), first.count + second.count);
 }
