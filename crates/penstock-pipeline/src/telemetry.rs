@@ -674,6 +674,30 @@ mod tests {
     /// The alert rules and the Grafana dashboard in `deploy/` only use metrics Penstock
     /// exports (histograms through their `_bucket` series).
     #[test]
+    fn publication_counters_are_exported_and_listed() {
+        let t = Telemetry::new("out", "kafka:topic");
+        let p = Arc::new(crate::publish::PublishStats::default());
+        crate::publish::PublishStats::add(&p.rows_read, 7);
+        crate::publish::PublishStats::add(&p.messages_produced, 5);
+        crate::publish::PublishStats::add(&p.late_rows, 1);
+        p.lag_rows.store(2, Ordering::Relaxed);
+        t.attach_publish(p);
+        let m = t.render_prometheus();
+        for line in [
+            "penstock_source_rows_read_total{pipeline=\"out\",table=\"kafka:topic\"} 7",
+            "penstock_messages_produced_total{pipeline=\"out\",table=\"kafka:topic\"} 5",
+            "penstock_source_late_rows_total{pipeline=\"out\",table=\"kafka:topic\"} 1",
+            "penstock_source_lag_rows{pipeline=\"out\",table=\"kafka:topic\"} 2",
+            "# TYPE penstock_produce_latency_seconds summary",
+        ] {
+            assert!(m.contains(line), "{line} missing in\n{m}");
+        }
+        let j = t.pipelines_json();
+        assert!(j.contains("\"publish\":{\"rows_read\":7,\"messages_produced\":5,"), "{j}");
+        assert!(!Telemetry::new("x", "d.t").pipelines_json().contains("publish"));
+    }
+
+    #[test]
     fn deploy_files_use_exported_metrics() {
         let t = Telemetry::new("p", "d.t");
         t.attach(Arc::new(Stats::default()), Arc::new(Shared::new(None)));

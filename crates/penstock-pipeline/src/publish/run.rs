@@ -21,8 +21,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Time limit of Kafka metadata and tail reads.
+/// Time limit of Kafka tail reads (and topic creation).
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time limit of Kafka metadata requests during start-up (as for Kafka sources).
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between two attempts of a failed read or a failed session.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// After a session ends, how long to wait before reading the tails: a produce request
@@ -64,7 +66,8 @@ pub async fn check(p: &Publication) -> Result<PublicationCheck, PipelineError> {
     check_keys(p, reader.columns())?;
     let sink = p.sink.clone();
     let partitions = tokio::task::spawn_blocking(move || {
-        MetadataClient::new(&sink.brokers, &sink.properties, KAFKA_TIMEOUT)?.topics(std::slice::from_ref(&sink.topic))
+        MetadataClient::new(&sink.brokers, &sink.properties, METADATA_TIMEOUT)?
+            .topics(std::slice::from_ref(&sink.topic))
     })
     .await
     .map_err(|e| PipelineError::Internal(e.to_string()))?;
@@ -100,7 +103,7 @@ async fn prepare_topic(p: &Publication) -> Result<u32, PipelineError> {
     let s = &p.sink;
     let describe = {
         let s = s.clone();
-        move || MetadataClient::new(&s.brokers, &s.properties, KAFKA_TIMEOUT)?.topics(std::slice::from_ref(&s.topic))
+        move || MetadataClient::new(&s.brokers, &s.properties, METADATA_TIMEOUT)?.topics(std::slice::from_ref(&s.topic))
     };
     let found =
         tokio::task::spawn_blocking(describe.clone()).await.map_err(|e| PipelineError::Internal(e.to_string()))?;

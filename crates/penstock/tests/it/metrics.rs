@@ -6,7 +6,7 @@ use crate::harness::*;
 use penstock_testkit::{free_port, http_post, unique_name, Services};
 use std::time::{Duration, Instant};
 
-fn metric(text: &str, name: &str) -> Vec<(String, f64)> {
+pub(crate) fn metric(text: &str, name: &str) -> Vec<(String, f64)> {
     text.lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
         .filter_map(|l| l.rsplit_once(' ').map(|(k, v)| (k.to_string(), v.parse().unwrap_or(f64::NAN))))
@@ -135,7 +135,7 @@ fn screenshot_path() -> std::path::PathBuf {
 }
 
 /// Runs headless Chromium (Debian's package) on `url` with `extra` flags; returns stdout.
-fn chromium(url: &str, extra: &[&str]) -> String {
+pub(crate) fn chromium(url: &str, extra: &[&str]) -> String {
     let profile = tempfile_dir();
     let out = std::process::Command::new(std::env::var("PENSTOCK_CHROMIUM").unwrap_or_else(|_| "chromium".into()))
         .args([

@@ -272,7 +272,9 @@ fn rows_inserted_while_publishing_arrive_and_late_rows_are_counted() {
     )
     .unwrap();
     let log = s.dir().join("publish-live.log");
-    let mut child = spawn_penstock(&["run", pipeline.to_str().unwrap(), "--http", "off"], &log);
+    let port = penstock_testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = spawn_penstock(&["run", pipeline.to_str().unwrap(), "--http", &addr], &log);
     // Four inserters, each its own rows, ingest_time = now by the server's clock.
     let mut want = Filled::default();
     std::thread::scope(|scope| {
@@ -323,6 +325,31 @@ fn rows_inserted_while_publishing_arrive_and_late_rows_are_counted() {
         assert!(Instant::now() < deadline, "not everything arrived:\n{}", tail_of(&log, 30));
         std::thread::sleep(Duration::from_millis(200));
     }
+    // What the operator sees: metrics, the API and the dashboard agree with the topic.
+    let get = |path: &str| penstock_testkit::http_post(port, path, "").expect("HTTP API");
+    let value = |text: &str, name: &str| crate::metrics::metric(text, name).first().map(|(_, v)| *v);
+    // The lag is measured every 5 s: wait for the measurement after the last rows.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let (_, text) = get("/metrics");
+        if value(&text, "penstock_source_lag_rows") == Some(0.0)
+            && value(&text, "penstock_messages_produced_total") == Some(want.rows as f64)
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "lag never reached 0 with every message acknowledged:\n{text}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(value(&text, "penstock_source_late_rows_total"), Some(1.0), "{text}");
+    assert!(value(&text, "penstock_source_rows_read_total").is_some_and(|v| v >= want.rows as f64), "{text}");
+    let (_, json) = get("/api/pipelines");
+    assert!(
+        json.contains(&format!("\"messages_produced\":{}", want.rows)) && json.contains("\"late_rows\":1"),
+        "{json}"
+    );
+    let dom = crate::metrics::chromium(&format!("http://{addr}/"), &["--dump-dom"]);
+    assert!(dom.contains("id=\"pub_late\">1</div>"), "{dom}");
+    assert!(!dom.contains("<div id=\"publish\" hidden"), "the publication panel is shown: {dom}");
     sigterm(&mut child);
     let status = wait_with_limit(&mut child, Duration::from_secs(60), &log);
     assert!(status.success(), "{}", tail_of(&log, 30));
