@@ -60,6 +60,21 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def watch(proc):
+    """Waits for `proc`, sampling its CPU seconds and peak RSS (MiB) from /proc."""
+    peak, cpu = 0, 0.0
+    while proc.poll() is None:
+        try:
+            cpu = cpu_seconds(proc.pid)
+            for line in open(f"/proc/{proc.pid}/status"):
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) // 1024)
+        except (OSError, IndexError, ValueError):
+            pass
+        time.sleep(0.02)
+    return cpu, peak
+
+
 def wait_port(port, limit=30):
     deadline = time.time() + limit
     while time.time() < deadline:
@@ -118,16 +133,7 @@ def main():
         proc = subprocess.Popen([*wrap, os.path.join(BIN, "penstock"), "run", pipeline, "--until-caught-up",
                                  "--http", "off", "--log-level", "warn"], env=run_env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peak, cpu = 0, 0.0
-        while proc.poll() is None:
-            try:
-                cpu = cpu_seconds(proc.pid)
-                for line in open(f"/proc/{proc.pid}/status"):
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]) // 1024)
-            except (OSError, IndexError, ValueError):
-                pass
-            time.sleep(0.02)
+        cpu, peak = watch(proc)
         wall = time.time() - started
         out, err = proc.communicate()
         if proc.returncode != 0:
@@ -160,16 +166,7 @@ def main():
         gen = subprocess.Popen([os.path.join(BIN, "penstock"), "gen", "--brokers", brokers, "--topic", "out-engine",
                                 "--count", str(ROWS), "--log-level", "warn"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-        peak, cpu = 0, 0.0
-        while gen.poll() is None:
-            try:
-                cpu = cpu_seconds(gen.pid)
-                for line in open(f"/proc/{gen.pid}/status"):
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]) // 1024)
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.02)
+        cpu, peak = watch(gen)
         wall = time.time() - started
         results.append(("bare producer (`penstock gen`, same event, no source)", wall, cpu, 0.0, peak))
     finally:

@@ -42,15 +42,8 @@ pub struct Cursor {
 /// True for the types a cursor can order by, with the reason when not.
 fn check_orderable(ty: &ColumnType) -> Result<(), String> {
     match ty {
-        ColumnType::Int8
-        | ColumnType::Int16
-        | ColumnType::Int32
-        | ColumnType::Int64
-        | ColumnType::UInt8
-        | ColumnType::UInt16
-        | ColumnType::UInt32
-        | ColumnType::UInt64
-        | ColumnType::Date
+        t if t.is_integer() && t.fixed_width().is_some_and(|w| w <= 8) => Ok(()),
+        ColumnType::Date
         | ColumnType::Date32
         | ColumnType::DateTime { .. }
         | ColumnType::DateTime64 { .. }
@@ -58,9 +51,9 @@ fn check_orderable(ty: &ColumnType) -> Result<(), String> {
         ColumnType::Nullable(_) => {
             Err(format!("{ty} can be NULL, and NULL rows would never be published: use a non-nullable column"))
         }
-        other => {
-            Err(format!("{other} is not a cursor type (use an integer, Date, DateTime, DateTime64 or String column)"))
-        }
+        other => Err(format!(
+            "{other} is not a cursor type (use an integer up to 64 bits, Date, DateTime, DateTime64 or String column)"
+        )),
     }
 }
 

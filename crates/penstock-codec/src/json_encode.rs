@@ -281,25 +281,25 @@ fn float(out: &mut Vec<u8>, v: f64, single: bool) {
 }
 
 fn date(out: &mut Vec<u8>, days: i64) {
-    let (y, m, d) = civil_from_days(days);
     out.push(b'"');
-    push_padded(out, y, 4);
-    out.push(b'-');
-    push_padded(out, i64::from(m), 2);
-    out.push(b'-');
-    push_padded(out, i64::from(d), 2);
+    write_ymd(out, days);
     out.push(b'"');
 }
 
-fn date_time(out: &mut Vec<u8>, secs: i64, frac: i64, precision: u8) {
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    out.push(b'"');
+/// `YYYY-MM-DD` of a day number.
+fn write_ymd(out: &mut Vec<u8>, days: i64) {
+    let (y, m, d) = civil_from_days(days);
     push_padded(out, y, 4);
     out.push(b'-');
     push_padded(out, i64::from(m), 2);
     out.push(b'-');
     push_padded(out, i64::from(d), 2);
+}
+
+fn date_time(out: &mut Vec<u8>, secs: i64, frac: i64, precision: u8) {
+    let sod = secs.rem_euclid(86_400);
+    out.push(b'"');
+    write_ymd(out, secs.div_euclid(86_400));
     out.push(b' ');
     push_padded(out, sod / 3600, 2);
     out.push(b':');

@@ -96,7 +96,9 @@ pub struct TopicCreation {
 }
 
 /// Producer properties the Kafka sink owns (exactly-once depends on them).
-pub const RESERVED_SINK_PROPERTIES: [&str; 7] = [
+pub const RESERVED_SINK_PROPERTIES: [&str; 9] = [
+    "message.timeout.ms",
+    "delivery.timeout.ms",
     "bootstrap.servers",
     "enable.idempotence",
     "enable.gapless.guarantee",

@@ -6,7 +6,8 @@
 //! overridden: `enable.idempotence` (no duplicates from internal retries, order kept per
 //! partition) and `enable.gapless.guarantee` (a failure that could leave a gap in a
 //! partition raises a fatal error instead of letting later messages through — the
-//! prefix property recovery relies on).
+//! prefix property recovery relies on) — with `message.timeout.ms = 0`, since a message
+//! that times out is outside that guarantee.
 
 use crate::error::{KafkaEdgeError, Result};
 use rdkafka::config::ClientConfig;
@@ -93,7 +94,10 @@ impl Publisher {
         cfg.set("bootstrap.servers", brokers)
             .set("enable.idempotence", "true")
             .set("enable.gapless.guarantee", "true")
-            .set("acks", "all");
+            .set("acks", "all")
+            // The gap-less guarantee does not cover messages that time out: they never
+            // do. A broker that stays away blocks the queue (backpressure) instead.
+            .set("message.timeout.ms", "0");
         let producer =
             cfg.create_with_context(PublishContext::default()).map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
         Ok(Publisher { producer, topic: topic.to_string() })
