@@ -13,7 +13,7 @@ use crate::publish::stats::{PublishSnapshot, PublishStats};
 use crate::runner::RunOptions;
 use crate::stop::{Stop, StopReason};
 use penstock_clickhouse::RetryHint;
-use penstock_codec::{Block, Column, JsonRowEncoder};
+use penstock_codec::JsonRowEncoder;
 use penstock_config::{Publication, SourceStart};
 use penstock_kafka::{read_tails, KafkaEdgeError, MetadataClient, Publisher};
 use penstock_protocol::{plan, Position, ResumePlan, Tail};
@@ -64,21 +64,7 @@ pub async fn check(p: &Publication) -> Result<PublicationCheck, PipelineError> {
     let stats = Arc::new(PublishStats::default());
     let reader = Reader::open(&p.source, stats).await?;
     check_keys(p, reader.columns())?;
-    let sink = p.sink.clone();
-    let partitions = tokio::task::spawn_blocking(move || {
-        MetadataClient::new(&sink.brokers, &sink.properties, METADATA_TIMEOUT)?
-            .topics(std::slice::from_ref(&sink.topic))
-    })
-    .await
-    .map_err(|e| PipelineError::Internal(e.to_string()))?;
-    let partitions = match partitions {
-        Ok(t) => Some(t[0].partitions.len()),
-        Err(KafkaEdgeError::NoSuchTopic { .. }) if p.sink.create.is_some() => None,
-        Err(e @ KafkaEdgeError::NoSuchTopic { .. }) => {
-            return Err(PipelineError::Sink(format!("{e}; add `create: {{ partitions: N }}` to the Kafka sink")))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let partitions = describe_topic(p).await?.map(|n| n as usize);
     Ok(PublicationCheck {
         columns: reader.columns().iter().map(|(n, t)| (n.clone(), t.to_string())).collect(),
         cursor: reader.cursor().columns().iter().map(|(n, t)| (n.clone(), t.to_string())).collect(),
@@ -88,8 +74,7 @@ pub async fn check(p: &Publication) -> Result<PublicationCheck, PipelineError> {
 }
 
 fn check_keys(p: &Publication, columns: &[(String, penstock_codec::ColumnType)]) -> Result<(), PipelineError> {
-    let block = Block::new(columns.iter().map(|(n, t)| Column::new(n.clone(), t.clone())).collect());
-    KeyColumns::find(&p.sink, &block).map(drop).map_err(|missing| {
+    KeyColumns::find(&p.sink, columns.iter().map(|(n, _)| n.as_str())).map(drop).map_err(|missing| {
         PipelineError::Sink(format!(
             "key column(s) {} are not columns of the source (it has: {})",
             missing.join(", "),
@@ -98,56 +83,50 @@ fn check_keys(p: &Publication, columns: &[(String, penstock_codec::ColumnType)])
     })
 }
 
+/// The output topic's partition count; `None` when it is missing and the sink may
+/// create it. A missing topic without `create:` is refused with the way out.
+async fn describe_topic(p: &Publication) -> Result<Option<u32>, PipelineError> {
+    let s = p.sink.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        MetadataClient::new(&s.brokers, &s.properties, METADATA_TIMEOUT)?.topics(std::slice::from_ref(&s.topic))
+    })
+    .await
+    .map_err(|e| PipelineError::Internal(e.to_string()))?;
+    match found {
+        Ok(t) => Ok(Some(t[0].partitions.len() as u32)),
+        Err(KafkaEdgeError::NoSuchTopic { .. }) if p.sink.create.is_some() => Ok(None),
+        Err(e @ KafkaEdgeError::NoSuchTopic { .. }) => {
+            Err(PipelineError::Sink(format!("{e}; add `create: {{ partitions: N }}` to the Kafka sink")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The output topic's partition count, creating the topic when missing and allowed.
 async fn prepare_topic(p: &Publication) -> Result<u32, PipelineError> {
-    let s = &p.sink;
-    let describe = {
-        let s = s.clone();
-        move || MetadataClient::new(&s.brokers, &s.properties, METADATA_TIMEOUT)?.topics(std::slice::from_ref(&s.topic))
-    };
-    let found =
-        tokio::task::spawn_blocking(describe.clone()).await.map_err(|e| PipelineError::Internal(e.to_string()))?;
-    let topics = match (found, &s.create) {
-        (Ok(t), _) => t,
-        (Err(KafkaEdgeError::NoSuchTopic { .. }), Some(c)) => {
-            penstock_kafka::create_topic(
-                &s.brokers,
-                &s.properties,
-                &s.topic,
-                c.partitions,
-                c.replication_factor,
-                &c.config,
-                KAFKA_TIMEOUT,
-            )
-            .await
-            .map_err(|e| PipelineError::Sink(e.to_string()))?;
-            // A new topic's metadata can lag its creation by a moment.
-            let mut attempt = 0;
-            loop {
-                match tokio::task::spawn_blocking(describe.clone())
-                    .await
-                    .map_err(|e| PipelineError::Internal(e.to_string()))?
-                {
-                    Ok(t) => break t,
-                    Err(_) if attempt < 20 => {
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                    }
-                    Err(e) => {
-                        return Err(PipelineError::Sink(format!(
-                            "topic `{}` was created but cannot be described: {e}",
-                            s.topic
-                        )))
-                    }
-                }
-            }
+    if let Some(n) = describe_topic(p).await? {
+        return Ok(n);
+    }
+    let (s, c) = (&p.sink, p.sink.create.as_ref().expect("describe_topic returns None only with `create`"));
+    penstock_kafka::create_topic(
+        &s.brokers,
+        &s.properties,
+        &s.topic,
+        c.partitions,
+        c.replication_factor,
+        &c.config,
+        KAFKA_TIMEOUT,
+    )
+    .await
+    .map_err(|e| PipelineError::Sink(e.to_string()))?;
+    // A new topic's metadata can lag its creation by a moment.
+    for _ in 0..20 {
+        if let Ok(Some(n)) = describe_topic(p).await {
+            return Ok(n);
         }
-        (Err(e @ KafkaEdgeError::NoSuchTopic { .. }), None) => {
-            return Err(PipelineError::Sink(format!("{e}; add `create: {{ partitions: N }}` to the Kafka sink")))
-        }
-        (Err(e), _) => return Err(e.into()),
-    };
-    Ok(topics[0].partitions.len() as u32)
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(PipelineError::Sink(format!("topic `{}` was created but cannot be described", s.topic)))
 }
 
 /// Reads the tails of every output partition and decides where to resume.
@@ -298,7 +277,11 @@ impl Loop {
             let rows = batch.as_ref().map_or(0, |b| b.block.rows());
             if let Some(b) = &batch {
                 let (encoder, keys) = layout.get_or_insert_with(|| {
-                    (JsonRowEncoder::new(&b.block), KeyColumns::find(&self.p.sink, &b.block).expect("checked at start"))
+                    (
+                        JsonRowEncoder::new(&b.block),
+                        KeyColumns::find(&self.p.sink, b.block.columns().iter().map(|c| c.name()))
+                            .expect("checked at start"),
+                    )
                 });
                 failpoint::hit("publish_before_send");
                 if let Err(e) = session.send_block(&b.block, &b.positions, keys, encoder) {

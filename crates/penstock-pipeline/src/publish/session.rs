@@ -41,12 +41,16 @@ pub struct KeyColumns {
 }
 
 impl KeyColumns {
-    /// The key columns of `sink` found in `block`, or the names that are missing.
-    pub fn find(sink: &KafkaSink, block: &Block) -> Result<KeyColumns, Vec<String>> {
+    /// The key columns of `sink` among `columns` (the block's, in order), or the names
+    /// that are missing.
+    pub fn find<'a>(
+        sink: &KafkaSink,
+        columns: impl Iterator<Item = &'a str> + Clone,
+    ) -> Result<KeyColumns, Vec<String>> {
         let mut indexes = Vec::new();
         let mut missing = Vec::new();
         for k in &sink.key {
-            match block.columns().iter().position(|c| c.name() == k) {
+            match columns.clone().position(|c| c == k) {
                 Some(i) => indexes.push(i),
                 None => missing.push(k.clone()),
             }
