@@ -35,7 +35,7 @@
 //! prefix property, so a pipeline has one writer (see the sink's lease).
 
 use crate::position::Position;
-use std::collections::VecDeque;
+use crate::streams::StreamAckWindow;
 
 /// What recovery read at the end of one output partition.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,52 +74,37 @@ impl ResumePlan {
 }
 
 /// Tracks rows in flight in send order and yields the floor: the position of the last
-/// row of the acknowledged prefix. Bounded by the producer's queue.
+/// row of the acknowledged prefix. Bounded by the producer's queue. (One stream of
+/// [`crate::streams::StreamAckWindow`].)
 #[derive(Debug, Default)]
-pub struct AckWindow {
-    /// Sequence number of the first row in `inflight`.
-    first_seq: u64,
-    inflight: VecDeque<(Option<Position>, bool)>,
-    floor: Option<Position>,
-}
+pub struct AckWindow(StreamAckWindow);
 
 impl AckWindow {
     /// A window whose floor starts at `floor` (the recovered one).
     pub fn new(floor: Option<Position>) -> Self {
-        AckWindow { first_seq: 0, inflight: VecDeque::new(), floor }
+        AckWindow(StreamAckWindow::new(vec![floor]))
     }
 
     /// Records a row about to be sent; returns its sequence number. `position` may be
     /// left out for most rows (the floor then advances only to rows that have one:
     /// still a lower bound, at the cost of a slightly longer replay).
     pub fn sent(&mut self, position: Option<Position>) -> u64 {
-        self.inflight.push_back((position, false));
-        self.first_seq + self.inflight.len() as u64 - 1
+        self.0.sent(0, position)
     }
 
     /// Records the acknowledgement of row `seq`; advances the floor over the prefix.
     pub fn acknowledged(&mut self, seq: u64) {
-        let Some(i) = seq.checked_sub(self.first_seq) else { return };
-        if let Some(entry) = self.inflight.get_mut(i as usize) {
-            entry.1 = true;
-        }
-        while self.inflight.front().is_some_and(|e| e.1) {
-            let (p, _) = self.inflight.pop_front().expect("front exists");
-            if p.is_some() {
-                self.floor = p;
-            }
-            self.first_seq += 1;
-        }
+        self.0.acknowledged(seq);
     }
 
     /// The current floor.
     pub fn floor(&self) -> Option<&Position> {
-        self.floor.as_ref()
+        self.0.floor(0)
     }
 
     /// Rows sent and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
-        self.inflight.len()
+        self.0.in_flight()
     }
 }
 

@@ -4,13 +4,19 @@
 //!
 //! - [`position`]: a row's place in its source's total order, and its header text;
 //! - [`kafka_sink`]: exactly-once into Kafka without transactions — the recovery plan
-//!   from the tails of the output partitions, and the acknowledged-prefix floor.
+//!   from the tails of the output partitions, and the acknowledged-prefix floor;
+//! - [`streams`]: the same over several interleaved source streams (Kafka → Kafka), with
+//!   the checkpoint header that bounds recovery's scan.
 //!
 //! The Kafka → ClickHouse ledger protocol still lives in `penstock-pipeline`'s
 //! `exactly_once` module; it moves here with the engine restructuring.
 
 pub mod kafka_sink;
 pub mod position;
+pub mod streams;
 
 pub use kafka_sink::{plan, AckWindow, ResumePlan, Tail};
 pub use position::{Position, PositionParseError, PositionValue};
+pub use streams::{
+    destination_tails, plan_streams, Checkpoint, Decision, Recovered, StreamAckWindow, StreamMark, StreamSender,
+};
