@@ -26,11 +26,13 @@ mod error;
 pub mod interpolate;
 pub mod model;
 pub mod publication;
+pub mod relay;
 pub mod units;
 pub mod validate;
 
 pub use error::ConfigError;
 pub use publication::{ClickHouseSource, KafkaSink, Publication, Relation, SourceStart, TopicCreation};
+pub use relay::Relay;
 pub use validate::{
     BatchLimits, ClickHouseSink, Compression, Delivery, InsertFormat, Job, KafkaSource, Pipeline, RetryPolicy, Secret,
     SqlTerm, StartFrom, TableCreation,
@@ -53,12 +55,15 @@ pub fn parse(text: &str, file: &str, env: impl Fn(&str) -> Option<String>) -> Re
 fn ingest_only(job: Job, file: &str) -> Result<Pipeline, ConfigError> {
     match job {
         Job::Ingest(p) => Ok(p),
-        Job::Publish(_) => Err(ConfigError {
+        other => Err(ConfigError {
             file: file.to_string(),
             line: None,
             column: None,
             path: "source".into(),
-            message: "this is a ClickHouse → Kafka pipeline; a Kafka → ClickHouse one is needed here".into(),
+            message: format!(
+                "this is a {} pipeline; a Kafka → ClickHouse one is needed here",
+                if matches!(other, Job::Publish(_)) { "ClickHouse → Kafka" } else { "Kafka → Kafka" }
+            ),
             source_line: None,
         }),
     }

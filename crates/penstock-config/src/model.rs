@@ -121,6 +121,11 @@ pub struct DeadLetterFile {
     /// Created if missing.
     #[serde(default)]
     pub table: Option<Spanned<String>>,
+    /// Kafka → Kafka: the dead-letter **topic** (default `<output topic>-dead-letter`,
+    /// created like the output topic when missing). Each dead letter carries the raw
+    /// message, its source coordinates and the reason in headers.
+    #[serde(default)]
+    pub topic: Option<Spanned<String>>,
 }
 
 /// Delivery guarantees.

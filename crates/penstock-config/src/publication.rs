@@ -193,6 +193,30 @@ pub(crate) fn validate(
             ))
         }
     };
+    let sink = kafka_sink(k, loc)?;
+    if f.schema_given {
+        return Err(loc.plain_at(
+            "schema",
+            "a ClickHouse source publishes the table's own columns; remove `schema` (select columns with `query`)",
+        ));
+    }
+    if f.delivery == DeliveryFile::AtLeastOnce {
+        return Err(loc.plain_at(
+            "delivery",
+            "the Kafka sink is always exactly-once (recovery reads the output topic; nothing to turn off)",
+        ));
+    }
+    Ok(Publication {
+        name,
+        source,
+        sink,
+        http_address: f.http.address.filter(|a| !a.trim().is_empty()),
+        http_token: f.http.token.filter(|t| !t.is_empty()).map(Secret::new),
+    })
+}
+
+/// The Kafka sink section, checked (shared by every pipeline writing Kafka).
+pub(crate) fn kafka_sink(k: Spanned<KafkaSinkFile>, loc: &Locator<'_>) -> Result<KafkaSink, ConfigError> {
     let kl = &k.referenced;
     let k = k.value;
     let at = |path: &str, m: String| loc.spanned(kl, &format!("sink.kafka.{path}"), m);
@@ -239,23 +263,5 @@ pub(crate) fn validate(
         properties: k.properties.into_iter().collect(),
         create,
     };
-    if f.schema_given {
-        return Err(loc.plain_at(
-            "schema",
-            "a ClickHouse source publishes the table's own columns; remove `schema` (select columns with `query`)",
-        ));
-    }
-    if f.delivery == DeliveryFile::AtLeastOnce {
-        return Err(loc.plain_at(
-            "delivery",
-            "the Kafka sink is always exactly-once (recovery reads the output topic; nothing to turn off)",
-        ));
-    }
-    Ok(Publication {
-        name,
-        source,
-        sink,
-        http_address: f.http.address.filter(|a| !a.trim().is_empty()),
-        http_token: f.http.token.filter(|t| !t.is_empty()).map(Secret::new),
-    })
+    Ok(sink)
 }

@@ -301,7 +301,7 @@ fn publication(text: &str) -> Result<crate::Publication, ConfigError> {
     };
     match parse_job(text, "out.yaml", env)? {
         Job::Publish(p) => Ok(p),
-        Job::Ingest(_) => panic!("parsed as a Kafka → ClickHouse pipeline"),
+        other => panic!("not a publication: {other:?}"),
     }
 }
 
@@ -363,7 +363,45 @@ fn publication_defaults_and_refusals() {
     assert!(e.message.contains("always exactly-once"), "{e}");
     let e = publication(&PUBLISH.replace("kafka: {", "clickhouse: { url: 'http://x', table: t } #")).unwrap_err();
     assert!(e.message.contains("Kafka sink"), "{e}");
-    // Kafka → Kafka is refused with what exists instead.
-    let e = err("name: k\nsource: { kafka: { brokers: b, topics: [t] } }\nschema: { a: UInt8 }\nsink: { kafka: { brokers: b, topic: u } }\n");
-    assert!(e.message.contains("Kafka → Kafka"), "{e}");
+}
+
+const RELAY: &str = "name: k\nsource: { kafka: { brokers: b, topics: [t] } }\nschema: { a: UInt8, id: String }\nsink: { kafka: { brokers: b, topic: u, key: id } }\n";
+
+fn relay(text: &str) -> Result<crate::Relay, ConfigError> {
+    match parse_job(text, "k.yaml", |_| None)? {
+        Job::Relay(r) => Ok(r),
+        other => panic!("not a relay: {other:?}"),
+    }
+}
+
+#[test]
+fn kafka_to_kafka_is_a_relay_with_a_dead_letter_topic() {
+    let r = relay(RELAY).unwrap();
+    assert_eq!((r.sink.topic.as_str(), r.dead_letter_topic.as_str()), ("u", "u-dead-letter"));
+    assert_eq!(r.source.group, "penstock-k");
+    assert_eq!(r.fields.len(), 2);
+    let r = relay(&format!("{RELAY}dead_letter: {{ topic: bad }}\n")).unwrap();
+    assert_eq!(r.dead_letter_topic, "bad");
+    let e = relay(&RELAY.replace("key: id", "key: nope")).unwrap_err();
+    assert!(e.message.contains("key column `nope` is not in the schema (it has: a, id)"), "{e}");
+    let e = relay(&RELAY.replace("topic: u", "topic: t")).unwrap_err();
+    assert!(e.message.contains("must not be one of the source topics"), "{e}");
+    let e = relay(&format!("{RELAY}dead_letter: {{ topic: u }}\n")).unwrap_err();
+    assert!(e.message.contains("must differ from the output topic"), "{e}");
+    let e = relay(&format!("{RELAY}dead_letter: {{ table: x }}\n")).unwrap_err();
+    assert!(e.message.contains("dead-letters into a topic"), "{e}");
+    let e = relay(&format!("{RELAY}delivery: at_least_once\n")).unwrap_err();
+    assert!(e.message.contains("always exactly-once"), "{e}");
+    let e = relay(&format!("{RELAY}unknown_fields: add\n")).unwrap_err();
+    assert!(e.message.contains("value: rest"), "{e}");
+    let e =
+        relay("name: k\nsource: { kafka: { brokers: b, topics: [t] } }\nsink: { kafka: { brokers: b, topic: u } }\n")
+            .unwrap_err();
+    assert!(e.message.contains("needs a `schema:`"), "{e}");
+    let e =
+        relay(&RELAY.replace("brokers: b, topic: u", "brokers: b, topic: u, properties: { acks: '1' }")).unwrap_err();
+    assert!(e.message.contains("managed by Penstock"), "{e}");
+    // A ClickHouse sink refuses a dead-letter topic.
+    let e = err("name: k\nsource: { kafka: { brokers: b, topics: [t] } }\nschema: { a: UInt8 }\nsink: { clickhouse: { url: 'http://x', table: t } }\ndead_letter: { topic: d }\n");
+    assert!(e.message.contains("dead-letters into a table"), "{e}");
 }

@@ -277,6 +277,8 @@ pub enum Job {
     Ingest(Pipeline),
     /// ClickHouse → Kafka.
     Publish(crate::publication::Publication),
+    /// Kafka → Kafka.
+    Relay(crate::relay::Relay),
 }
 
 impl Job {
@@ -285,6 +287,7 @@ impl Job {
         match self {
             Job::Ingest(p) => &p.name,
             Job::Publish(p) => &p.name,
+            Job::Relay(r) => &r.name,
         }
     }
 }
@@ -306,13 +309,26 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Job, Config
     let c = match f.sink {
         SinkFile::Clickhouse(c) => c,
         SinkFile::Kafka(k) => {
-            return Err(loc.spanned(
-                &k.referenced,
-                "sink.kafka",
-                "a Kafka sink takes a ClickHouse source for now; Kafka → Kafka is not built yet",
-            ))
+            let rest = crate::relay::Rest {
+                schema: f.schema,
+                format: f.format,
+                limits: f.limits,
+                delivery: f.delivery,
+                dead_letter: f.dead_letter,
+                unknown_fields: f.unknown_fields,
+                freshness: f.freshness,
+                http: f.http,
+            };
+            return crate::relay::validate(name, source, k, rest, loc).map(Job::Relay);
         }
     };
+    if let Some(t) = &f.dead_letter.topic {
+        return Err(loc.spanned(
+            &t.referenced,
+            "dead_letter.topic",
+            "a ClickHouse sink dead-letters into a table (`dead_letter: { table: ... }`)",
+        ));
+    }
     let Some(schema) = f.schema else {
         return Err(loc.plain_at("schema", "a Kafka source needs a `schema:` (the columns each message becomes)"));
     };
@@ -346,21 +362,12 @@ pub(crate) fn pipeline_name(f: &PipelineFile, loc: &Locator<'_>) -> Result<Strin
     Ok(name)
 }
 
-#[allow(clippy::too_many_arguments)] // the sections of one file, taken apart once
-fn validate_ingest(
-    name: String,
+/// The Kafka source section, checked (shared by every pipeline reading Kafka).
+pub(crate) fn kafka_source(
+    name: &str,
     k: serde_saphyr::Spanned<KafkaFile>,
-    schema: serde_saphyr::Spanned<OrderedMap<serde_saphyr::Spanned<FieldFile>>>,
-    c: serde_saphyr::Spanned<ClickHouseFile>,
-    format: Format,
-    limits_file: LimitsFile,
-    delivery_file: DeliveryFile,
-    dead_letter: DeadLetterFile,
-    unknown_fields: UnknownFieldsFile,
-    freshness: FreshnessFile,
-    http: HttpFile,
     loc: &Locator<'_>,
-) -> Result<Pipeline, ConfigError> {
+) -> Result<KafkaSource, ConfigError> {
     let kl = &k.referenced;
     let k = k.value;
     if k.brokers.trim().is_empty() {
@@ -397,6 +404,15 @@ fn validate_ingest(
         properties: k.properties.into_iter().collect(),
     };
 
+    Ok(source)
+}
+
+/// The schema section compiled into decoder fields, with the per-message limits.
+pub(crate) fn decoded_fields(
+    schema: &serde_saphyr::Spanned<OrderedMap<serde_saphyr::Spanned<FieldFile>>>,
+    limits_file: LimitsFile,
+    loc: &Locator<'_>,
+) -> Result<(Vec<FieldSpec>, DecodeLimits), ConfigError> {
     let limits = DecodeLimits {
         max_message_bytes: usize::try_from(limits_file.max_message_bytes.0).unwrap_or(usize::MAX),
         max_depth: limits_file.max_depth,
@@ -468,6 +484,26 @@ fn validate_ingest(
         fields.push(spec);
     }
 
+    Ok((fields, limits))
+}
+
+#[allow(clippy::too_many_arguments)] // the sections of one file, taken apart once
+fn validate_ingest(
+    name: String,
+    k: serde_saphyr::Spanned<KafkaFile>,
+    schema: serde_saphyr::Spanned<OrderedMap<serde_saphyr::Spanned<FieldFile>>>,
+    c: serde_saphyr::Spanned<ClickHouseFile>,
+    format: Format,
+    limits_file: LimitsFile,
+    delivery_file: DeliveryFile,
+    dead_letter: DeadLetterFile,
+    unknown_fields: UnknownFieldsFile,
+    freshness: FreshnessFile,
+    http: HttpFile,
+    loc: &Locator<'_>,
+) -> Result<Pipeline, ConfigError> {
+    let source = kafka_source(&name, k, loc)?;
+    let (fields, limits) = decoded_fields(&schema, limits_file, loc)?;
     let cl = &c.referenced;
     let c = c.value;
     let url = c.url.trim().trim_end_matches('/').to_string();

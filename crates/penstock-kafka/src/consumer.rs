@@ -156,7 +156,7 @@ pub type SourceConsumer = BaseConsumer<SourceContext>;
 
 /// Penstock's librdkafka defaults; users may override any of them with
 /// `source.kafka.properties` (except the reserved delivery settings).
-const DEFAULTS: &[(&str, &str)] = &[
+pub(crate) const DEFAULTS: &[(&str, &str)] = &[
     // Brokers such as Tansu wait the full fetch.wait.max.ms on every fetch; a short wait
     // keeps freshness low at little cost.
     ("fetch.wait.max.ms", "10"),

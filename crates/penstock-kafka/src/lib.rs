@@ -1,5 +1,7 @@
 //! The Kafka edge of Penstock, on rdkafka (librdkafka).
 //!
+//! - [`assigned`]: a consumer of an explicit assignment, for pipelines whose progress
+//!   the sink owns (Kafka → Kafka);
 //! - [`consumer`]: a group consumer with auto-commit off, rebalances reported to the
 //!   pipeline through [`RebalanceHook`], explicit offset lists for commits;
 //! - [`metadata`]: topic existence, partitions and watermarks (for `check` and
@@ -8,6 +10,7 @@
 //! - [`publish`]: the Kafka sink's idempotent, gap-less producer and tail reader;
 //! - [`partitioner`]: the Java client's murmur2 partition of a key.
 
+pub mod assigned;
 pub mod consumer;
 pub mod error;
 pub mod metadata;
@@ -16,11 +19,12 @@ pub mod producer;
 pub mod publish;
 pub mod sample;
 
+pub use assigned::{AssignedConsumer, RawMessage, StartAt};
 pub use consumer::{committed, offset_list, subscribe, Partition, RebalanceHook, SourceConsumer};
 pub use error::{KafkaEdgeError, Result};
 pub use metadata::{create_topic, MetadataClient, TopicInfo};
 pub use partitioner::{murmur2, partition_for_key};
 pub use producer::CountingProducer;
-pub use publish::{read_tails, Delivery, Publisher, QueueFull, Stamp, TailMessage};
+pub use publish::{read_recent, read_tails, Delivery, Publisher, QueueFull, Stamp, TailMessage};
 pub use rdkafka;
 pub use sample::sample;

@@ -25,6 +25,8 @@ pub const PIPELINE_HEADER: &str = "penstock-pipeline";
 pub const POSITION_HEADER: &str = "penstock-position";
 /// Header with the sink's acknowledged floor when the message was sent.
 pub const FLOOR_HEADER: &str = "penstock-floor";
+/// Header with a multi-stream checkpoint (Kafka → Kafka; see `penstock_protocol::streams`).
+pub const CHECKPOINT_HEADER: &str = "penstock-checkpoint";
 
 /// What the broker said about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,12 +73,17 @@ pub struct Stamp<'a> {
     pub position: &'a [u8],
     /// Acknowledged floor (header text), when there is one.
     pub floor: Option<&'a [u8]>,
+    /// Multi-stream checkpoint (header text), when this message carries one.
+    pub checkpoint: Option<&'a [u8]>,
+    /// More headers (dead letters: the error and the source coordinates).
+    pub extra: &'a [(&'a str, &'a [u8])],
 }
 
-/// One producer session of the Kafka sink.
+/// One producer session of the Kafka sink, to one or more topics (the output topic, and
+/// for Kafka → Kafka its dead-letter topic).
 pub struct Publisher {
     producer: BaseProducer<PublishContext>,
-    topic: String,
+    topics: Vec<String>,
 }
 
 /// The producer's queue is full: poll, take deliveries, and send again.
@@ -84,8 +91,8 @@ pub struct Publisher {
 pub struct QueueFull;
 
 impl Publisher {
-    /// A new session to `topic` on `brokers` with the user's extra `properties`.
-    pub fn new(brokers: &str, properties: &[(String, String)], topic: &str, client_id: &str) -> Result<Self> {
+    /// A new session to `topics` on `brokers` with the user's extra `properties`.
+    pub fn new(brokers: &str, properties: &[(String, String)], topics: &[String], client_id: &str) -> Result<Self> {
         let mut cfg = ClientConfig::new();
         cfg.set("linger.ms", "5").set("queue.buffering.max.messages", "100000").set("client.id", client_id);
         for (k, v) in properties {
@@ -100,28 +107,38 @@ impl Publisher {
             .set("message.timeout.ms", "0");
         let producer =
             cfg.create_with_context(PublishContext::default()).map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
-        Ok(Publisher { producer, topic: topic.to_string() })
+        Ok(Publisher { producer, topics: topics.to_vec() })
     }
 
-    /// Enqueues one message for `partition`, tagged with `seq` for its delivery report.
+    /// Enqueues one message for `partition` of topic number `topic`, tagged with `seq`
+    /// for its delivery report.
+    #[allow(clippy::too_many_arguments)] // one message: where, what, and its report tag
     pub fn send(
         &self,
+        topic: usize,
         partition: i32,
         key: Option<&[u8]>,
         payload: &[u8],
         stamp: Stamp<'_>,
         seq: u64,
     ) -> Result<std::result::Result<(), QueueFull>> {
-        let mut headers = OwnedHeaders::new_with_capacity(3)
+        let mut headers = OwnedHeaders::new_with_capacity(3 + stamp.extra.len())
             .insert(Header { key: PIPELINE_HEADER, value: Some(stamp.pipeline) })
             .insert(Header { key: POSITION_HEADER, value: Some(stamp.position) });
         if let Some(f) = stamp.floor {
             headers = headers.insert(Header { key: FLOOR_HEADER, value: Some(f) });
         }
-        let mut record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(&self.topic, seq as usize)
-            .partition(partition)
-            .payload(payload)
-            .headers(headers);
+        if let Some(c) = stamp.checkpoint {
+            headers = headers.insert(Header { key: CHECKPOINT_HEADER, value: Some(c) });
+        }
+        for (key, value) in stamp.extra {
+            headers = headers.insert(Header { key, value: Some(*value) });
+        }
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(&self.topics[topic], seq as usize)
+                .partition(partition)
+                .payload(payload)
+                .headers(headers);
         if let Some(k) = key {
             record = record.key(k);
         }
@@ -150,8 +167,7 @@ impl Publisher {
     }
 }
 
-/// What recovery read at the end of one output partition: the headers of the newest
-/// message written by this pipeline.
+/// One message of this pipeline read back by recovery: its headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TailMessage {
     /// Offset of that message.
@@ -160,6 +176,8 @@ pub struct TailMessage {
     pub position: Option<Vec<u8>>,
     /// Its floor header.
     pub floor: Option<Vec<u8>>,
+    /// Its checkpoint header.
+    pub checkpoint: Option<Vec<u8>>,
 }
 
 /// Messages read per step when a partition's newest messages were written by someone
@@ -167,8 +185,8 @@ pub struct TailMessage {
 const TAIL_STEP: i64 = 1000;
 
 /// Reads, for each of `partitions` partitions of `topic`, the newest message whose
-/// pipeline header is `pipeline`. Looks back as far as needed (a topic shared with
-/// other producers costs a longer scan; never a guess).
+/// pipeline header is `pipeline` (the default when none: no offset). Looks back as far
+/// as needed (a topic shared with other producers costs a longer scan; never a guess).
 pub fn read_tails(
     brokers: &str,
     properties: &[(String, String)],
@@ -177,6 +195,33 @@ pub fn read_tails(
     pipeline: &str,
     timeout: Duration,
 ) -> Result<Vec<TailMessage>> {
+    let recent = read_recent(brokers, properties, topic, partitions, pipeline, timeout, |_| true)?;
+    Ok(recent
+        .into_iter()
+        .map(
+            |mut newest_first| {
+                if newest_first.is_empty() {
+                    TailMessage::default()
+                } else {
+                    newest_first.swap_remove(0)
+                }
+            },
+        )
+        .collect())
+}
+
+/// Reads, for each of `partitions` partitions of `topic`, this pipeline's messages
+/// newest first, back to (and including) the newest one for which `enough` is true, or
+/// to the start of the partition.
+pub fn read_recent(
+    brokers: &str,
+    properties: &[(String, String)],
+    topic: &str,
+    partitions: usize,
+    pipeline: &str,
+    timeout: Duration,
+    enough: impl Fn(&TailMessage) -> bool,
+) -> Result<Vec<Vec<TailMessage>>> {
     let mut cfg = ClientConfig::new();
     for (k, v) in properties {
         cfg.set(k, v);
@@ -191,15 +236,17 @@ pub fn read_tails(
     let mut out = Vec::with_capacity(partitions);
     for p in 0..partitions as i32 {
         let (low, high) = consumer.fetch_watermarks(topic, p, timeout)?;
-        let mut tail = TailMessage::default();
+        let mut newest_first: Vec<TailMessage> = Vec::new();
         let mut end = high;
-        while end > low && tail.offset.is_none() {
+        let mut done = false;
+        while end > low && !done {
             let start = (end - TAIL_STEP).max(low);
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(topic, p, Offset::Offset(start))?;
             consumer.assign(&tpl)?;
             let deadline = Instant::now() + timeout;
             let mut next = start;
+            let mut chunk = Vec::new();
             while next < end {
                 if Instant::now() > deadline {
                     return Err(KafkaEdgeError::Config(format!(
@@ -214,17 +261,18 @@ pub fn read_tails(
                         }
                         let Some(h) = m.headers() else { continue };
                         let mut ours = false;
-                        let (mut position, mut floor) = (None, None);
+                        let mut t = TailMessage { offset: Some(m.offset()), ..TailMessage::default() };
                         for h in h.iter() {
                             match (h.key, h.value) {
                                 (PIPELINE_HEADER, Some(v)) => ours = v == pipeline.as_bytes(),
-                                (POSITION_HEADER, Some(v)) => position = Some(v.to_vec()),
-                                (FLOOR_HEADER, Some(v)) => floor = Some(v.to_vec()),
+                                (POSITION_HEADER, Some(v)) => t.position = Some(v.to_vec()),
+                                (FLOOR_HEADER, Some(v)) => t.floor = Some(v.to_vec()),
+                                (CHECKPOINT_HEADER, Some(v)) => t.checkpoint = Some(v.to_vec()),
                                 _ => {}
                             }
                         }
-                        if ours && position.is_some() {
-                            tail = TailMessage { offset: Some(m.offset()), position, floor };
+                        if ours && t.position.is_some() {
+                            chunk.push(t);
                         }
                     }
                     Some(Ok(_)) => {}
@@ -233,9 +281,17 @@ pub fn read_tails(
                     None => {}
                 }
             }
+            for t in chunk.into_iter().rev() {
+                let stop = enough(&t);
+                newest_first.push(t);
+                if stop {
+                    done = true;
+                    break;
+                }
+            }
             end = start;
         }
-        out.push(tail);
+        out.push(newest_first);
     }
     Ok(out)
 }

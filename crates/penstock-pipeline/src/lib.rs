@@ -26,6 +26,7 @@ pub mod exactly_once;
 pub mod failpoint;
 pub mod origins;
 pub mod publish;
+pub mod relay;
 pub mod runner;
 pub mod shared;
 pub mod sink;

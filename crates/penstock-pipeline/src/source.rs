@@ -252,7 +252,8 @@ fn dead_letter(table: &DeadLetterTable, dead: &mut Block, meta: &MessageMeta<'_>
     table.push(dead, &letter);
 }
 
-fn wall_clock() -> Timestamp {
+/// The wall clock as the decoder's `now` columns see it.
+pub(crate) fn wall_clock() -> Timestamp {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Timestamp { secs: d.as_secs() as i64, nanos: d.subsec_nanos() }
 }

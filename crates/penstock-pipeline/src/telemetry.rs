@@ -207,7 +207,7 @@ impl Telemetry {
         metric(
             "penstock_source_rows_read_total",
             "counter",
-            "Rows read from the ClickHouse source.",
+            "Rows read from the ClickHouse source (messages, from a Kafka source into a Kafka sink).",
             snap.rows_read.to_string(),
         );
         metric(
@@ -253,6 +253,12 @@ impl Telemetry {
             snap.messages_skipped.to_string(),
         );
         metric(
+            "penstock_messages_dead_lettered_total",
+            "counter",
+            "Kafka → Kafka: source messages that could not be decoded, sent to the dead-letter topic.",
+            snap.dead_letters.to_string(),
+        );
+        metric(
             "penstock_sink_recoveries_total",
             "counter",
             "Producer sessions ended by an error and recovered.",
@@ -274,13 +280,14 @@ impl Telemetry {
         let snap = p.snapshot();
         format!(
             "\"publish\":{{\"rows_read\":{},\"messages_produced\":{},\"messages_skipped\":{},\"recoveries\":{},\
-             \"late_rows\":{},\"read_retries\":{},\"lag_rows\":{},\"lag_seconds\":{},\"cursor\":{}}},",
+             \"late_rows\":{},\"read_retries\":{},\"dead_letters\":{},\"lag_rows\":{},\"lag_seconds\":{},\"cursor\":{}}},",
             snap.rows_read,
             snap.messages_produced,
             snap.messages_skipped,
             snap.recoveries,
             snap.late_rows,
             snap.read_retries,
+            snap.dead_letters,
             p.lag_rows.load(Ordering::Relaxed),
             p.lag_seconds.load(Ordering::Relaxed),
             p.cursor_first.load(Ordering::Relaxed)

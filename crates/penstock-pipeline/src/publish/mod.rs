@@ -14,13 +14,16 @@
 //! module carries it out.
 //!
 //! - [`reader`]: cursor queries against ClickHouse, late-row detection;
+//! - [`outbox`]: the producing half of a session, shared with Kafka → Kafka;
 //! - [`session`]: one producer session — send, track acknowledgements, end on error;
 //! - [`run`]: preflight checks, recovery, the loop, shutdown.
 
+pub mod outbox;
 pub mod reader;
 pub mod run;
 pub mod session;
 pub mod stats;
+pub mod topic;
 
 pub use run::{check, run_publication, PublicationCheck};
 pub use stats::{PublishSnapshot, PublishStats};

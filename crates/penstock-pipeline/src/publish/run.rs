@@ -10,27 +10,24 @@ use crate::failpoint;
 use crate::publish::reader::Reader;
 use crate::publish::session::{KeyColumns, Session, SessionEnded};
 use crate::publish::stats::{PublishSnapshot, PublishStats};
+use crate::publish::topic::{describe_topic, prepare_topic, KAFKA_TIMEOUT};
 use crate::runner::RunOptions;
 use crate::stop::{Stop, StopReason};
 use penstock_clickhouse::RetryHint;
 use penstock_codec::JsonRowEncoder;
 use penstock_config::{Publication, SourceStart};
-use penstock_kafka::{read_tails, KafkaEdgeError, MetadataClient, Publisher};
+use penstock_kafka::{read_tails, Publisher};
 use penstock_protocol::{plan, Position, ResumePlan, Tail};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Time limit of Kafka tail reads (and topic creation).
-const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
-/// Time limit of Kafka metadata requests during start-up (as for Kafka sources).
-const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between two attempts of a failed read or a failed session.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// After a session ends, how long to wait before reading the tails: a produce request
 /// the old session had already sent lands within this time (see docs/exactly-once.md,
 /// "Kafka sink").
-const SETTLE_AFTER_SESSION: Duration = Duration::from_secs(1);
+pub(crate) const SETTLE_AFTER_SESSION: Duration = Duration::from_secs(1);
 /// Attempts of a read whose error may or may not be transient (an unknown server code).
 const LIMITED_RETRIES: u32 = 10;
 
@@ -64,7 +61,7 @@ pub async fn check(p: &Publication) -> Result<PublicationCheck, PipelineError> {
     let stats = Arc::new(PublishStats::default());
     let reader = Reader::open(&p.source, stats).await?;
     check_keys(p, reader.columns())?;
-    let partitions = describe_topic(p).await?.map(|n| n as usize);
+    let partitions = describe_topic(&p.sink, &p.sink.topic, p.sink.create.is_some()).await?.map(|n| n as usize);
     Ok(PublicationCheck {
         columns: reader.columns().iter().map(|(n, t)| (n.clone(), t.to_string())).collect(),
         cursor: reader.cursor().columns().iter().map(|(n, t)| (n.clone(), t.to_string())).collect(),
@@ -81,52 +78,6 @@ fn check_keys(p: &Publication, columns: &[(String, penstock_codec::ColumnType)])
             columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
         ))
     })
-}
-
-/// The output topic's partition count; `None` when it is missing and the sink may
-/// create it. A missing topic without `create:` is refused with the way out.
-async fn describe_topic(p: &Publication) -> Result<Option<u32>, PipelineError> {
-    let s = p.sink.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        MetadataClient::new(&s.brokers, &s.properties, METADATA_TIMEOUT)?.topics(std::slice::from_ref(&s.topic))
-    })
-    .await
-    .map_err(|e| PipelineError::Internal(e.to_string()))?;
-    match found {
-        Ok(t) => Ok(Some(t[0].partitions.len() as u32)),
-        Err(KafkaEdgeError::NoSuchTopic { .. }) if p.sink.create.is_some() => Ok(None),
-        Err(e @ KafkaEdgeError::NoSuchTopic { .. }) => {
-            Err(PipelineError::Sink(format!("{e}; add `create: {{ partitions: N }}` to the Kafka sink")))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The output topic's partition count, creating the topic when missing and allowed.
-async fn prepare_topic(p: &Publication) -> Result<u32, PipelineError> {
-    if let Some(n) = describe_topic(p).await? {
-        return Ok(n);
-    }
-    let (s, c) = (&p.sink, p.sink.create.as_ref().expect("describe_topic returns None only with `create`"));
-    penstock_kafka::create_topic(
-        &s.brokers,
-        &s.properties,
-        &s.topic,
-        c.partitions,
-        c.replication_factor,
-        &c.config,
-        KAFKA_TIMEOUT,
-    )
-    .await
-    .map_err(|e| PipelineError::Sink(e.to_string()))?;
-    // A new topic's metadata can lag its creation by a moment.
-    for _ in 0..20 {
-        if let Ok(Some(n)) = describe_topic(p).await {
-            return Ok(n);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Err(PipelineError::Sink(format!("topic `{}` was created but cannot be described", s.topic)))
 }
 
 /// Reads the tails of every output partition and decides where to resume.
@@ -162,7 +113,7 @@ pub async fn run_publication(
     let stats = Arc::new(PublishStats::default());
     let reader = Reader::open(&p.source, stats.clone()).await?;
     check_keys(&p, reader.columns())?;
-    let partitions = prepare_topic(&p).await?;
+    let partitions = prepare_topic(&p.sink, &p.sink.topic, p.sink.create.as_ref()).await?;
     tracing::info!(
         pipeline = %p.name, source = %penstock_clickhouse::Cursor::from_sql(&p.source), topic = %p.sink.topic, partitions,
         cursor = ?p.source.cursor, settle = ?p.source.settle, "publication started"
@@ -246,8 +197,10 @@ impl Loop {
     fn session(&mut self) -> Result<Outcome, PipelineError> {
         let s = &self.p.sink;
         let client_id = format!("{}-{}", self.opts.client_id, self.p.name);
-        let publisher = Publisher::new(&s.brokers, &s.properties, &s.topic, &client_id)?;
-        let plan = match self.retry_kafka(|| recover(&self.p, self.partitions))? {
+        let publisher = Publisher::new(&s.brokers, &s.properties, std::slice::from_ref(&s.topic), &client_id)?;
+        let plan = match retry_until_stopped(&self.stop, "recovery could not read the output topic", || {
+            recover(&self.p, self.partitions)
+        })? {
             Some(plan) => plan,
             None => return Ok(Outcome::Done),
         };
@@ -385,44 +338,48 @@ impl Loop {
                     if attempt == 1 || attempt % 10 == 0 {
                         tracing::warn!(error = %e, attempt, "reading the source failed; retrying");
                     }
-                    if self.sleep_unless_stopped(backoff(attempt)) {
+                    if sleep_unless_stopped(&self.stop, backoff(attempt)) {
                         return Ok(None);
                     }
                 }
             }
         }
-    }
-
-    /// Runs a Kafka step (recovery), retrying until stopped.
-    fn retry_kafka<T>(&self, mut f: impl FnMut() -> Result<T, PipelineError>) -> Result<Option<T>, PipelineError> {
-        let mut attempt = 0u32;
-        loop {
-            match f() {
-                Ok(v) => return Ok(Some(v)),
-                Err(e) => {
-                    attempt += 1;
-                    tracing::warn!(error = %e, attempt, "recovery could not read the output topic; retrying");
-                    if self.sleep_unless_stopped(backoff(attempt)) {
-                        return Ok(None);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Sleeps; true when a stop was requested meanwhile.
-    fn sleep_unless_stopped(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
-        while Instant::now() < until {
-            if self.stop.is_requested() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.stop.is_requested()
     }
 }
 
-fn backoff(attempt: u32) -> Duration {
+/// Runs a Kafka step (recovery), retrying until stopped; `None` when a stop came first.
+pub(crate) fn retry_until_stopped<T>(
+    stop: &Stop,
+    what: &str,
+    mut f: impl FnMut() -> Result<T, PipelineError>,
+) -> Result<Option<T>, PipelineError> {
+    let mut attempt = 0u32;
+    loop {
+        match f() {
+            Ok(v) => return Ok(Some(v)),
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "{what}; retrying");
+                if sleep_unless_stopped(stop, backoff(attempt)) {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps; true when a stop was requested meanwhile.
+pub(crate) fn sleep_unless_stopped(stop: &Stop, d: Duration) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if stop.is_requested() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.is_requested()
+}
+
+pub(crate) fn backoff(attempt: u32) -> Duration {
     (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(8))).min(MAX_BACKOFF)
 }

@@ -1,4 +1,5 @@
-//! Counters of a ClickHouse → Kafka run, shared with the HTTP API.
+//! Counters of a run into Kafka (ClickHouse → Kafka, Kafka → Kafka), shared with the
+//! HTTP API.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -24,6 +25,8 @@ pub struct PublishStats {
     /// The cursor's first column at the last batch, as a number (epoch seconds for
     /// DateTime columns; 0 for String cursors).
     pub cursor_first: AtomicI64,
+    /// Kafka → Kafka: messages sent to the dead-letter topic.
+    pub dead_letters: AtomicU64,
     /// Sum of produce latencies (send → acknowledgement), microseconds.
     pub produce_latency_us: AtomicU64,
 }
@@ -43,6 +46,8 @@ pub struct PublishSnapshot {
     pub late_rows: u64,
     /// Retried reads.
     pub read_retries: u64,
+    /// Dead letters sent.
+    pub dead_letters: u64,
 }
 
 impl PublishStats {
@@ -61,6 +66,7 @@ impl PublishStats {
             recoveries: g(&self.recoveries),
             late_rows: g(&self.late_rows),
             read_retries: g(&self.read_retries),
+            dead_letters: g(&self.dead_letters),
         }
     }
 }

@@ -157,10 +157,52 @@ async fn check_publication(args: &CheckArgs, p: &penstock_config::Publication) -
     }
 }
 
+/// `penstock check` of a Kafka → Kafka pipeline.
+async fn check_relay(args: &CheckArgs, r: &penstock_config::Relay) -> ExitCode {
+    println!(
+        "ok   pipeline file {}: {} columns from {} into Kafka topic {} (dead letters: {})",
+        args.pipeline.display(),
+        r.fields.len(),
+        r.source.topics.join(", "),
+        r.sink.topic,
+        r.dead_letter_topic
+    );
+    match penstock_pipeline::relay::check(r).await {
+        Ok(c) => {
+            println!("ok   Kafka {}: source partitions {}", r.source.brokers, c.streams.join(", "));
+            let create = r.sink.create.as_ref().map_or(1, |c| c.partitions);
+            for (topic, partitions) in
+                [(&r.sink.topic, c.output_partitions), (&r.dead_letter_topic, c.dead_letter_partitions)]
+            {
+                match partitions {
+                    Some(n) => println!("ok   Kafka {}: topic {topic} has {n} partitions", r.sink.brokers),
+                    None => println!(
+                        "ok   Kafka {}: topic {topic} will be created with {create} partitions",
+                        r.sink.brokers
+                    ),
+                }
+            }
+            let key =
+                if r.sink.key.is_empty() { "no key".to_string() } else { format!("key {}", r.sink.key.join(", ")) };
+            println!(
+                "ok   delivery: exactly once without transactions ({key}, partition by murmur2; recovery reads each output partition back to its newest checkpoint)"
+            );
+            println!("all checks passed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("FAIL {e}");
+            println!("1 check(s) failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let p = match super::load_job(&args.pipeline) {
         Ok(penstock_config::Job::Ingest(p)) => p,
         Ok(penstock_config::Job::Publish(p)) => return Ok(check_publication(&args, &p).await),
+        Ok(penstock_config::Job::Relay(r)) => return Ok(check_relay(&args, &r).await),
         Err(code) => return Ok(code),
     };
     println!(

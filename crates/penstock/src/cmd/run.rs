@@ -36,6 +36,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let pipeline = match super::load_job(&args.pipeline) {
         Ok(penstock_config::Job::Ingest(p)) => p,
         Ok(penstock_config::Job::Publish(p)) => return publish(args, p).await,
+        Ok(penstock_config::Job::Relay(r)) => return relay(args, r).await,
         Err(code) => return Ok(code),
     };
     let destination = format!("{}.{}", pipeline.sink.database, pipeline.sink.table);
@@ -97,19 +98,39 @@ fn serve_http(
 /// `penstock run` of a ClickHouse → Kafka pipeline.
 async fn publish(args: RunArgs, p: penstock_config::Publication) -> anyhow::Result<ExitCode> {
     let telemetry = serve_http(&args, &p.name, &format!("kafka:{}", p.sink.topic), &p.http_address, &p.http_token);
-    let opts = RunOptions {
+    let opts = into_kafka_options(&args, telemetry);
+    let result = penstock_pipeline::publish::run_publication(p, opts, Arc::new(Stop::default())).await;
+    Ok(report_into_kafka(result, "rows read"))
+}
+
+/// `penstock run` of a Kafka → Kafka pipeline.
+async fn relay(args: RunArgs, r: penstock_config::Relay) -> anyhow::Result<ExitCode> {
+    let telemetry = serve_http(&args, &r.name, &format!("kafka:{}", r.sink.topic), &r.http_address, &r.http_token);
+    let opts = into_kafka_options(&args, telemetry);
+    let result = penstock_pipeline::relay::run_relay(r, opts, Arc::new(Stop::default())).await;
+    Ok(report_into_kafka(result, "messages read"))
+}
+
+fn into_kafka_options(args: &RunArgs, telemetry: Option<Arc<penstock_pipeline::telemetry::Telemetry>>) -> RunOptions {
+    RunOptions {
         until_caught_up: args.until_caught_up,
         shutdown_grace: args.shutdown_grace,
         client_id: "penstock".into(),
         telemetry,
-    };
-    let stop = Arc::new(Stop::default());
-    match penstock_pipeline::publish::run_publication(p, opts, stop).await {
+    }
+}
+
+/// The last line of a run into Kafka.
+fn report_into_kafka(
+    result: Result<penstock_pipeline::publish::run::PublishSummary, penstock_pipeline::PipelineError>,
+    read: &str,
+) -> ExitCode {
+    match result {
         Ok(summary) => {
             let s = summary.stats;
             let secs = summary.elapsed.as_secs_f64().max(1e-9);
             println!(
-                "{}: {} rows read, {} messages produced, {} already in the topic, {} recoveries, {} late rows, in {:.1}s ({:.0} messages/s)",
+                "{}: {} {read}, {} messages produced ({} dead letters), {} already in the topic, {} recoveries, {} late rows, in {:.1}s ({:.0} messages/s)",
                 match summary.reason {
                     StopReason::CaughtUp => "caught up",
                     StopReason::Signal => "stopped",
@@ -117,17 +138,18 @@ async fn publish(args: RunArgs, p: penstock_config::Publication) -> anyhow::Resu
                 },
                 s.rows_read,
                 s.messages_produced,
+                s.dead_letters,
                 s.messages_skipped,
                 s.recoveries,
                 s.late_rows,
                 secs,
                 s.messages_produced as f64 / secs
             );
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("error: {e}");
-            Ok(ExitCode::FAILURE)
+            ExitCode::FAILURE
         }
     }
 }

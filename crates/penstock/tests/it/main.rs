@@ -17,5 +17,6 @@ mod gen_bench;
 mod harness;
 mod metrics;
 mod publish;
+mod relay;
 mod tables;
 mod types_on_server;

@@ -78,15 +78,16 @@ fn publication(s: &Services, db: &str, topic: &str, settle: &str, batch_rows: us
 }
 
 /// One message of the output topic.
-struct Out {
-    partition: i32,
-    key: Vec<u8>,
-    payload: String,
-    position: Position,
+pub(crate) struct Out {
+    pub(crate) partition: i32,
+    pub(crate) key: Vec<u8>,
+    pub(crate) payload: String,
+    pub(crate) position: Position,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
 }
 
 /// Reads every message of `topic` (`partitions` partitions) from the beginning.
-fn read_topic(s: &Services, topic: &str, partitions: i32) -> Vec<Out> {
+pub(crate) fn read_topic(s: &Services, topic: &str, partitions: i32) -> Vec<Out> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", s.kafka.bootstrap())
         .set("group.id", format!("{topic}-reader"))
@@ -116,7 +117,12 @@ fn read_topic(s: &Services, topic: &str, partitions: i32) -> Vec<Out> {
             .headers()
             .and_then(|h| h.iter().find(|h| h.key == "penstock-position").and_then(|h| h.value.map(<[u8]>::to_vec)))
             .expect("every message has a position header");
+        let headers = m
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect())
+            .unwrap_or_default();
         out.push(Out {
+            headers,
             partition: p,
             key: m.key().unwrap_or_default().to_vec(),
             payload: String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("UTF-8 JSON"),
@@ -127,7 +133,7 @@ fn read_topic(s: &Services, topic: &str, partitions: i32) -> Vec<Out> {
 }
 
 /// The text of a top-level JSON field of a message this sink wrote.
-fn field<'a>(json: &'a str, name: &str) -> &'a str {
+pub(crate) fn field<'a>(json: &'a str, name: &str) -> &'a str {
     let key = format!("\"{name}\":");
     let start = json.find(&key).unwrap_or_else(|| panic!("no `{name}` in {json}")) + key.len();
     let rest = &json[start..];
@@ -165,7 +171,7 @@ fn assert_published_exactly_once(msgs: &[Out], want: Filled, partitions: i32, lo
     assert_eq!(cents, want.cents, "sum of amount");
 }
 
-fn cents_of(text: &str) -> u64 {
+pub(crate) fn cents_of(text: &str) -> u64 {
     let (int, frac) = text.split_once('.').unwrap_or((text, "0"));
     int.parse::<u64>().expect("integer part") * 100 + format!("{frac:0<2}")[..2].parse::<u64>().expect("fraction")
 }
@@ -362,20 +368,20 @@ fn topic_size(s: &Services, topic: &str, partitions: i32) -> i64 {
 }
 
 /// A client that reads a topic's size again and again.
-struct Watermarks {
+pub(crate) struct Watermarks {
     consumer: BaseConsumer,
     topic: String,
     partitions: i32,
 }
 
 impl Watermarks {
-    fn new(s: &Services, topic: &str, partitions: i32) -> Self {
+    pub(crate) fn new(s: &Services, topic: &str, partitions: i32) -> Self {
         let consumer = ClientConfig::new().set("bootstrap.servers", s.kafka.bootstrap()).create().expect("consumer");
         Watermarks { consumer, topic: topic.to_string(), partitions }
     }
 
     /// Sum of the partitions' high watermarks.
-    fn size(&self) -> i64 {
+    pub(crate) fn size(&self) -> i64 {
         (0..self.partitions)
             .map(|p| self.consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10)).map_or(0, |w| w.1))
             .sum()

@@ -1,0 +1,370 @@
+//! One producer session of a Kafka → Kafka pipeline: each source message is decoded
+//! with the schema into a block (types checked), its rows re-encoded as JSON and sent
+//! to the output topic — or, when it cannot be decoded, the message itself is sent to
+//! the dead-letter topic — in source order, through the multi-stream protocol's
+//! [`StreamSender`] (skip what a destination holds, checkpoint now and then).
+
+use crate::publish::outbox::{Outbox, Outgoing, SessionEnded};
+use crate::publish::session::KeyColumns;
+use crate::publish::stats::PublishStats;
+use penstock_codec::{Block, DecodeError, JsonDecoder, JsonRowEncoder, MessageMeta};
+use penstock_kafka::{partition_for_key, Publisher, RawMessage, Stamp};
+use penstock_protocol::{Decision, Position, PositionValue, StreamSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Messages handled between two servings of delivery reports.
+const SERVE_EVERY: u64 = 256;
+/// Offsets between two positions the floor can advance to.
+const FLOOR_EVERY: i64 = 64;
+/// Header: why a message was dead-lettered.
+pub const ERROR_HEADER: &str = "penstock-error";
+/// Header: the class of that error (`syntax`, `type`, `missing`, ...).
+pub const ERROR_KIND_HEADER: &str = "penstock-error-kind";
+/// Header: `topic/partition/offset` of the source message.
+pub const SOURCE_HEADER: &str = "penstock-source";
+
+/// The source streams: one per source topic-partition, named `topic/partition`.
+#[derive(Debug, Clone)]
+pub struct Streams {
+    /// Source topics, in the order of the pipeline.
+    topics: Vec<String>,
+    /// Per topic, per partition id: the stream index.
+    index: Vec<Vec<Option<usize>>>,
+    /// Stream names, by index.
+    names: Vec<String>,
+    /// (topic, partition) of each stream.
+    coordinates: Vec<(usize, i32)>,
+}
+
+impl Streams {
+    /// The streams of `topics` with their partition ids.
+    pub fn new(topics: &[(String, Vec<i32>)]) -> Self {
+        let mut s = Streams { topics: Vec::new(), index: Vec::new(), names: Vec::new(), coordinates: Vec::new() };
+        for (t, (topic, partitions)) in topics.iter().enumerate() {
+            s.topics.push(topic.clone());
+            let max = partitions.iter().copied().max().unwrap_or(-1);
+            let mut idx = vec![None; (max + 1).max(0) as usize];
+            for &p in partitions {
+                idx[p as usize] = Some(s.names.len());
+                s.names.push(format!("{topic}/{p}"));
+                s.coordinates.push((t, p));
+            }
+            s.index.push(idx);
+        }
+        s
+    }
+
+    /// The stream of a message, if it is one of ours.
+    pub fn of(&self, topic: &str, partition: i32) -> Option<usize> {
+        let t = self.topics.iter().position(|x| x == topic)?;
+        self.index[t].get(usize::try_from(partition).ok()?).copied().flatten()
+    }
+
+    /// Stream names, by index.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// (topic, partition) of stream `s`.
+    pub fn coordinates(&self, s: usize) -> (&str, i32) {
+        let (t, p) = self.coordinates[s];
+        (&self.topics[t], p)
+    }
+
+    /// How many streams.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// A message's position in its stream: `[stream, offset, row]`.
+pub fn position(stream: &str, offset: i64, row: usize) -> Position {
+    Position(vec![
+        PositionValue::Text(stream.to_string()),
+        PositionValue::Int(i128::from(offset)),
+        PositionValue::Int(row as i128),
+    ])
+}
+
+/// The offset of a position written by [`position`].
+pub fn offset_of(p: &Position) -> Option<i64> {
+    match p.0.get(1) {
+        Some(PositionValue::Int(v)) => i64::try_from(*v).ok(),
+        _ => None,
+    }
+}
+
+/// Where the destinations are: output partitions first, then dead-letter partitions.
+#[derive(Debug, Clone, Copy)]
+pub struct Destinations {
+    /// Output topic partitions.
+    pub output: u32,
+    /// Dead-letter topic partitions.
+    pub dead_letter: u32,
+}
+
+impl Destinations {
+    /// All destinations.
+    pub fn len(self) -> usize {
+        (self.output + self.dead_letter) as usize
+    }
+
+    /// True when there are none.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// (topic number, partition) of destination `d`.
+    pub fn topic_partition(self, d: usize) -> (usize, i32) {
+        if d < self.output as usize {
+            (0, d as i32)
+        } else {
+            (1, (d - self.output as usize) as i32)
+        }
+    }
+}
+
+/// One producer session.
+pub struct RelaySession {
+    outbox: Outbox,
+    sender: StreamSender,
+    streams: Streams,
+    destinations: Destinations,
+    pipeline: String,
+    decoder: JsonDecoder,
+    block: Block,
+    encoder: JsonRowEncoder,
+    keys: KeyColumns,
+    stats: Arc<PublishStats>,
+    /// Per stream: the next offset to read.
+    next: Vec<i64>,
+    handled: u64,
+    payload: Vec<u8>,
+    key: Vec<u8>,
+    position_text: Vec<u8>,
+    checkpoint_text: Vec<u8>,
+}
+
+impl RelaySession {
+    /// A session over `streams` (each starting at `next[s]`), after recovery's sender.
+    #[allow(clippy::too_many_arguments)] // the parts of one session, assembled once
+    pub fn new(
+        publisher: Publisher,
+        sender: StreamSender,
+        streams: Streams,
+        destinations: Destinations,
+        pipeline: &str,
+        decoder: JsonDecoder,
+        keys: KeyColumns,
+        next: Vec<i64>,
+        stats: Arc<PublishStats>,
+    ) -> Self {
+        let block = decoder.new_block();
+        let encoder = JsonRowEncoder::new(&block);
+        RelaySession {
+            outbox: Outbox::new(publisher, stats.clone()),
+            sender,
+            streams,
+            destinations,
+            pipeline: pipeline.to_string(),
+            decoder,
+            block,
+            encoder,
+            keys,
+            stats,
+            next,
+            handled: 0,
+            payload: Vec::with_capacity(512),
+            key: Vec::with_capacity(64),
+            position_text: Vec::with_capacity(64),
+            checkpoint_text: Vec::new(),
+        }
+    }
+
+    /// Why the session ended, once it has.
+    pub fn ended(&self) -> Option<&SessionEnded> {
+        self.outbox.ended()
+    }
+
+    /// Per stream: the next offset to read.
+    pub fn next_offsets(&self) -> &[i64] {
+        &self.next
+    }
+
+    /// A stream's acknowledged floor.
+    pub fn floor(&self, stream: usize) -> Option<&Position> {
+        self.sender.floor(stream)
+    }
+
+    /// Messages sent and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.sender.in_flight()
+    }
+
+    /// Decodes and sends one source message (its rows, or its dead letter).
+    pub fn handle(&mut self, m: RawMessage<'_>) -> Result<(), SessionEnded> {
+        if self.handled % SERVE_EVERY == 0 {
+            self.serve(Duration::ZERO);
+        }
+        self.handled += 1;
+        if let Some(e) = self.outbox.ended() {
+            return Err(e.clone());
+        }
+        let Some(stream) = self.streams.of(m.topic, m.partition) else { return Ok(()) };
+        if m.offset < self.next[stream] {
+            return Ok(()); // a re-delivery of what this session already handled
+        }
+        self.next[stream] = m.offset + 1;
+        PublishStats::add(&self.stats.rows_read, 1);
+        let meta = MessageMeta {
+            topic: m.topic,
+            partition: m.partition,
+            offset: m.offset,
+            timestamp_ms: m.timestamp_ms,
+            key: m.key,
+            now: crate::source::wall_clock(),
+        };
+        self.block.clear();
+        match self.decoder.decode_rows(m.payload, &meta, &mut self.block) {
+            Ok(rows) => {
+                for row in 0..rows {
+                    self.send_row(stream, m.offset, row)?;
+                }
+                Ok(())
+            }
+            Err(e) => self.send_dead_letter(stream, &m, &e),
+        }
+    }
+
+    fn send_row(&mut self, stream: usize, offset: i64, row: usize) -> Result<(), SessionEnded> {
+        let sent_at = Instant::now();
+        let position = position(&self.streams.names()[stream], offset, row);
+        position.write_header(&mut self.position_text);
+        let has_key = self.keys.write(&self.block, row, &self.encoder, &mut self.key);
+        let partition = if has_key {
+            partition_for_key(&self.key, self.destinations.output)
+        } else {
+            partition_for_key(&self.position_text, self.destinations.output)
+        };
+        let sample = row == 0 && offset % FLOOR_EVERY == 0;
+        let Decision::Send { seq, checkpoint } = self.sender.decide(stream, partition as usize, &position, sample)
+        else {
+            PublishStats::add(&self.stats.messages_skipped, 1);
+            return Ok(());
+        };
+        if let Some(c) = &checkpoint {
+            c.write(&mut self.checkpoint_text);
+        }
+        self.payload.clear();
+        if let Err(e) = self.encoder.encode_row(&self.block, row, &mut self.payload) {
+            return Err(self.outbox.end(SessionEnded::Encode(e.to_string())));
+        }
+        let m = Outgoing {
+            topic: 0,
+            partition: partition as i32,
+            key: has_key.then_some(self.key.as_slice()),
+            payload: &self.payload,
+            stamp: Stamp {
+                pipeline: &self.pipeline,
+                position: &self.position_text,
+                floor: None,
+                checkpoint: checkpoint.is_some().then_some(self.checkpoint_text.as_slice()),
+                extra: &[],
+            },
+            seq,
+        };
+        self.outbox.send(m, sent_at, &mut self.sender)
+    }
+
+    fn send_dead_letter(&mut self, stream: usize, m: &RawMessage<'_>, e: &DecodeError) -> Result<(), SessionEnded> {
+        let sent_at = Instant::now();
+        let position = position(&self.streams.names()[stream], m.offset, 0);
+        position.write_header(&mut self.position_text);
+        let partition = m.partition.unsigned_abs() % self.destinations.dead_letter;
+        let destination = self.destinations.output as usize + partition as usize;
+        let Decision::Send { seq, checkpoint } = self.sender.decide(stream, destination, &position, false) else {
+            PublishStats::add(&self.stats.messages_skipped, 1);
+            return Ok(());
+        };
+        if let Some(c) = &checkpoint {
+            c.write(&mut self.checkpoint_text);
+        }
+        PublishStats::add(&self.stats.dead_letters, 1);
+        let reason = match &e.column {
+            Some(c) => format!("column `{c}`: {}", e.message),
+            None => e.message.clone(),
+        };
+        let source = format!("{}/{}/{}", m.topic, m.partition, m.offset);
+        let extra: [(&str, &[u8]); 3] = [
+            (ERROR_HEADER, reason.as_bytes()),
+            (ERROR_KIND_HEADER, e.kind.as_str().as_bytes()),
+            (SOURCE_HEADER, source.as_bytes()),
+        ];
+        let out = Outgoing {
+            topic: 1,
+            partition: partition as i32,
+            key: m.key,
+            payload: m.payload,
+            stamp: Stamp {
+                pipeline: &self.pipeline,
+                position: &self.position_text,
+                floor: None,
+                checkpoint: checkpoint.is_some().then_some(self.checkpoint_text.as_slice()),
+                extra: &extra,
+            },
+            seq,
+        };
+        self.outbox.send(out, sent_at, &mut self.sender)
+    }
+
+    /// Serves delivery reports for up to `timeout`.
+    pub fn serve(&mut self, timeout: Duration) {
+        self.outbox.serve(timeout, &mut self.sender);
+    }
+
+    /// Waits until every sent message is acknowledged, the session ends, or `timeout`.
+    pub fn flush(&mut self, timeout: Duration) -> Result<(), SessionEnded> {
+        self.outbox.flush(timeout, &mut self.sender)
+    }
+
+    /// Ends the session: drops the producer.
+    pub fn close(self) {
+        drop(self.outbox);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_named_and_found_by_topic_and_partition() {
+        let s = Streams::new(&[("a".into(), vec![0, 2, 1]), ("b".into(), vec![0])]);
+        assert_eq!(s.names(), ["a/0", "a/2", "a/1", "b/0"]);
+        assert_eq!(
+            (s.of("a", 1), s.of("b", 0), s.of("b", 1), s.of("c", 0), s.of("a", -1)),
+            (Some(2), Some(3), None, None, None)
+        );
+        assert_eq!(s.coordinates(1), ("a", 2));
+    }
+
+    #[test]
+    fn destinations_put_dead_letters_after_the_output() {
+        let d = Destinations { output: 4, dead_letter: 2 };
+        assert_eq!(d.len(), 6);
+        assert_eq!((d.topic_partition(3), d.topic_partition(4), d.topic_partition(5)), ((0, 3), (1, 0), (1, 1)));
+    }
+
+    #[test]
+    fn positions_order_by_offset_then_row_and_give_their_offset_back() {
+        assert!(position("t/0", 9, 3) < position("t/0", 10, 0));
+        assert_eq!(offset_of(&position("t/0", 42, 1)), Some(42));
+        assert_eq!(position("t/0", 7, 0).to_header(), r#"["t/0",7,0]"#);
+    }
+}
