@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """ClickHouse -> Kafka benchmark: Penstock publishing a ClickHouse table, beside the bare
-producer of this machine on the same broker, one run; and an attempt at ClickHouse's own
-`INSERT INTO <Kafka table> SELECT ...` on both engines available here.
+producer of this machine on the same broker, one run; an attempt at ClickHouse's own
+`INSERT INTO <Kafka table> SELECT ...` on both engines available here; and Penstock
+relaying the bare producer's topic Kafka -> Kafka.
 
 Penstock's cost is the Penstock process plus the ClickHouse 18.16 server answering its
 cursor queries in Native. ClickHouse 18.16 cannot write to Kafka tables ("Method write
@@ -169,6 +170,46 @@ def main():
         cpu, peak = watch(gen)
         wall = time.time() - started
         results.append(("bare producer (`penstock gen`, same event, no source)", wall, cpu, 0.0, peak))
+
+        # Kafka -> Kafka: the shipped examples/kafka-to-kafka.yaml relaying what `gen`
+        # just wrote (decode with the schema, JSON out, exactly once, dead-letter topic).
+        relay = os.path.join(work, "relay.yaml")
+        open(relay, "w").write(open(os.path.join(ROOT, "examples", "kafka-to-kafka.yaml")).read())
+        relay_env = dict(os.environ, PENSTOCK_KAFKA_BROKERS=brokers, PENSTOCK_TOPIC="out-engine",
+                         PENSTOCK_OUT_TOPIC="out-relay", PENSTOCK_DEAD_LETTER_TOPIC="out-relay-dead")
+        # Tansu's memory storage reports high watermarks short of the log's end, so
+        # `--until-caught-up` would stop early: the run is followed on /metrics until
+        # every message is produced, then stopped with SIGTERM.
+        http = free_port()
+        started = time.time()
+        proc = subprocess.Popen([*wrap, os.path.join(BIN, "penstock"), "run", relay, "--http", f"127.0.0.1:{http}",
+                                 "--log-level", "warn"], env=relay_env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cpu, peak, produced = 0.0, 0, 0
+        while produced < ROWS and proc.poll() is None and time.time() - started < 600:
+            try:
+                metrics = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{http}/metrics"], capture_output=True,
+                                         text=True).stdout
+                produced = next((int(float(line.split()[-1])) for line in metrics.splitlines()
+                                 if line.startswith("penstock_messages_produced_total")), 0)
+                cpu = cpu_seconds(proc.pid)
+                if os.environ.get("BENCH_TRACE"):
+                    read = next((line.split()[-1] for line in metrics.splitlines()
+                                 if line.startswith("penstock_source_rows_read_total")), "?")
+                    print(f"{time.time() - started:.2f}s read {read} produced {produced} cpu {cpu:.2f} "
+                          f"broker {cpu_seconds(broker.pid):.2f}", file=sys.stderr)
+                for line in open(f"/proc/{proc.pid}/status"):
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) // 1024)
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        wall = time.time() - started
+        proc.terminate()
+        out, err = proc.communicate()
+        assert produced == ROWS, (produced, out, err)
+        results.append(("Penstock Kafka → Kafka (`examples/kafka-to-kafka.yaml`, the bare producer's topic)",
+                        wall, cpu, 0.0, peak))
     finally:
         broker.terminate()
         subprocess.run([os.path.join(BIN, "penstock-services"), "down", services], capture_output=True)

@@ -79,6 +79,9 @@ pub struct Stamp<'a> {
     pub extra: &'a [(&'a str, &'a [u8])],
 }
 
+/// Delivery-report events served by one [`Publisher::poll`] at most.
+const MAX_EVENTS_PER_POLL: usize = 10_000;
+
 /// One producer session of the Kafka sink, to one or more topics (the output topic, and
 /// for Kafka → Kafka its dead-letter topic).
 pub struct Publisher {
@@ -149,11 +152,26 @@ impl Publisher {
         }
     }
 
-    /// Serves delivery callbacks for up to `timeout`, then moves the reports into `out`.
+    /// Serves delivery callbacks — waiting up to `timeout` for the first — then every
+    /// report already there, and moves them into `out`.
+    ///
+    /// One `poll` serves one librdkafka event (one delivery-report batch), so it is
+    /// called again while reports keep coming: a caller polling now and then (an idle
+    /// source) would otherwise take one batch per call and let the queue drain at a
+    /// few thousand messages a second.
     pub fn poll(&self, timeout: Duration, out: &mut Vec<Delivery>) {
+        let reports = || self.producer.context().reports.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.producer.poll(timeout);
-        let mut reports = self.producer.context().reports.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        out.append(&mut reports);
+        let mut seen = reports().len();
+        for _ in 0..MAX_EVENTS_PER_POLL {
+            self.producer.poll(Duration::ZERO);
+            let now = reports().len();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        out.append(&mut reports());
     }
 
     /// Messages enqueued and not yet reported.

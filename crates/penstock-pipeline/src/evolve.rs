@@ -15,9 +15,6 @@
 //! offset range) and LandedOffsets mode (offsets are checked) still deliver it once;
 //! ReplicatedBlocks mode, which compares block contents, could store it twice.
 
-use crate::batch::Buffers;
-use crate::origins::RowOrigins;
-use crate::source::{Intake, LoopState};
 use penstock_clickhouse::ClickHouseClient;
 use penstock_codec::{DecodeLimits, FieldSpec, JsonDecoder};
 use penstock_config::ClickHouseSink;
@@ -38,42 +35,42 @@ pub struct Evolver {
     pub(crate) failed: HashSet<String>,
 }
 
-impl Intake {
-    /// Adds columns for the unknown fields of `payload`, if any (see the module docs).
-    pub(crate) fn adopt_unknown_fields(&mut self, payload: &[u8], st: &mut LoopState) {
-        let Some(ev) = &mut self.evolver else { return };
-        if !self.replays.is_empty() {
-            return;
-        }
-        let mut new = self.decoder.unknown_fields(payload);
-        new.retain(|f| !ev.failed.contains(&f.column));
-        if new.is_empty() {
-            return;
-        }
-        self.batcher.seal_all(&mut st.sealed);
-        let after = ev.fields.last().map(|f| f.column.clone()).unwrap_or_default();
-        let added =
-            ev.runtime.block_on(crate::table::add_unknown_columns(&ev.client, &ev.sink, &ev.pipeline, &new, &after));
-        let mut fields = ev.fields.clone();
+impl Evolver {
+    /// The fields of `payload` that neither `decoder` nor a failed attempt knows.
+    pub(crate) fn new_fields(&self, decoder: &mut JsonDecoder, payload: &[u8]) -> Vec<FieldSpec> {
+        let mut new = decoder.unknown_fields(payload);
+        new.retain(|f| !self.failed.contains(&f.column));
+        new
+    }
+
+    /// Adds columns for `new` (after the last known one) and records the change; returns
+    /// the decoder of the grown schema. On failure the error is logged and the fields
+    /// are dropped from then on (`None`). The caller seals its open batches first: a
+    /// batch never mixes column sets.
+    pub(crate) fn add(&mut self, new: Vec<FieldSpec>) -> Option<JsonDecoder> {
+        let after = self.fields.last().map(|f| f.column.clone()).unwrap_or_default();
+        let added = self.runtime.block_on(crate::table::add_unknown_columns(
+            &self.client,
+            &self.sink,
+            &self.pipeline,
+            &new,
+            &after,
+        ));
+        let mut fields = self.fields.clone();
         fields.extend(new.iter().cloned());
         let decoder = added
             .map_err(|e| e.to_string())
-            .and_then(|()| JsonDecoder::new(fields.clone(), ev.limits).map_err(|e| e.to_string()));
+            .and_then(|()| JsonDecoder::new(fields.clone(), self.limits).map_err(|e| e.to_string()));
         match decoder {
             Ok(d) => {
-                self.decoder = d.with_arrays_as_rows(ev.arrays_as_rows);
-                ev.fields = fields;
-                let dead = self.batcher.template().dead.empty_like();
-                self.batcher.set_template(Buffers {
-                    block: self.decoder.new_block(),
-                    origins: RowOrigins::default(),
-                    dead,
-                });
+                self.fields = fields;
+                Some(d.with_arrays_as_rows(self.arrays_as_rows))
             }
             Err(e) => {
                 let names: Vec<&str> = new.iter().map(|f| f.column.as_str()).collect();
                 tracing::error!(fields = ?names, error = %e, "cannot add columns for new message fields; they are dropped");
-                ev.failed.extend(new.into_iter().map(|f| f.column));
+                self.failed.extend(new.into_iter().map(|f| f.column));
+                None
             }
         }
     }

@@ -136,6 +136,7 @@ pub async fn prepare_exactly_once(
         mode,
         dead_letters: dead_letters.clone(),
         runtime: tokio::runtime::Handle::current(),
+        retry: crate::retry::RetryPolicy::new(p.sink.retry),
     })
 }
 

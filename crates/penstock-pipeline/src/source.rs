@@ -16,7 +16,8 @@ use crate::catch_up::CatchUp;
 use crate::dead_letter::{DeadLetter, DeadLetterTable};
 use crate::error::PipelineError;
 use crate::exactly_once::recovery::ReplayPlan;
-use crate::shared::{OwnershipEvent, Shared};
+use crate::ownership::OwnershipEvent;
+use crate::shared::Shared;
 use crate::stats::Stats;
 use crate::stop::{Stop, StopReason};
 use penstock_codec::{Block, DecodeError, JsonDecoder, MessageMeta, Timestamp};
@@ -256,6 +257,31 @@ fn dead_letter(table: &DeadLetterTable, dead: &mut Block, meta: &MessageMeta<'_>
 pub(crate) fn wall_clock() -> Timestamp {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Timestamp { secs: d.as_secs() as i64, nanos: d.subsec_nanos() }
+}
+
+impl Intake {
+    /// `unknown_fields: add`: adds columns for the unknown fields of `payload`, if any
+    /// (see [`crate::evolve`]) — never while a pending batch is being replayed.
+    pub(crate) fn adopt_unknown_fields(&mut self, payload: &[u8], st: &mut LoopState) {
+        let Some(ev) = &mut self.evolver else { return };
+        if !self.replays.is_empty() {
+            return;
+        }
+        let new = ev.new_fields(&mut self.decoder, payload);
+        if new.is_empty() {
+            return;
+        }
+        self.batcher.seal_all(&mut st.sealed);
+        if let Some(decoder) = ev.add(new) {
+            self.decoder = decoder;
+            let dead = self.batcher.template().dead.empty_like();
+            self.batcher.set_template(crate::batch::Buffers {
+                block: self.decoder.new_block(),
+                origins: crate::origins::RowOrigins::default(),
+                dead,
+            });
+        }
+    }
 }
 
 impl Intake {

@@ -266,7 +266,11 @@ impl StreamSender {
         if held.as_ref().is_some_and(|d| position <= d) {
             return Decision::Skip;
         }
-        *held = Some(position.clone());
+        // In place: no allocation per message once the slot holds a position.
+        match held {
+            Some(h) => h.clone_from(position),
+            None => *held = Some(position.clone()),
+        }
         let due = match &mut self.since_checkpoint[destination] {
             slot @ None => {
                 *slot = Some(0);

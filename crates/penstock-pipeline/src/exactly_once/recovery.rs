@@ -6,10 +6,10 @@ use super::decision::{decide, Decision, LedgerEntry};
 use super::ledger::{landed_offsets, Ledger};
 use super::mode::DedupMode;
 use crate::dead_letter::DeadLetterTable;
-use penstock_clickhouse::{ClickHouseClient, ClickHouseError, RetryHint};
+use crate::retry::Next;
+use penstock_clickhouse::{ClickHouseClient, ClickHouseError};
 use penstock_codec::Timestamp;
 use penstock_kafka::Partition;
-use std::time::Duration;
 
 /// Attempts at reading the ledger before giving up on a partition.
 const ATTEMPTS: u32 = 12;
@@ -51,6 +51,8 @@ pub struct Recovery {
     pub(crate) mode: DedupMode,
     pub(crate) dead_letters: DeadLetterTable,
     pub(crate) runtime: tokio::runtime::Handle,
+    /// The sink's retry policy (bounded here: recovery runs inside a rebalance).
+    pub(crate) retry: crate::retry::RetryPolicy,
 }
 
 impl Recovery {
@@ -104,13 +106,14 @@ impl Recovery {
         loop {
             match self.runtime.block_on(op()) {
                 Ok(v) => return Ok(v),
-                Err(e) if e.retry_hint() != RetryHint::Permanent && attempt + 1 < ATTEMPTS => {
-                    let wait = Duration::from_millis(100 << attempt.min(6));
+                Err(e) => {
+                    let Next::Retry(wait) = self.retry.at_most(ATTEMPTS).after(attempt, e.retry_hint()) else {
+                        return Err(e);
+                    };
                     tracing::warn!(error = %e, retry_in = ?wait, "reading the exactly-once ledger failed; retrying");
                     std::thread::sleep(wait);
                     attempt += 1;
                 }
-                Err(e) => return Err(e),
             }
         }
     }

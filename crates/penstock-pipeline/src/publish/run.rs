@@ -11,9 +11,9 @@ use crate::publish::reader::Reader;
 use crate::publish::session::{KeyColumns, Session, SessionEnded};
 use crate::publish::stats::{PublishSnapshot, PublishStats};
 use crate::publish::topic::{describe_topic, prepare_topic, KAFKA_TIMEOUT};
+use crate::retry::{Next, RetryPolicy};
 use crate::runner::RunOptions;
 use crate::stop::{Stop, StopReason};
-use penstock_clickhouse::RetryHint;
 use penstock_codec::JsonRowEncoder;
 use penstock_config::{Publication, SourceStart};
 use penstock_kafka::{read_tails, Publisher};
@@ -28,8 +28,9 @@ pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// the old session had already sent lands within this time (see docs/exactly-once.md,
 /// "Kafka sink").
 pub(crate) const SETTLE_AFTER_SESSION: Duration = Duration::from_secs(1);
-/// Attempts of a read whose error may or may not be transient (an unknown server code).
-const LIMITED_RETRIES: u32 = 10;
+/// Retries of the source's ClickHouse reads: the Kafka → ClickHouse policy, with the
+/// publication's fixed backoff.
+const READ_RETRY: RetryPolicy = RetryPolicy::fixed(Duration::from_millis(200), MAX_BACKOFF);
 
 /// What `penstock check` reports about a publication.
 #[derive(Debug, Clone)]
@@ -326,19 +327,16 @@ impl Loop {
             }
             match result {
                 Ok(v) => return Ok(Some(v)),
-                Err(e)
-                    if e.retry_hint() == RetryHint::Permanent
-                        || (e.retry_hint() == RetryHint::RetryLimited && attempt >= LIMITED_RETRIES) =>
-                {
-                    return Err(PipelineError::Source(format!("reading the source failed: {e}")))
-                }
                 Err(e) => {
+                    let Next::Retry(wait) = READ_RETRY.after(attempt, e.retry_hint()) else {
+                        return Err(PipelineError::Source(format!("reading the source failed: {e}")));
+                    };
                     attempt += 1;
                     PublishStats::add(&self.stats.read_retries, 1);
                     if attempt == 1 || attempt % 10 == 0 {
                         tracing::warn!(error = %e, attempt, "reading the source failed; retrying");
                     }
-                    if sleep_unless_stopped(&self.stop, backoff(attempt)) {
+                    if sleep_unless_stopped(&self.stop, wait) {
                         return Ok(None);
                     }
                 }

@@ -144,6 +144,12 @@ pub struct RelaySession {
     stats: Arc<PublishStats>,
     /// Per stream: the next offset to read.
     next: Vec<i64>,
+    /// Per stream: a position reused for every row (its offset and row set in place).
+    positions: Vec<Position>,
+    /// The wall clock for `now` columns and the send time for latency, read once per
+    /// [`SERVE_EVERY`] messages rather than per message.
+    now: penstock_codec::Timestamp,
+    sent_at: Instant,
     handled: u64,
     payload: Vec<u8>,
     key: Vec<u8>,
@@ -170,6 +176,7 @@ impl RelaySession {
         RelaySession {
             outbox: Outbox::new(publisher, stats.clone()),
             sender,
+            positions: streams.names().iter().map(|n| position(n, 0, 0)).collect(),
             streams,
             destinations,
             pipeline: pipeline.to_string(),
@@ -179,6 +186,8 @@ impl RelaySession {
             keys,
             stats,
             next,
+            now: crate::source::wall_clock(),
+            sent_at: Instant::now(),
             handled: 0,
             payload: Vec::with_capacity(512),
             key: Vec::with_capacity(64),
@@ -211,6 +220,8 @@ impl RelaySession {
     pub fn handle(&mut self, m: RawMessage<'_>) -> Result<(), SessionEnded> {
         if self.handled % SERVE_EVERY == 0 {
             self.serve(Duration::ZERO);
+            self.now = crate::source::wall_clock();
+            self.sent_at = Instant::now();
         }
         self.handled += 1;
         if let Some(e) = self.outbox.ended() {
@@ -228,7 +239,7 @@ impl RelaySession {
             offset: m.offset,
             timestamp_ms: m.timestamp_ms,
             key: m.key,
-            now: crate::source::wall_clock(),
+            now: self.now,
         };
         self.block.clear();
         match self.decoder.decode_rows(m.payload, &meta, &mut self.block) {
@@ -243,8 +254,9 @@ impl RelaySession {
     }
 
     fn send_row(&mut self, stream: usize, offset: i64, row: usize) -> Result<(), SessionEnded> {
-        let sent_at = Instant::now();
-        let position = position(&self.streams.names()[stream], offset, row);
+        let position = &mut self.positions[stream];
+        position.0[1] = PositionValue::Int(i128::from(offset));
+        position.0[2] = PositionValue::Int(row as i128);
         position.write_header(&mut self.position_text);
         let has_key = self.keys.write(&self.block, row, &self.encoder, &mut self.key);
         let partition = if has_key {
@@ -253,7 +265,8 @@ impl RelaySession {
             partition_for_key(&self.position_text, self.destinations.output)
         };
         let sample = row == 0 && offset % FLOOR_EVERY == 0;
-        let Decision::Send { seq, checkpoint } = self.sender.decide(stream, partition as usize, &position, sample)
+        let Decision::Send { seq, checkpoint } =
+            self.sender.decide(stream, partition as usize, &self.positions[stream], sample)
         else {
             PublishStats::add(&self.stats.messages_skipped, 1);
             return Ok(());
@@ -279,11 +292,10 @@ impl RelaySession {
             },
             seq,
         };
-        self.outbox.send(m, sent_at, &mut self.sender)
+        self.outbox.send(m, self.sent_at, &mut self.sender)
     }
 
     fn send_dead_letter(&mut self, stream: usize, m: &RawMessage<'_>, e: &DecodeError) -> Result<(), SessionEnded> {
-        let sent_at = Instant::now();
         let position = position(&self.streams.names()[stream], m.offset, 0);
         position.write_header(&mut self.position_text);
         let partition = m.partition.unsigned_abs() % self.destinations.dead_letter;
@@ -320,7 +332,7 @@ impl RelaySession {
             },
             seq,
         };
-        self.outbox.send(out, sent_at, &mut self.sender)
+        self.outbox.send(out, self.sent_at, &mut self.sender)
     }
 
     /// Serves delivery reports for up to `timeout`.

@@ -194,3 +194,40 @@ fn relay_refuses_bad_setups_clearly() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("compression.type"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_broker_outage_mid_relay_leaves_both_topics_exact() {
+    let mut s = Services::start().expect("services");
+    let (source, out, dead) = (unique_name("in"), unique_name("checked"), unique_name("dead"));
+    s.kafka.create_topic(&source, 4).expect("source topic");
+    let want = produce_with_bad(&s, &source, 99_000, 9, 99);
+    let pipeline = relay_pipeline(&s, &source, &out, &dead);
+    let port = penstock_testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = s.dir().join("relay-outage.log");
+    let mut child = spawn_penstock(&["run", pipeline.to_str().unwrap(), "--until-caught-up", "--http", &addr], &log);
+    let size = |s: &Services| Watermarks::new(s, &out, 4).size();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while size(&s) == 0 {
+        assert!(Instant::now() < deadline, "nothing relayed:\n{}", tail_of(&log, 30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The HTTP API reports the relay's counters while it runs.
+    let (status, metrics) = penstock_testkit::http_post(port, "/metrics", "").expect("metrics");
+    assert_eq!(status, 200);
+    for name in
+        ["penstock_messages_produced_total", "penstock_messages_dead_lettered_total", "penstock_source_lag_rows"]
+    {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+    let (_, api) = penstock_testkit::http_post(port, "/api/pipelines", "").expect("api");
+    assert!(api.contains("\"publish\":{") && api.contains("\"dead_letters\":"), "{api}");
+    assert!(size(&s) < want.count as i64, "the outage must land mid-run");
+    s.kafka.process().kill();
+    std::thread::sleep(Duration::from_secs(20));
+    assert!(child.try_wait().unwrap().is_none(), "penstock must wait for the broker:\n{}", tail_of(&log, 30));
+    s.kafka.restart().expect("restart the broker");
+    let status = wait_with_limit(&mut child, Duration::from_secs(300), &log);
+    assert!(status.success(), "{}", tail_of(&log, 40));
+    assert_relayed_exactly_once(&read_topic(&s, &out, 4), &read_topic(&s, &dead, 4), want, &log);
+}

@@ -1,5 +1,11 @@
 //! The sink task: takes sealed batches in order, inserts them into ClickHouse with
-//! capped exponential backoff, and acknowledges them so their offsets get committed.
+//! capped exponential backoff (the [`crate::retry`] policy), and acknowledges them so
+//! their offsets get committed.
+//!
+//! - this file: the task loop and the delivery protocol of one batch (ledger entry,
+//!   rows, dead letters, ledger entry), and the retry loop every request goes through;
+//! - [`isolate`]: inserting the rows, halving a rejected batch to find the bad rows;
+//! - [`dead_letters`]: rejected rows turned into dead letters, and their insert.
 //!
 //! One insert at a time keeps each partition's batches in offset order, so committing
 //! "everything before the batch's end" is always right. While an insert is retried
@@ -11,23 +17,22 @@
 //! with the server's message, the rest is inserted. The split is deterministic, so a
 //! replay after a crash sends the same sub-blocks (same tokens, same block hashes).
 
+mod dead_letters;
+mod isolate;
+
 use crate::batch::SealedBatch;
-use crate::dead_letter::{DeadLetter, DeadLetterTable};
+use crate::dead_letter::DeadLetterTable;
 use crate::error::PipelineError;
 use crate::exactly_once::decision::{BatchState, LedgerEntry};
-use crate::exactly_once::mode::{self, DedupMode};
 use crate::failpoint;
+use crate::retry::{Next, RetryPolicy};
 use crate::shared::Shared;
 use crate::stats::Stats;
 use crate::stop::Stop;
-use penstock_clickhouse::{build_insert, ClickHouseClient, ClickHouseError, InsertRequest, RetryHint};
-use penstock_codec::Block;
+use penstock_clickhouse::{ClickHouseClient, ClickHouseError, InsertRequest};
 use penstock_config::ClickHouseSink;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-
-/// Unknown server errors are retried this many times before being treated as permanent.
-const LIMITED_RETRIES: u32 = 8;
 
 /// What the sink task needs.
 pub struct SinkTask {
@@ -46,7 +51,7 @@ pub struct SinkTask {
 }
 
 /// How one retried ClickHouse request ended.
-enum Attempt {
+pub(crate) enum Attempt {
     /// Acknowledged.
     Done,
     /// The partition was revoked during retries: leave the batch to the next owner.
@@ -144,63 +149,6 @@ impl SinkTask {
         Ok(true)
     }
 
-    /// Inserts the batch's rows, isolating rows ClickHouse rejects by halving. Returns
-    /// the rejected rows with the server's message, or `None` when revoked.
-    async fn insert_rows(&self, batch: &SealedBatch) -> Result<Option<Vec<(usize, String)>>, PipelineError> {
-        let cfg = &self.config;
-        let block = &batch.buffers.block;
-        let token = self.shared.recovery().filter(|r| *r.mode() == DedupMode::Token).map(|_| {
-            mode::dedup_token(
-                &self.pipeline,
-                &batch.partition.topic,
-                batch.partition.partition,
-                batch.first_offset,
-                batch.next_offset,
-            )
-        });
-        let whole = 0..block.rows();
-        let mut rejected = Vec::new();
-        let mut todo = vec![whole.clone()];
-        while let Some(range) = todo.pop() {
-            let part;
-            let rows: &Block = if range == whole {
-                block
-            } else {
-                part = block.select(range.clone());
-                &part
-            };
-            let mut req = build_insert(&cfg.database, &cfg.table, rows, cfg.format, cfg.compression);
-            if let Some(t) = &token {
-                let t = if range == whole { t.clone() } else { format!("{t}/rows/{}-{}", range.start, range.end) };
-                req.settings.push(("insert_deduplication_token".into(), t));
-            }
-            let table = format!("{}.{}", cfg.database, cfg.table);
-            let sent = std::time::Instant::now();
-            match self.retrying(batch, "insert", &table, true, || self.client.insert(&req)).await? {
-                Attempt::Done => {
-                    self.stats.insert_seconds.observe(sent.elapsed().as_secs_f64());
-                    self.stats.batch_rows.observe(req.rows as f64);
-                    self.count_insert(&req);
-                }
-                Attempt::Revoked => return Ok(None),
-                Attempt::Rejected(e) if range.len() == 1 => rejected.push((range.start, e.to_string())),
-                Attempt::Rejected(e) => {
-                    if range == whole {
-                        tracing::warn!(
-                            topic = %batch.partition.topic, partition = batch.partition.partition,
-                            first = batch.first_offset, next = batch.next_offset, error = %e,
-                            "ClickHouse rejected rows of a batch; isolating them for the dead-letter table"
-                        );
-                    }
-                    let mid = range.start + range.len() / 2;
-                    todo.push(mid..range.end);
-                    todo.push(range.start..mid);
-                }
-            }
-        }
-        Ok(Some(rejected))
-    }
-
     /// Freshness of the batch's rows at acknowledgement: now minus each row's Kafka
     /// timestamp, and minus its event time when the pipeline names the column.
     fn observe_freshness(&self, batch: &SealedBatch) {
@@ -230,65 +178,16 @@ impl SinkTask {
         format!("{}.{}", self.config.database, self.config.ledger_table)
     }
 
-    fn count_insert(&self, req: &InsertRequest) {
+    pub(crate) fn count_insert(&self, req: &InsertRequest) {
         Stats::add(&self.stats.bytes_sent, req.body.len() as u64);
         Stats::add(&self.stats.rows_inserted, req.rows as u64);
         Stats::add(&self.stats.batches, 1);
     }
 
-    /// Adds the rows ClickHouse rejected to the batch's dead letters.
-    fn dead_letter_rejected(&self, batch: &mut SealedBatch, rejected: &[(usize, String)]) {
-        let buffers = &mut batch.buffers;
-        for (row, message) in rejected {
-            let o = buffers.origins.get(*row);
-            let letter = DeadLetter {
-                topic: &batch.partition.topic,
-                partition: batch.partition.partition,
-                offset: o.offset,
-                timestamp_ms: o.timestamp_ms,
-                key: o.key,
-                raw: o.payload,
-                kind: "rejected_by_clickhouse",
-                message,
-                at: batch.batch_time,
-            };
-            self.dead_letters.push(&mut buffers.dead, &letter);
-        }
-    }
-
-    /// Inserts the batch's dead letters — on a replay only those not already in the
-    /// table. `Ok(false)` when revoked.
-    async fn insert_dead_letters(&self, batch: &SealedBatch) -> Result<bool, PipelineError> {
-        let cfg = &self.config;
-        let dl = &self.dead_letters;
-        let rest =
-            if batch.replay { DeadLetterTable::without_landed(&batch.buffers.dead, &batch.dead_landed) } else { None };
-        let block = rest.as_ref().unwrap_or(&batch.buffers.dead);
-        if block.is_empty() {
-            return Ok(true);
-        }
-        let req = build_insert(&dl.database, &dl.table, block, cfg.format, cfg.compression);
-        let table = format!("{}.{}", dl.database, dl.table);
-        if !self.retrying(batch, "dead-letter insert", &table, false, || self.client.insert(&req)).await?.done() {
-            return Ok(false);
-        }
-        Stats::add(&self.stats.dead_lettered, block.rows() as u64);
-        let mut kinds: std::collections::BTreeMap<&[u8], u64> = Default::default();
-        let kind_column = &block.columns()[7];
-        for r in 0..block.rows() {
-            *kinds.entry(kind_column.value_bytes(r).get(1..).unwrap_or_default()).or_default() += 1;
-        }
-        for (kind, n) in kinds {
-            self.stats.add_errors(&String::from_utf8_lossy(kind), n);
-        }
-        failpoint::hit("after_dead_letters");
-        Ok(true)
-    }
-
     /// Runs `op` until it succeeds, retrying passing failures with capped exponential
     /// backoff. With `may_reject`, an error caused by the rows sent is returned as
     /// [`Attempt::Rejected`] instead of failing the pipeline.
-    async fn retrying<F, Fut>(
+    pub(crate) async fn retrying<F, Fut>(
         &self,
         batch: &SealedBatch,
         what: &str,
@@ -300,7 +199,7 @@ impl SinkTask {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<(), ClickHouseError>>,
     {
-        let cfg = &self.config;
+        let policy = RetryPolicy::new(self.config.retry);
         let mut attempt = 0u32;
         loop {
             match op().await {
@@ -312,8 +211,7 @@ impl SinkTask {
                 }
                 Err(e) if may_reject && e.is_about_rows() => return Ok(Attempt::Rejected(e)),
                 Err(e) => {
-                    let hint = e.retry_hint();
-                    if hint == RetryHint::Permanent || (hint == RetryHint::RetryLimited && attempt >= LIMITED_RETRIES) {
+                    let Next::Retry(wait) = policy.after(attempt, e.retry_hint()) else {
                         return Err(PipelineError::InsertFailed {
                             table: table.to_string(),
                             topic: batch.partition.topic.clone(),
@@ -322,8 +220,7 @@ impl SinkTask {
                             next_offset: batch.next_offset,
                             source: e,
                         });
-                    }
-                    let wait = cfg.retry.backoff(attempt);
+                    };
                     attempt += 1;
                     Stats::add(&self.stats.retries, 1);
                     self.stats.add_errors("insert_retry", 1);
@@ -344,7 +241,7 @@ impl SinkTask {
 
 impl Attempt {
     /// True when acknowledged (`Rejected` cannot happen where this is used).
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         matches!(self, Attempt::Done)
     }
 }

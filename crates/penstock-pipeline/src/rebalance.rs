@@ -1,0 +1,82 @@
+//! librdkafka's rebalance callbacks, as the pipeline answers them: recover each assigned
+//! partition from the exactly-once ledger (where it starts, which batch to rebuild), and
+//! on revocation wait (bounded) for the partition's in-flight batches, then hand their
+//! acknowledged offsets over to be committed before the partition moves on.
+
+use crate::shared::Shared;
+use penstock_kafka::{Partition, RebalanceHook};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long a revocation waits for in-flight inserts before abandoning them.
+const REVOKE_WAIT: Duration = Duration::from_secs(30);
+
+impl RebalanceHook for Shared {
+    fn assigning(&self, partitions: &[Partition], committed: &[Option<i64>]) -> Vec<Option<i64>> {
+        let Some(recovery) = &self.recovery else {
+            let mut g = self.lock();
+            for (p, c) in partitions.iter().zip(committed) {
+                g.parts.entry(p.clone()).or_default().base = *c;
+            }
+            return vec![None; partitions.len()];
+        };
+        let mut starts = Vec::with_capacity(partitions.len());
+        for (p, c) in partitions.iter().zip(committed) {
+            match recovery.recover(p, *c) {
+                Ok(r) => {
+                    let mut g = self.lock();
+                    let s = g.parts.entry(p.clone()).or_default();
+                    s.seq = s.seq.max(r.seq);
+                    s.start = r.start;
+                    s.base = r.start.or(*c);
+                    match r.replay {
+                        Some(plan) => drop(g.replays.insert(p.clone(), plan)),
+                        None => drop(g.replays.remove(p)),
+                    }
+                    starts.push(r.start);
+                }
+                Err(e) => {
+                    let why = format!("cannot recover {}/{} from the exactly-once ledger: {e}", p.topic, p.partition);
+                    tracing::error!("{why}");
+                    self.lock().fatal.get_or_insert(why);
+                    starts.push(None);
+                }
+            }
+        }
+        starts
+    }
+
+    fn assigned(&self, partitions: &[Partition]) {
+        let mut g = self.lock();
+        for p in partitions {
+            g.assign(p);
+        }
+        drop(g);
+        self.events_pending.store(true, Ordering::Release);
+    }
+
+    fn revoking(&self, partitions: &[Partition]) -> Vec<(Partition, i64)> {
+        if !self.wait_until(REVOKE_WAIT, |o| !o.busy(partitions)) {
+            tracing::warn!(
+                "in-flight batches of revoked partitions did not finish in {REVOKE_WAIT:?}; abandoning them"
+            );
+        }
+        let mut g = self.lock();
+        let commits = partitions.iter().filter_map(|p| g.revoke(p).map(|o| (p.clone(), o))).collect();
+        drop(g);
+        self.events_pending.store(true, Ordering::Release);
+        commits
+    }
+
+    fn committed(&self, result: rdkafka_result::KafkaResult<()>, offsets: &[(Partition, i64)]) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, ?offsets, "offset commit failed; the offsets are committed again with the next batch");
+        } else {
+            tracing::debug!(?offsets, "offsets committed");
+        }
+    }
+}
+
+mod rdkafka_result {
+    pub(crate) use penstock_kafka::rdkafka::error::KafkaResult;
+}
