@@ -66,6 +66,9 @@ impl Cursor {
     /// reports them. Refuses missing or unorderable columns, and a settle delay on a
     /// cursor whose first column is not a time.
     pub fn new(source: &ClickHouseSource, relation_columns: &[(String, ColumnType)]) -> Result<Cursor, CursorError> {
+        if source.block {
+            return Ok(Self::block(relation_columns));
+        }
         let mut columns = Vec::new();
         for name in &source.cursor {
             let Some((_, ty)) = relation_columns.iter().find(|(n, _)| n == name) else {
@@ -87,16 +90,23 @@ impl Cursor {
                 ),
             });
         }
-        let select = relation_columns
-            .iter()
-            .map(|(name, ty)| match ty {
-                ColumnType::LowCardinality(inner) => format!("CAST({} AS {inner}) AS {}", ident(name), ident(name)),
-                _ => ident(name),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let select = select_list(relation_columns.iter());
         let settle_secs = source.settle.as_secs().max(u64::from(!source.settle.is_zero()));
         Ok(Cursor { columns, settle_secs, select })
+    }
+
+    /// `cursor: block`: the virtual columns `_block_number, _block_offset` (persisted
+    /// by the table settings [`check_block_table`] asks for), selected after the
+    /// relation's own columns; no settle delay.
+    fn block(relation_columns: &[(String, ColumnType)]) -> Cursor {
+        let columns: Vec<(String, ColumnType)> =
+            BLOCK_COLUMNS.iter().map(|c| (c.to_string(), ColumnType::UInt64)).collect();
+        let mut select = select_list(relation_columns.iter().filter(|(n, _)| !BLOCK_COLUMNS.contains(&n.as_str())));
+        for (c, _) in &columns {
+            select.push_str(", ");
+            select.push_str(&ident(c));
+        }
+        Cursor { columns, settle_secs: 0, select }
     }
 
     /// The cursor columns and types.
@@ -226,6 +236,50 @@ impl Cursor {
     }
 }
 
+/// The select list of `columns`, `LowCardinality` ones cast to their plain type.
+fn select_list<'a>(columns: impl Iterator<Item = &'a (String, ColumnType)>) -> String {
+    columns
+        .map(|(name, ty)| match ty {
+            ColumnType::LowCardinality(inner) => format!("CAST({} AS {inner}) AS {}", ident(name), ident(name)),
+            _ => ident(name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The cursor columns of `cursor: block`.
+pub const BLOCK_COLUMNS: [&str; 2] = ["_block_number", "_block_offset"];
+
+/// Whether a table can be read with `cursor: block`, from its `SHOW CREATE TABLE`
+/// text: a plain MergeTree (block numbers are given out at commit, under the table's
+/// lock, so they follow commit order; Replicated tables allocate them before the
+/// insert commits) persisting both block columns. The error says what to change.
+pub fn check_block_table(table: &str, create: &str) -> Result<(), String> {
+    let create = create.replace("\\n", " ").replace("\\'", "'");
+    let squeezed: String = create.split_whitespace().collect::<Vec<_>>().join(" ");
+    let engine = squeezed.split("ENGINE = ").nth(1).and_then(|e| e.split(['(', ' ']).next()).unwrap_or("");
+    if engine != "MergeTree" {
+        return Err(format!(
+            "`cursor: block` needs a plain MergeTree table ({table} is {}): block numbers follow commit order \
+             only there; use `cursor: {{ columns: [...], settle: 10s }}`",
+            if engine.is_empty() { "not a MergeTree table" } else { engine }
+        ));
+    }
+    let missing: Vec<&str> = ["enable_block_number_column", "enable_block_offset_column"]
+        .into_iter()
+        .filter(|s| !(squeezed.contains(&format!("{s} = 1")) || squeezed.contains(&format!("{s} = true"))))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "`cursor: block` needs the table to persist its block numbers: \
+             ALTER TABLE {table} MODIFY SETTING {} (ClickHouse 24.4 or later; \
+             parts written before keep no block numbers until merged — or use `cursor: {{ columns, settle }}`)",
+            missing.iter().map(|s| format!("{s} = 1")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(())
+}
+
 /// A position value from a column value's Native bytes.
 fn value_of(ty: &ColumnType, b: &[u8]) -> Result<PositionValue, String> {
     let int = |v: i128| Ok(PositionValue::Int(v));
@@ -281,6 +335,7 @@ mod tests {
             user: "default".into(),
             password: None,
             cursor: vec!["ts".into(), "p".into(), "o".into()],
+            block: false,
             settle: Duration::from_secs(settle),
             start: penstock_config::SourceStart::Beginning,
             poll_interval: Duration::from_secs(1),
@@ -352,6 +407,38 @@ mod tests {
         let idx = c.indexes_in(&b).unwrap();
         assert_eq!(idx, vec![1, 2, 0]);
         assert_eq!(c.position_of(&b, &idx, 0).unwrap().to_header(), "[1764583872,3,-5]");
+    }
+
+    #[test]
+    fn block_cursor_selects_the_virtual_columns_without_settle() {
+        let mut s = source(0);
+        s.block = true;
+        s.cursor = BLOCK_COLUMNS.iter().map(|c| c.to_string()).collect();
+        let c = Cursor::new(&s, &columns()).unwrap();
+        let after = Position(vec![PositionValue::Int(4), PositionValue::Int(9)]);
+        assert_eq!(
+            c.next_batch_sql(&s, Some(&after), 100),
+            "SELECT `id`, `ts`, `p`, `o`, `f`, `n`, CAST(`lc` AS String) AS `lc`, `_block_number`, `_block_offset` \
+             FROM `db`.`t` WHERE `_block_number` >= 4 AND (`_block_number` > 4 OR (`_block_number` = 4 AND (`_block_offset` > 9))) \
+             ORDER BY `_block_number`, `_block_offset` LIMIT 100 FORMAT Native"
+        );
+    }
+
+    #[test]
+    fn block_tables_must_be_plain_merge_trees_persisting_block_numbers() {
+        let good = "CREATE TABLE db.t\\n(\\n    `id` UInt64\\n)\\nENGINE = MergeTree\\nORDER BY id\\nSETTINGS enable_block_number_column = 1, enable_block_offset_column = 1, index_granularity = 8192";
+        assert_eq!(check_block_table("db.t", good), Ok(()));
+        let e = check_block_table(
+            "db.t",
+            &good.replace("enable_block_offset_column = 1", "enable_block_offset_column = 0"),
+        )
+        .unwrap_err();
+        assert!(e.contains("ALTER TABLE db.t MODIFY SETTING enable_block_offset_column = 1 ("), "{e}");
+        let e =
+            check_block_table("db.t", "CREATE TABLE db.t (`id` UInt64) ENGINE = MergeTree(d, id, 8192)").unwrap_err();
+        assert!(e.contains("enable_block_number_column = 1, enable_block_offset_column = 1"), "{e}");
+        let e = check_block_table("db.t", &good.replace("MergeTree", "ReplicatedMergeTree('/p', 'r')")).unwrap_err();
+        assert!(e.contains("is ReplicatedMergeTree"), "{e}");
     }
 
     #[test]

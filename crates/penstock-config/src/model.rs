@@ -179,8 +179,9 @@ pub struct ClickHouseSourceFile {
     /// columns that make the tuple unique after it. Only rows whose first column is at
     /// least `settle` older than the server's `now()` are read, so a row committed late
     /// (inside the settle window) is still published; a row that appears behind the
-    /// cursor anyway is counted as late (`penstock_source_late_rows_total`).
-    pub cursor: CursorFile,
+    /// cursor anyway is counted as late (`penstock_source_late_rows_total`). Or
+    /// `block` (ClickHouse with persisted block numbers, plain MergeTree tables).
+    pub cursor: CursorModeFile,
     /// Where the first run starts: `beginning` (default: every row) or `now` (rows
     /// newer than the start).
     #[serde(default)]
@@ -200,7 +201,27 @@ pub struct ClickHouseSourceFile {
     pub timeout: HumanDuration,
 }
 
-/// The cursor of a ClickHouse source.
+/// `cursor: block` (modern servers, plain MergeTree) or `cursor: { columns, settle }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum CursorModeFile {
+    /// The table's persisted block numbers.
+    Block(BlockCursorWord),
+    /// Columns of the rows.
+    Columns(CursorFile),
+}
+
+/// The word `block`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockCursorWord {
+    /// `(_block_number, _block_offset)`: given out in commit order on a plain
+    /// MergeTree with `enable_block_number_column` and `enable_block_offset_column`, so
+    /// no row can appear behind the cursor and no settle delay is needed.
+    Block,
+}
+
+/// The cursor of a ClickHouse source, by columns.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CursorFile {

@@ -53,8 +53,11 @@ pub struct ClickHouseSource {
     pub user: String,
     /// Password, if any.
     pub password: Option<Secret>,
-    /// Cursor columns, most significant first.
+    /// Cursor columns, most significant first (`_block_number, _block_offset` with
+    /// `block`).
     pub cursor: Vec<String>,
+    /// `cursor: block`: the table's persisted block numbers are the cursor.
+    pub block: bool,
     /// Rows younger than this (by the first cursor column, server clock) wait.
     pub settle: Duration,
     /// First-run start.
@@ -148,14 +151,32 @@ pub(crate) fn validate(
     if database.is_empty() || matches!(&relation, Relation::Table(t) if t.is_empty()) {
         return Err(at("table", "database and table names must not be empty".into()));
     }
-    if c.cursor.columns.is_empty() || c.cursor.columns.iter().any(|col| col.trim().is_empty()) {
-        return Err(at("cursor.columns", "list the cursor columns: a monotone column first, then tie-breakers".into()));
-    }
-    for (i, col) in c.cursor.columns.iter().enumerate() {
-        if c.cursor.columns[..i].contains(col) {
-            return Err(at(&format!("cursor.columns[{i}]"), format!("`{col}` is listed twice")));
+    let (cursor, settle, block) = match &c.cursor {
+        CursorModeFile::Block(BlockCursorWord::Block) => {
+            if matches!(relation, Relation::Query(_)) {
+                return Err(at(
+                    "cursor",
+                    "`cursor: block` reads a table's block numbers; a `query` needs `cursor: { columns, settle }`"
+                        .into(),
+                ));
+            }
+            (vec!["_block_number".to_string(), "_block_offset".to_string()], Duration::ZERO, true)
         }
-    }
+        CursorModeFile::Columns(cf) => {
+            if cf.columns.is_empty() || cf.columns.iter().any(|col| col.trim().is_empty()) {
+                return Err(at(
+                    "cursor.columns",
+                    "list the cursor columns: a monotone column first, then tie-breakers".into(),
+                ));
+            }
+            for (i, col) in cf.columns.iter().enumerate() {
+                if cf.columns[..i].contains(col) {
+                    return Err(at(&format!("cursor.columns[{i}]"), format!("`{col}` is listed twice")));
+                }
+            }
+            (cf.columns.iter().map(|s| s.trim().to_string()).collect(), cf.settle.0, false)
+        }
+    };
     if c.batch_rows == 0 {
         return Err(at("batch_rows", "must be at least 1".into()));
     }
@@ -171,8 +192,9 @@ pub(crate) fn validate(
         relation,
         user: c.user.filter(|u| !u.is_empty()).unwrap_or_else(|| "default".into()),
         password: c.password.filter(|p| !p.is_empty()).map(Secret::new),
-        cursor: c.cursor.columns.iter().map(|s| s.trim().to_string()).collect(),
-        settle: c.cursor.settle.0,
+        cursor,
+        settle,
+        block,
         start: match c.start {
             SourceStartFile::Beginning => SourceStart::Beginning,
             SourceStartFile::Now => SourceStart::Now,

@@ -405,3 +405,19 @@ fn kafka_to_kafka_is_a_relay_with_a_dead_letter_topic() {
     let e = err("name: k\nsource: { kafka: { brokers: b, topics: [t] } }\nschema: { a: UInt8 }\nsink: { clickhouse: { url: 'http://x', table: t } }\ndead_letter: { topic: d }\n");
     assert!(e.message.contains("dead-letters into a table"), "{e}");
 }
+
+#[test]
+fn block_cursor_is_the_block_columns_without_settle_and_needs_a_table() {
+    let p = publication(&PUBLISH.replace("cursor: { columns: [ts, id] }", "cursor: block")).unwrap();
+    assert!(p.source.block);
+    assert_eq!(p.source.cursor, ["_block_number", "_block_offset"]);
+    assert_eq!(p.source.settle, Duration::ZERO);
+    let e = publication(
+        &PUBLISH
+            .replace("cursor: { columns: [ts, id] }", "cursor: block")
+            .replace("table: db.events", "query: SELECT * FROM db.events"),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("`cursor: block` reads a table's block numbers"), "{e}");
+    assert!(publication(&PUBLISH.replace("cursor: { columns: [ts, id] }", "cursor: blocks")).is_err());
+}

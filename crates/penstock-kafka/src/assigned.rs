@@ -9,7 +9,6 @@
 use crate::consumer::Partition;
 use crate::error::{KafkaEdgeError, Result};
 use penstock_config::KafkaSource;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Message, Timestamp};
 use rdkafka::{Offset, TopicPartitionList};
@@ -52,19 +51,8 @@ impl AssignedConsumer {
     /// Reads `assignment` of `source`'s brokers (the source's own properties apply;
     /// its group only receives informational commits).
     pub fn new(source: &KafkaSource, client_id: &str, assignment: &[(Partition, StartAt)]) -> Result<Self> {
-        let mut cfg = ClientConfig::new();
-        for (k, v) in crate::consumer::DEFAULTS {
-            cfg.set(*k, *v);
-        }
-        for (k, v) in &source.properties {
-            cfg.set(k, v);
-        }
-        cfg.set("bootstrap.servers", &source.brokers)
-            .set("group.id", &source.group)
-            .set("client.id", client_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest");
+        let mut cfg = crate::consumer::source_config(source, client_id);
+        cfg.set("auto.offset.reset", "earliest");
         let consumer: BaseConsumer = cfg.create().map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
         let mut tpl = TopicPartitionList::new();
         for (p, at) in assignment {

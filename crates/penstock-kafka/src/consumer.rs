@@ -156,7 +156,7 @@ pub type SourceConsumer = BaseConsumer<SourceContext>;
 
 /// Penstock's librdkafka defaults; users may override any of them with
 /// `source.kafka.properties` (except the reserved delivery settings).
-pub(crate) const DEFAULTS: &[(&str, &str)] = &[
+const DEFAULTS: &[(&str, &str)] = &[
     // Brokers such as Tansu wait the full fetch.wait.max.ms on every fetch; a short wait
     // keeps freshness low at little cost.
     ("fetch.wait.max.ms", "10"),
@@ -174,8 +174,9 @@ pub(crate) const DEFAULTS: &[(&str, &str)] = &[
     ("fetch.max.bytes", "16777216"),
 ];
 
-/// Builds a consumer for `source`, subscribed to its topics.
-pub fn subscribe(source: &KafkaSource, client_id: &str, hook: Arc<dyn RebalanceHook>) -> Result<SourceConsumer> {
+/// Penstock's defaults, the user's properties, then what delivery depends on: the
+/// brokers, the group, and no automatic commit or offset store.
+pub(crate) fn source_config(source: &KafkaSource, client_id: &str) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     for (k, v) in DEFAULTS {
         cfg.set(*k, *v);
@@ -187,14 +188,20 @@ pub fn subscribe(source: &KafkaSource, client_id: &str, hook: Arc<dyn RebalanceH
         .set("group.id", &source.group)
         .set("client.id", client_id)
         .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set(
-            "auto.offset.reset",
-            match source.start {
-                StartFrom::Earliest => "earliest",
-                StartFrom::Latest => "latest",
-            },
-        );
+        .set("enable.auto.offset.store", "false");
+    cfg
+}
+
+/// Builds a consumer for `source`, subscribed to its topics.
+pub fn subscribe(source: &KafkaSource, client_id: &str, hook: Arc<dyn RebalanceHook>) -> Result<SourceConsumer> {
+    let mut cfg = source_config(source, client_id);
+    cfg.set(
+        "auto.offset.reset",
+        match source.start {
+            StartFrom::Earliest => "earliest",
+            StartFrom::Latest => "latest",
+        },
+    );
     let consumer: SourceConsumer =
         cfg.create_with_context(SourceContext { hook }).map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
     let topics: Vec<&str> = source.topics.iter().map(String::as_str).collect();

@@ -14,10 +14,12 @@
 //! module carries it out.
 //!
 //! - [`reader`]: cursor queries against ClickHouse, late-row detection;
+//! - [`driver`]: the worker thread, the session loop and the shutdown, shared too;
 //! - [`outbox`]: the producing half of a session, shared with Kafka → Kafka;
 //! - [`session`]: one producer session — send, track acknowledgements, end on error;
 //! - [`run`]: preflight checks, recovery, the loop, shutdown.
 
+pub mod driver;
 pub mod outbox;
 pub mod reader;
 pub mod run;

@@ -85,6 +85,14 @@ impl Reader {
         let client = ClickHouseClient::for_source(source);
         client.ping().await.map_err(PipelineError::ClickHouseUnavailable)?;
         let columns = relation_columns(&client, source).await?;
+        if source.block {
+            let table = Cursor::from_sql(source);
+            let create = client
+                .query_with(&format!("SHOW CREATE TABLE {table} FORMAT TabSeparated"), &[])
+                .await
+                .map_err(|e| PipelineError::Source(format!("cannot read the definition of {table}: {e}")))?;
+            penstock_clickhouse::cursor::check_block_table(&table, &create).map_err(PipelineError::Source)?;
+        }
         let cursor = Cursor::new(source, &columns).map_err(|e| PipelineError::Source(e.to_string()))?;
         Ok(Reader {
             client,

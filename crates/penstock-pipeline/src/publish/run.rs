@@ -7,8 +7,9 @@
 
 use crate::error::PipelineError;
 use crate::failpoint;
+use crate::publish::driver::{drive, finish, sessions, Outcome};
 use crate::publish::reader::Reader;
-use crate::publish::session::{KeyColumns, Session, SessionEnded};
+use crate::publish::session::{KeyColumns, Session};
 use crate::publish::stats::{PublishSnapshot, PublishStats};
 use crate::publish::topic::{describe_topic, prepare_topic, KAFKA_TIMEOUT};
 use crate::retry::{Next, RetryPolicy};
@@ -120,39 +121,15 @@ pub async fn run_publication(
         cursor = ?p.source.cursor, settle = ?p.source.settle, "publication started"
     );
     if let Some(t) = &opts.telemetry {
-        t.attach_publish(stats.clone());
         t.set_clickhouse_reachable(true);
-        t.set_state(crate::telemetry::State::Running);
     }
-    let signals = tokio::spawn(crate::runner::watch_signals(stop.clone(), opts.shutdown_grace));
     let runtime = tokio::runtime::Handle::current();
-    let worker = {
+    let name = p.name.clone();
+    let work = {
         let (stop, stats, opts) = (stop.clone(), stats.clone(), opts.clone());
-        let span = tracing::info_span!("pipeline", name = %p.name);
-        tokio::task::spawn_blocking(move || {
-            let _in = span.enter();
-            Loop { p, reader, partitions, stop, stats, runtime, opts }.run()
-        })
+        move || Loop { p, reader, partitions, stop, stats, runtime, opts }.run()
     };
-    let result = worker.await.map_err(|e| PipelineError::Internal(format!("publication thread: {e}")))?;
-    signals.abort();
-    if let Some(t) = &opts.telemetry {
-        match &result {
-            Err(e) => {
-                t.set_error(&e.to_string());
-                t.set_state(crate::telemetry::State::Failed);
-            }
-            Ok(()) => t.set_state(crate::telemetry::State::Stopped),
-        }
-    }
-    result?;
-    let summary = PublishSummary {
-        stats: stats.snapshot(),
-        reason: stop.reason().unwrap_or(StopReason::Signal),
-        elapsed: started.elapsed(),
-    };
-    tracing::info!(?summary, "publication stopped");
-    Ok(summary)
+    drive(started, &name, &opts, &stop, &stats, work).await
 }
 
 struct Loop {
@@ -165,33 +142,10 @@ struct Loop {
     opts: RunOptions,
 }
 
-/// How one session ended.
-enum Outcome {
-    /// Stopped as asked (signal or caught up), everything acknowledged.
-    Done,
-    /// The session ended on an error: recover and continue.
-    Recover(SessionEnded),
-}
-
 impl Loop {
     fn run(mut self) -> Result<(), PipelineError> {
-        let mut failures = 0u32;
-        loop {
-            let outcome = self.session()?;
-            match outcome {
-                Outcome::Done => return Ok(()),
-                Outcome::Recover(why) => {
-                    PublishStats::add(&self.stats.recoveries, 1);
-                    failures += 1;
-                    let wait = backoff(failures).max(SETTLE_AFTER_SESSION);
-                    tracing::warn!(error = %why, ?wait, "producer session ended; recovering from the output topic");
-                    std::thread::sleep(wait);
-                    if self.stop.is_hard() {
-                        return Err(PipelineError::Interrupted);
-                    }
-                }
-            }
-        }
+        let (stop, stats) = (self.stop.clone(), self.stats.clone());
+        sessions(&stop, &stats, || self.session())
     }
 
     /// One producer session: recover, then read and send until stopped or an error.
@@ -273,21 +227,8 @@ impl Loop {
         }
     }
 
-    /// Flushes at a stop; a session error at this point still recovers next start.
-    fn finish(&mut self, mut session: Session) -> Result<Outcome, PipelineError> {
-        let grace = if self.stop.is_hard() { Duration::ZERO } else { self.opts.shutdown_grace };
-        let flushed = session.flush(grace);
-        let pending = session.in_flight();
-        session.close();
-        match flushed {
-            Ok(()) if pending == 0 => Ok(Outcome::Done),
-            Ok(()) => Err(PipelineError::Interrupted),
-            Err(e) if !self.stop.is_requested() => Ok(Outcome::Recover(e)),
-            Err(e) => {
-                tracing::warn!(error = %e, "stopped with a failed delivery: the next start recovers it");
-                Err(PipelineError::Interrupted)
-            }
-        }
+    fn finish(&self, session: Session) -> Result<Outcome, PipelineError> {
+        finish(&self.stop, &self.opts, session)
     }
 
     /// Lag: rows and seconds between the cursor and the newest settled row.

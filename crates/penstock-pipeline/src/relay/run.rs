@@ -8,8 +8,8 @@
 
 use crate::error::PipelineError;
 use crate::failpoint;
-use crate::publish::outbox::SessionEnded;
-use crate::publish::run::{backoff, retry_until_stopped, PublishSummary, SETTLE_AFTER_SESSION};
+use crate::publish::driver::{drive, finish, sessions, Outcome};
+use crate::publish::run::{retry_until_stopped, PublishSummary};
 use crate::publish::session::KeyColumns;
 use crate::publish::stats::PublishStats;
 use crate::publish::topic::{describe_topic, prepare_topic, KAFKA_TIMEOUT, METADATA_TIMEOUT};
@@ -95,38 +95,12 @@ pub async fn run_relay(r: Relay, opts: RunOptions, stop: Arc<Stop>) -> Result<Pu
         pipeline = %r.name, sources = %streams.names().join(" "), topic = %r.sink.topic, partitions = output,
         dead_letter_topic = %r.dead_letter_topic, "Kafka → Kafka pipeline started"
     );
-    if let Some(t) = &opts.telemetry {
-        t.attach_publish(stats.clone());
-        t.set_state(crate::telemetry::State::Running);
-    }
-    let signals = tokio::spawn(crate::runner::watch_signals(stop.clone(), opts.shutdown_grace));
-    let worker = {
+    let name = r.name.clone();
+    let work = {
         let (stop, stats, opts) = (stop.clone(), stats.clone(), opts.clone());
-        let span = tracing::info_span!("pipeline", name = %r.name);
-        tokio::task::spawn_blocking(move || {
-            let _in = span.enter();
-            RelayLoop { r, decoder, keys, streams, destinations, stop, stats, opts, targets: None }.run()
-        })
+        move || RelayLoop { r, decoder, keys, streams, destinations, stop, stats, opts, targets: None }.run()
     };
-    let result = worker.await.map_err(|e| PipelineError::Internal(format!("relay thread: {e}")))?;
-    signals.abort();
-    if let Some(t) = &opts.telemetry {
-        match &result {
-            Err(e) => {
-                t.set_error(&e.to_string());
-                t.set_state(crate::telemetry::State::Failed);
-            }
-            Ok(()) => t.set_state(crate::telemetry::State::Stopped),
-        }
-    }
-    result?;
-    let summary = PublishSummary {
-        stats: stats.snapshot(),
-        reason: stop.reason().unwrap_or(StopReason::Signal),
-        elapsed: started.elapsed(),
-    };
-    tracing::info!(?summary, "Kafka → Kafka pipeline stopped");
-    Ok(summary)
+    drive(started, &name, &opts, &stop, &stats, work).await
 }
 
 struct RelayLoop {
@@ -142,29 +116,10 @@ struct RelayLoop {
     targets: Option<Vec<i64>>,
 }
 
-enum Outcome {
-    Done,
-    Recover(SessionEnded),
-}
-
 impl RelayLoop {
     fn run(mut self) -> Result<(), PipelineError> {
-        let mut failures = 0u32;
-        loop {
-            match self.session()? {
-                Outcome::Done => return Ok(()),
-                Outcome::Recover(why) => {
-                    PublishStats::add(&self.stats.recoveries, 1);
-                    failures += 1;
-                    let wait = backoff(failures).max(SETTLE_AFTER_SESSION);
-                    tracing::warn!(error = %why, ?wait, "producer session ended; recovering from the output topics");
-                    std::thread::sleep(wait);
-                    if self.stop.is_hard() {
-                        return Err(PipelineError::Interrupted);
-                    }
-                }
-            }
-        }
+        let (stop, stats) = (self.stop.clone(), self.stats.clone());
+        sessions(&stop, &stats, || self.session())
     }
 
     /// Watermarks of every stream (low, high).
@@ -312,21 +267,8 @@ impl RelayLoop {
         }
     }
 
-    /// Flushes at a stop; a session error at this point still recovers next start.
-    fn finish(&mut self, mut session: RelaySession) -> Result<Outcome, PipelineError> {
-        let grace = if self.stop.is_hard() { Duration::ZERO } else { self.opts.shutdown_grace };
-        let flushed = session.flush(grace);
-        let pending = session.in_flight();
-        session.close();
-        match flushed {
-            Ok(()) if pending == 0 => Ok(Outcome::Done),
-            Ok(()) => Err(PipelineError::Interrupted),
-            Err(e) if !self.stop.is_requested() => Ok(Outcome::Recover(e)),
-            Err(e) => {
-                tracing::warn!(error = %e, "stopped with a failed delivery: the next start recovers it");
-                Err(PipelineError::Interrupted)
-            }
-        }
+    fn finish(&self, session: RelaySession) -> Result<Outcome, PipelineError> {
+        finish(&self.stop, &self.opts, session)
     }
 }
 

@@ -126,11 +126,18 @@ async fn check_publication(args: &CheckArgs, p: &penstock_config::Publication) -
         Ok(c) => {
             println!("ok   ClickHouse {}: source has {} columns", p.source.url, c.columns.len());
             let cursor: Vec<String> = c.cursor.iter().map(|(n, t)| format!("{n} {t}")).collect();
-            println!(
-                "ok   cursor ({}), rows read once they are {:?} old by the server's clock",
-                cursor.join(", "),
-                p.source.settle
-            );
+            if p.source.block {
+                println!(
+                    "ok   cursor: block ({}): a plain MergeTree persisting its block numbers, read in commit order, no settle delay",
+                    cursor.join(", ")
+                );
+            } else {
+                println!(
+                    "ok   cursor ({}), rows read once they are {:?} old by the server's clock",
+                    cursor.join(", "),
+                    p.source.settle
+                );
+            }
             match (c.partitions, c.create_partitions) {
                 (Some(n), _) => println!("ok   Kafka {}: topic {} has {n} partitions", p.sink.brokers, p.sink.topic),
                 (None, Some(n)) => {

@@ -477,6 +477,16 @@ fn bad_sources_and_sinks_are_refused_clearly() {
         &["does not exist", "create"],
     );
     refused("missing-key", "key: event_id", "key: [event_id, nope]", &["key column(s) nope"]);
+    // `cursor: block` on a table without persisted block numbers (every 18.16 table):
+    // refused with the settings to set.
+    let cursor_at = base.find("    cursor:\n").expect("cursor section");
+    let cursor_end = base[cursor_at..].find("    batch_rows").expect("after the cursor") + cursor_at;
+    refused(
+        "block-cursor",
+        &base[cursor_at..cursor_end],
+        "    cursor: block\n",
+        &["MODIFY SETTING enable_block_number_column = 1, enable_block_offset_column = 1"],
+    );
     let unreachable = format!("brokers: 127.0.0.1:{}", penstock_testkit::free_port());
     refused("no-broker", &format!("brokers: {}", s.kafka.bootstrap()), &unreachable, &["Kafka"]);
 }
