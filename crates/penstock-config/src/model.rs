@@ -586,6 +586,23 @@ pub struct KafkaSinkFile {
     /// Create the topic when it is missing.
     #[serde(default)]
     pub create: Option<TopicCreateFile>,
+    /// One writer per pipeline: `group` (default) — the member of the consumer group
+    /// `penstock-<name>-writer` assigned the output topic's partition 0 writes, the
+    /// others wait and take over when it stops or is evicted; `none` — nothing keeps a
+    /// second process out (for brokers whose groups cannot be relied on after kills).
+    #[serde(default)]
+    pub lease: LeaseFile,
+}
+
+/// The writer lease of a Kafka sink.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseFile {
+    /// Membership of the writer group.
+    #[default]
+    Group,
+    /// No lease.
+    None,
 }
 
 /// Message key columns: one name or a list.

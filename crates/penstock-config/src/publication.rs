@@ -85,6 +85,8 @@ pub struct KafkaSink {
     pub properties: Vec<(String, String)>,
     /// How to create the topic when missing.
     pub create: Option<TopicCreation>,
+    /// Hold the writer lease (membership of the writer group) before writing.
+    pub lease: bool,
 }
 
 /// How a missing topic is created.
@@ -279,6 +281,7 @@ pub(crate) fn kafka_sink(k: Spanned<KafkaSinkFile>, loc: &Locator<'_>) -> Result
     };
     let OutputFormatFile::Json = k.format;
     let sink = KafkaSink {
+        lease: k.lease == LeaseFile::Group,
         brokers: k.brokers.trim().to_string(),
         topic: k.topic.trim().to_string(),
         key,

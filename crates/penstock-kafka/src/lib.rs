@@ -4,6 +4,7 @@
 //!   the sink owns (Kafka → Kafka);
 //! - [`consumer`]: a group consumer with auto-commit off, rebalances reported to the
 //!   pipeline through [`RebalanceHook`], explicit offset lists for commits;
+//! - [`lease`]: the writer lease of a Kafka sink (membership of a control group);
 //! - [`metadata`]: topic existence, partitions and watermarks (for `check` and
 //!   `--until-caught-up`);
 //! - [`producer`]: a counting producer for `penstock gen` and tests;
@@ -13,6 +14,7 @@
 pub mod assigned;
 pub mod consumer;
 pub mod error;
+pub mod lease;
 pub mod metadata;
 pub mod partitioner;
 pub mod producer;
@@ -22,6 +24,7 @@ pub mod sample;
 pub use assigned::{AssignedConsumer, RawMessage, StartAt};
 pub use consumer::{committed, offset_list, subscribe, Partition, RebalanceHook, SourceConsumer};
 pub use error::{KafkaEdgeError, Result};
+pub use lease::{default_instance, WriterLease};
 pub use metadata::{create_topic, MetadataClient, TopicInfo};
 pub use partitioner::{murmur2, partition_for_key};
 pub use producer::CountingProducer;

@@ -9,6 +9,7 @@ use crate::publish::run::{backoff, PublishSummary, SETTLE_AFTER_SESSION};
 use crate::publish::stats::PublishStats;
 use crate::runner::RunOptions;
 use crate::stop::{Stop, StopReason};
+use penstock_kafka::WriterLease;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,14 +73,21 @@ pub(crate) async fn drive(
 }
 
 /// Runs sessions until one ends as asked; after each error, waits (backing off, and at
-/// least [`SETTLE_AFTER_SESSION`]) before the next one recovers.
+/// least [`SETTLE_AFTER_SESSION`]) before the next one recovers. A session starts only
+/// while this process holds the writer lease.
 pub(crate) fn sessions(
     stop: &Stop,
     stats: &PublishStats,
+    lease: Option<&WriterLease>,
     mut session: impl FnMut() -> Result<Outcome, PipelineError>,
 ) -> Result<(), PipelineError> {
     let mut failures = 0u32;
     loop {
+        if let Some(lease) = lease {
+            if !lease.held() && !acquire(stop, lease) {
+                return Ok(());
+            }
+        }
         match session()? {
             Outcome::Done => return Ok(()),
             Outcome::Recover(why) => {
@@ -94,6 +102,39 @@ pub(crate) fn sessions(
             }
         }
     }
+}
+
+/// Waits for the writer lease; false when a stop came first. Once it is held, waits
+/// [`SETTLE_AFTER_SESSION`] more, so the requests a former writer had on the wire land
+/// before recovery reads the tails.
+fn acquire(stop: &Stop, lease: &WriterLease) -> bool {
+    let started = Instant::now();
+    let mut said = false;
+    while !lease.wait(Duration::from_secs(1), || stop.is_requested()) {
+        if stop.is_requested() {
+            return false;
+        }
+        if !said && started.elapsed() > Duration::from_secs(3) {
+            tracing::warn!(
+                group = lease.group(),
+                instance = lease.instance(),
+                "waiting for the writer lease: another instance writes this pipeline (or has just stopped)"
+            );
+            said = true;
+        }
+    }
+    tracing::info!(group = lease.group(), instance = lease.instance(), waited = ?started.elapsed(), "holding the writer lease");
+    std::thread::sleep(SETTLE_AFTER_SESSION);
+    true
+}
+
+/// Polls the lease (call every few hundred milliseconds at most); the session must end
+/// when it returns false. Without a lease, always true.
+pub(crate) fn still_writer(lease: Option<&WriterLease>) -> bool {
+    lease.is_none_or(|l| {
+        l.poll();
+        l.held()
+    })
 }
 
 /// Flushes at a stop (within the grace period); a session error at this point still

@@ -24,6 +24,9 @@ pub enum SessionEnded {
     /// A row could not be encoded (a bug).
     #[error("cannot encode a row: {0}")]
     Encode(String),
+    /// Another instance took the writer lease: this one stops writing at once.
+    #[error("the writer lease was lost (another instance writes this pipeline now)")]
+    LeaseLost,
 }
 
 /// What tracks a session's messages in send order (the floor's acknowledged prefix).

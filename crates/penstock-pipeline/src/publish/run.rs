@@ -7,7 +7,8 @@
 
 use crate::error::PipelineError;
 use crate::failpoint;
-use crate::publish::driver::{drive, finish, sessions, Outcome};
+use crate::publish::driver::{drive, finish, sessions, still_writer, Outcome};
+use crate::publish::outbox::SessionEnded;
 use crate::publish::reader::Reader;
 use crate::publish::session::{KeyColumns, Session};
 use crate::publish::stats::{PublishSnapshot, PublishStats};
@@ -17,7 +18,7 @@ use crate::runner::RunOptions;
 use crate::stop::{Stop, StopReason};
 use penstock_codec::JsonRowEncoder;
 use penstock_config::{Publication, SourceStart};
-use penstock_kafka::{read_tails, Publisher};
+use penstock_kafka::{default_instance, read_tails, Publisher, WriterLease};
 use penstock_protocol::{plan, Position, ResumePlan, Tail};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -123,11 +124,12 @@ pub async fn run_publication(
     if let Some(t) = &opts.telemetry {
         t.set_clickhouse_reachable(true);
     }
+    let lease = join_lease(&p.sink, &p.name)?;
     let runtime = tokio::runtime::Handle::current();
     let name = p.name.clone();
     let work = {
         let (stop, stats, opts) = (stop.clone(), stats.clone(), opts.clone());
-        move || Loop { p, reader, partitions, stop, stats, runtime, opts }.run()
+        move || Loop { p, reader, partitions, stop, stats, runtime, opts, lease }.run()
     };
     drive(started, &name, &opts, &stop, &stats, work).await
 }
@@ -140,12 +142,27 @@ struct Loop {
     stats: Arc<PublishStats>,
     runtime: tokio::runtime::Handle,
     opts: RunOptions,
+    lease: Option<Arc<WriterLease>>,
+}
+
+/// Joins the writer group of the pipeline (see `penstock_kafka::lease`), unless the sink
+/// says `lease: none`.
+pub(crate) fn join_lease(
+    sink: &penstock_config::KafkaSink,
+    name: &str,
+) -> Result<Option<Arc<WriterLease>>, PipelineError> {
+    if !sink.lease {
+        tracing::warn!("`lease: none`: nothing keeps a second process of this pipeline from writing too");
+        return Ok(None);
+    }
+    let instance = default_instance();
+    Ok(Some(Arc::new(WriterLease::join(&sink.brokers, &sink.properties, name, &instance, &sink.topic)?)))
 }
 
 impl Loop {
     fn run(mut self) -> Result<(), PipelineError> {
-        let (stop, stats) = (self.stop.clone(), self.stats.clone());
-        sessions(&stop, &stats, || self.session())
+        let (stop, stats, lease) = (self.stop.clone(), self.stats.clone(), self.lease.clone());
+        sessions(&stop, &stats, lease.as_deref(), || self.session())
     }
 
     /// One producer session: recover, then read and send until stopped or an error.
@@ -197,6 +214,10 @@ impl Loop {
                     return Ok(Outcome::Recover(e));
                 }
                 failpoint::hit("publish_after_send");
+                if !still_writer(self.lease.as_deref()) {
+                    session.close();
+                    return Ok(Outcome::Recover(SessionEnded::LeaseLost));
+                }
                 after = b.positions.last().cloned();
                 if let Some(penstock_protocol::PositionValue::Int(v)) = after.as_ref().and_then(|p| p.0.first()) {
                     self.stats.cursor_first.store(i64::try_from(*v).unwrap_or(i64::MAX), Ordering::Relaxed);
@@ -222,6 +243,10 @@ impl Loop {
                 let until = Instant::now() + self.p.source.poll_interval;
                 while Instant::now() < until && !self.stop.is_requested() && session.ended().is_none() {
                     session.serve(Duration::from_millis(20));
+                    if !still_writer(self.lease.as_deref()) {
+                        session.close();
+                        return Ok(Outcome::Recover(SessionEnded::LeaseLost));
+                    }
                 }
             }
         }

@@ -8,8 +8,9 @@
 
 use crate::error::PipelineError;
 use crate::failpoint;
-use crate::publish::driver::{drive, finish, sessions, Outcome};
-use crate::publish::run::{retry_until_stopped, PublishSummary};
+use crate::publish::driver::{drive, finish, sessions, still_writer, Outcome};
+use crate::publish::outbox::SessionEnded;
+use crate::publish::run::{join_lease, retry_until_stopped, PublishSummary};
 use crate::publish::session::KeyColumns;
 use crate::publish::stats::PublishStats;
 use crate::publish::topic::{describe_topic, prepare_topic, KAFKA_TIMEOUT, METADATA_TIMEOUT};
@@ -18,7 +19,9 @@ use crate::runner::RunOptions;
 use crate::stop::{Stop, StopReason};
 use penstock_codec::JsonDecoder;
 use penstock_config::{Relay, StartFrom, TopicCreation};
-use penstock_kafka::{read_recent, AssignedConsumer, MetadataClient, Partition, Publisher, StartAt, TailMessage};
+use penstock_kafka::{
+    read_recent, AssignedConsumer, MetadataClient, Partition, Publisher, StartAt, TailMessage, WriterLease,
+};
 use penstock_protocol::{
     destination_tails, plan_streams, Checkpoint, Position, PositionValue, Recovered, ResumePlan, StreamSender,
 };
@@ -29,6 +32,8 @@ use std::time::{Duration, Instant};
 
 /// How long one poll of the source waits when nothing is there.
 const POLL: Duration = Duration::from_millis(50);
+/// Messages between two looks at the writer lease (and at every empty poll).
+const LEASE_EVERY: u64 = 512;
 /// How often lag is measured and floors are committed to the group (for monitoring).
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
 
@@ -95,10 +100,11 @@ pub async fn run_relay(r: Relay, opts: RunOptions, stop: Arc<Stop>) -> Result<Pu
         pipeline = %r.name, sources = %streams.names().join(" "), topic = %r.sink.topic, partitions = output,
         dead_letter_topic = %r.dead_letter_topic, "Kafka → Kafka pipeline started"
     );
+    let lease = join_lease(&r.sink, &r.name)?;
     let name = r.name.clone();
     let work = {
         let (stop, stats, opts) = (stop.clone(), stats.clone(), opts.clone());
-        move || RelayLoop { r, decoder, keys, streams, destinations, stop, stats, opts, targets: None }.run()
+        move || RelayLoop { r, decoder, keys, streams, destinations, stop, stats, opts, targets: None, lease }.run()
     };
     drive(started, &name, &opts, &stop, &stats, work).await
 }
@@ -114,12 +120,13 @@ struct RelayLoop {
     opts: RunOptions,
     /// `--until-caught-up`: per stream, the end offset when the run started.
     targets: Option<Vec<i64>>,
+    lease: Option<Arc<WriterLease>>,
 }
 
 impl RelayLoop {
     fn run(mut self) -> Result<(), PipelineError> {
-        let (stop, stats) = (self.stop.clone(), self.stats.clone());
-        sessions(&stop, &stats, || self.session())
+        let (stop, stats, lease) = (self.stop.clone(), self.stats.clone(), self.lease.clone());
+        sessions(&stop, &stats, lease.as_deref(), || self.session())
     }
 
     /// Watermarks of every stream (low, high).
@@ -203,6 +210,7 @@ impl RelayLoop {
         );
         let mut last_housekeeping = Instant::now();
         let mut poll_errors = 0u64;
+        let mut turns = 0u64;
         loop {
             if self.stop.is_requested() {
                 return self.finish(session);
@@ -220,13 +228,17 @@ impl RelayLoop {
                 }
             }
             failpoint::hit("publish_before_send");
+            let mut idle = false;
             match consumer.poll(POLL, |m| session.handle(m)) {
                 Ok(Some(Ok(()))) => failpoint::hit("publish_after_send"),
                 Ok(Some(Err(e))) => {
                     session.close();
                     return Ok(Outcome::Recover(e));
                 }
-                Ok(None) => session.serve(Duration::ZERO),
+                Ok(None) => {
+                    idle = true;
+                    session.serve(Duration::ZERO);
+                }
                 Err(e) => {
                     // librdkafka reconnects by itself; say so now and then.
                     poll_errors += 1;
@@ -241,6 +253,11 @@ impl RelayLoop {
                 let e = e.clone();
                 session.close();
                 return Ok(Outcome::Recover(e));
+            }
+            turns += 1;
+            if (idle || turns % LEASE_EVERY == 0) && !still_writer(self.lease.as_deref()) {
+                session.close();
+                return Ok(Outcome::Recover(SessionEnded::LeaseLost));
             }
             if last_housekeeping.elapsed() >= HOUSEKEEPING {
                 self.housekeeping(&consumer, &session);

@@ -4,7 +4,7 @@
 //! failpoint of the Kafka sink, and refuses bad set-ups with clear errors.
 
 use crate::harness::*;
-use crate::publish::{cents_of, field, read_topic, Out, Watermarks};
+use crate::publish::{cents_of, field, read_topic, without_lease, Out, Watermarks};
 use penstock_protocol::{Position, PositionValue};
 use penstock_testkit::{unique_name, Services};
 use rand::rngs::SmallRng;
@@ -92,6 +92,9 @@ fn example_relays_exactly_once_with_dead_letters_through_crashes() {
     let want = produce_with_bad(&s, &source, 495_000, 5, 99);
     assert_eq!(want.count + want.bad, 500_000);
     let pipeline = relay_pipeline(&s, &source, &out, &dead);
+    // Tansu stalls a group after many SIGKILLed members: no writer lease in the crash
+    // loop (the lease has its own test below).
+    without_lease(&pipeline);
     let pipeline = pipeline.to_str().unwrap();
     let check = penstock(&["check", pipeline]);
     assert!(check.status.success(), "check:\n{}{}", stdout(&check), stderr(&check));
@@ -230,4 +233,78 @@ fn a_broker_outage_mid_relay_leaves_both_topics_exact() {
     let status = wait_with_limit(&mut child, Duration::from_secs(300), &log);
     assert!(status.success(), "{}", tail_of(&log, 40));
     assert_relayed_exactly_once(&read_topic(&s, &out, 4), &read_topic(&s, &dead, 4), want, &log);
+}
+
+/// Waits until `log` contains `text`.
+fn wait_for_log(log: &Path, text: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !std::fs::read_to_string(log).unwrap_or_default().contains(text) {
+        assert!(Instant::now() < deadline, "`{text}` never appeared in {}:\n{}", log.display(), tail_of(log, 30));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The newest line about the writer lease in `log`, if any.
+fn lease_state(log: &Path) -> Option<&'static str> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines().rev().find_map(|l| {
+        if l.contains("holding the writer lease") {
+            Some("holding")
+        } else if l.contains("waiting for the writer lease") || l.contains("writer lease was lost") {
+            Some("waiting")
+        } else {
+            None
+        }
+    })
+}
+
+#[test]
+fn one_writer_at_a_time_and_a_handover_when_it_stops() {
+    let s = Services::start().expect("services");
+    let (source, out, dead) = (unique_name("in"), unique_name("checked"), unique_name("dead"));
+    s.kafka.create_topic(&source, 4).expect("source topic");
+    let want = produce_with_bad(&s, &source, 59_400, 3, 99);
+    let pipeline = relay_pipeline(&s, &source, &out, &dead);
+    let pipeline = pipeline.to_str().unwrap();
+    let (log_a, log_b) = (s.dir().join("lease-a.log"), s.dir().join("lease-b.log"));
+    let run = ["run", pipeline, "--http", "off"];
+    let mut a = spawn_penstock_env(&run, &log_a, &[("PENSTOCK_INSTANCE", "a".to_string())]);
+    wait_for_log(&log_a, "holding the writer lease", Duration::from_secs(60));
+    let mut b = spawn_penstock_env(&run, &log_b, &[("PENSTOCK_INSTANCE", "b".to_string())]);
+    // B joins the writer group: it waits while A holds partition 0 of the output topic
+    // (or, if the group's new assignment gives partition 0 to B, A gives the lease up
+    // first). Never both at once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lease_state(&log_b).is_none() {
+        assert!(Instant::now() < deadline, "B never joined:\n{}", tail_of(&log_b, 20));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let size = |s: &Services| Watermarks::new(s, &out, 4).size() + Watermarks::new(s, &dead, 4).size();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while size(&s) < 1_000 {
+        assert!(Instant::now() < deadline, "nothing written:\n{}\n{}", tail_of(&log_a, 20), tail_of(&log_b, 20));
+        let (sa, sb) = (lease_state(&log_a), lease_state(&log_b));
+        assert!(!(sa == Some("holding") && sb == Some("holding")), "two writers at once");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let total = (want.count + want.bad) as i64;
+    assert!(size(&s) < total, "the handover must land mid-stream");
+    // A stops (SIGTERM: it flushes and leaves the group); B holds the lease and finishes.
+    crate::publish::sigterm(&mut a);
+    let status = wait_with_limit(&mut a, Duration::from_secs(60), &log_a);
+    assert!(status.success(), "{}", tail_of(&log_a, 30));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while lease_state(&log_b) != Some("holding") {
+        assert!(Instant::now() < deadline, "B never took over:\n{}", tail_of(&log_b, 30));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while size(&s) < total {
+        assert!(Instant::now() < deadline, "B did not finish ({} of {total}):\n{}", size(&s), tail_of(&log_b, 30));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    crate::publish::sigterm(&mut b);
+    let status = wait_with_limit(&mut b, Duration::from_secs(60), &log_b);
+    assert!(status.success(), "{}", tail_of(&log_b, 30));
+    assert_relayed_exactly_once(&read_topic(&s, &out, 4), &read_topic(&s, &dead, 4), want, &log_b);
 }
