@@ -214,18 +214,7 @@ pub fn read_tails(
     timeout: Duration,
 ) -> Result<Vec<TailMessage>> {
     let recent = read_recent(brokers, properties, topic, partitions, pipeline, timeout, |_| true)?;
-    Ok(recent
-        .into_iter()
-        .map(
-            |mut newest_first| {
-                if newest_first.is_empty() {
-                    TailMessage::default()
-                } else {
-                    newest_first.swap_remove(0)
-                }
-            },
-        )
-        .collect())
+    Ok(recent.into_iter().map(|newest_first| newest_first.into_iter().next().unwrap_or_default()).collect())
 }
 
 /// Reads, for each of `partitions` partitions of `topic`, this pipeline's messages

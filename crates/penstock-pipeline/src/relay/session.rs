@@ -253,11 +253,34 @@ impl RelaySession {
         }
     }
 
-    fn send_row(&mut self, stream: usize, offset: i64, row: usize) -> Result<(), SessionEnded> {
+    /// Sets `stream`'s reused position to `(offset, row)` and writes its header text.
+    fn place(&mut self, stream: usize, offset: i64, row: usize) {
         let position = &mut self.positions[stream];
         position.0[1] = PositionValue::Int(i128::from(offset));
         position.0[2] = PositionValue::Int(row as i128);
         position.write_header(&mut self.position_text);
+    }
+
+    /// Asks the protocol about `stream`'s placed position for `destination`: `None`
+    /// when the destination already holds it (counted), else its sequence number and
+    /// whether it carries a checkpoint (its header text written).
+    fn admit(&mut self, stream: usize, destination: usize, sample: bool) -> Option<(u64, bool)> {
+        match self.sender.decide(stream, destination, &self.positions[stream], sample) {
+            Decision::Skip => {
+                PublishStats::add(&self.stats.messages_skipped, 1);
+                None
+            }
+            Decision::Send { seq, checkpoint } => {
+                if let Some(c) = &checkpoint {
+                    c.write(&mut self.checkpoint_text);
+                }
+                Some((seq, checkpoint.is_some()))
+            }
+        }
+    }
+
+    fn send_row(&mut self, stream: usize, offset: i64, row: usize) -> Result<(), SessionEnded> {
+        self.place(stream, offset, row);
         let has_key = self.keys.write(&self.block, row, &self.encoder, &mut self.key);
         let partition = if has_key {
             partition_for_key(&self.key, self.destinations.output)
@@ -265,15 +288,7 @@ impl RelaySession {
             partition_for_key(&self.position_text, self.destinations.output)
         };
         let sample = row == 0 && offset % FLOOR_EVERY == 0;
-        let Decision::Send { seq, checkpoint } =
-            self.sender.decide(stream, partition as usize, &self.positions[stream], sample)
-        else {
-            PublishStats::add(&self.stats.messages_skipped, 1);
-            return Ok(());
-        };
-        if let Some(c) = &checkpoint {
-            c.write(&mut self.checkpoint_text);
-        }
+        let Some((seq, checkpoint)) = self.admit(stream, partition as usize, sample) else { return Ok(()) };
         self.payload.clear();
         if let Err(e) = self.encoder.encode_row(&self.block, row, &mut self.payload) {
             return Err(self.outbox.end(SessionEnded::Encode(e.to_string())));
@@ -287,7 +302,7 @@ impl RelaySession {
                 pipeline: &self.pipeline,
                 position: &self.position_text,
                 floor: None,
-                checkpoint: checkpoint.is_some().then_some(self.checkpoint_text.as_slice()),
+                checkpoint: checkpoint.then_some(self.checkpoint_text.as_slice()),
                 extra: &[],
             },
             seq,
@@ -296,17 +311,10 @@ impl RelaySession {
     }
 
     fn send_dead_letter(&mut self, stream: usize, m: &RawMessage<'_>, e: &DecodeError) -> Result<(), SessionEnded> {
-        let position = position(&self.streams.names()[stream], m.offset, 0);
-        position.write_header(&mut self.position_text);
+        self.place(stream, m.offset, 0);
         let partition = m.partition.unsigned_abs() % self.destinations.dead_letter;
         let destination = self.destinations.output as usize + partition as usize;
-        let Decision::Send { seq, checkpoint } = self.sender.decide(stream, destination, &position, false) else {
-            PublishStats::add(&self.stats.messages_skipped, 1);
-            return Ok(());
-        };
-        if let Some(c) = &checkpoint {
-            c.write(&mut self.checkpoint_text);
-        }
+        let Some((seq, checkpoint)) = self.admit(stream, destination, false) else { return Ok(()) };
         PublishStats::add(&self.stats.dead_letters, 1);
         let reason = match &e.column {
             Some(c) => format!("column `{c}`: {}", e.message),
@@ -327,7 +335,7 @@ impl RelaySession {
                 pipeline: &self.pipeline,
                 position: &self.position_text,
                 floor: None,
-                checkpoint: checkpoint.is_some().then_some(self.checkpoint_text.as_slice()),
+                checkpoint: checkpoint.then_some(self.checkpoint_text.as_slice()),
                 extra: &extra,
             },
             seq,

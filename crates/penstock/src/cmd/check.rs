@@ -148,20 +148,27 @@ async fn check_publication(args: &CheckArgs, p: &penstock_config::Publication) -
                 }
                 (None, None) => unreachable!("a missing topic without create fails the check"),
             }
-            let key =
-                if p.sink.key.is_empty() { "no key".to_string() } else { format!("key {}", p.sink.key.join(", ")) };
-            println!(
-                "ok   delivery: exactly once without transactions ({key}, partition by murmur2; recovery reads each partition's last message)"
-            );
-            println!("all checks passed");
-            ExitCode::SUCCESS
+            kafka_sink_passed(&p.sink, "each partition's last message")
         }
-        Err(e) => {
-            println!("FAIL {e}");
-            println!("1 check(s) failed");
-            ExitCode::FAILURE
-        }
+        Err(e) => one_check_failed(&e),
     }
+}
+
+/// The last lines of a passing check of a Kafka sink: how it delivers.
+fn kafka_sink_passed(sink: &penstock_config::KafkaSink, recovery_reads: &str) -> ExitCode {
+    let key = if sink.key.is_empty() { "no key".to_string() } else { format!("key {}", sink.key.join(", ")) };
+    println!(
+        "ok   delivery: exactly once without transactions ({key}, partition by murmur2; recovery reads {recovery_reads})"
+    );
+    println!("all checks passed");
+    ExitCode::SUCCESS
+}
+
+/// A check that stopped at its first failure.
+fn one_check_failed(e: &dyn std::fmt::Display) -> ExitCode {
+    println!("FAIL {e}");
+    println!("1 check(s) failed");
+    ExitCode::FAILURE
 }
 
 /// `penstock check` of a Kafka → Kafka pipeline.
@@ -189,19 +196,9 @@ async fn check_relay(args: &CheckArgs, r: &penstock_config::Relay) -> ExitCode {
                     ),
                 }
             }
-            let key =
-                if r.sink.key.is_empty() { "no key".to_string() } else { format!("key {}", r.sink.key.join(", ")) };
-            println!(
-                "ok   delivery: exactly once without transactions ({key}, partition by murmur2; recovery reads each output partition back to its newest checkpoint)"
-            );
-            println!("all checks passed");
-            ExitCode::SUCCESS
+            kafka_sink_passed(&r.sink, "each output partition back to its newest checkpoint")
         }
-        Err(e) => {
-            println!("FAIL {e}");
-            println!("1 check(s) failed");
-            ExitCode::FAILURE
-        }
+        Err(e) => one_check_failed(&e),
     }
 }
 
