@@ -28,29 +28,23 @@
 //! ```
 
 pub mod column;
-mod columnar;
-pub mod compress;
 pub mod datetime;
-pub mod decoder;
+pub mod decode;
+pub mod encode;
 pub mod error;
-pub mod json;
-pub mod json_encode;
-pub mod native;
-pub mod native_decode;
-pub mod path;
-pub mod rowbinary;
 pub mod scalar;
 pub mod types;
 mod wide;
 
 pub use column::{Block, Column};
-pub use compress::{decompress, Lz4BlockWriter};
 pub use datetime::Timestamp;
-pub use decoder::{DecodeLimits, EpochUnit, FieldOptions, FieldSpec, JsonDecoder, MessageMeta, OnError, ValueSource};
+pub use decode::json::path::{JsonPath, PathStep};
+pub use decode::json::JsonDecoder;
+pub use decode::native::{decode_native, NativeDecodeError};
+pub use decode::{DecodeLimits, EpochUnit, FieldOptions, FieldSpec, MessageMeta, OnError, ValueSource};
+pub use encode::json::{JsonEncodeError, JsonRowEncoder};
+pub use encode::lz4::{decompress, Lz4BlockWriter};
+pub use encode::native::{emit_native, encode_native};
+pub use encode::rowbinary::encode_row_binary;
 pub use error::{DecodeError, DecodeErrorKind, SchemaError};
-pub use json_encode::{JsonEncodeError, JsonRowEncoder};
-pub use native::{emit_native, encode_native};
-pub use native_decode::{decode_native, NativeDecodeError};
-pub use path::{JsonPath, PathStep};
-pub use rowbinary::encode_row_binary;
 pub use types::ColumnType;

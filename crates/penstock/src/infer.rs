@@ -8,7 +8,7 @@
 //! made for the target server's version, and comes with a sentence saying why.
 
 use penstock_codec::datetime::{parse_date, parse_timestamp};
-use penstock_codec::json::{members, scan_value, unescape_into, Kind, Span};
+use penstock_codec::decode::json::scan::{members, scan_value, unescape_into, Kind, Span};
 use penstock_codec::scalar::parse_uuid;
 use penstock_codec::ColumnType;
 use std::collections::{BTreeSet, HashMap};

@@ -1,6 +1,6 @@
 //! `penstock status [--http ADDR]`: what `/api/pipelines` says, as a table.
 
-use penstock_codec::json::{members, scan_value, Kind, Span};
+use penstock_codec::decode::json::scan::{members, scan_value, Kind, Span};
 use penstock_codec::JsonPath;
 use std::io::{Read, Write};
 use std::process::ExitCode;

@@ -6,129 +6,19 @@
 //! [`DecodeError`] naming the field and what was wrong. It allocates nothing per
 //! message once its scratch buffers have grown.
 
-mod convert;
+pub mod path;
+pub mod scan;
+mod value;
 
 use crate::column::{Block, Column};
 use crate::datetime::Timestamp;
+use crate::decode::write::{write_int, write_time, Leaf, Out};
+use crate::decode::{DecodeLimits, FieldOptions, FieldSpec, MessageMeta, OnError, ValueSource};
 use crate::error::{DecodeError, DecodeErrorKind, SchemaError};
-use crate::json::{scan_object, KeyIndex, Kind, Span};
-use crate::path::JsonPath;
 use crate::types::ColumnType;
-pub use convert::EpochUnit;
-use convert::{write_int, write_json, write_time, Leaf};
-
-/// Where a column's value comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ValueSource {
-    /// A top-level key of the JSON object.
-    Json(String),
-    /// A value nested inside the message, e.g. `a.b[0].c`.
-    Path(JsonPath),
-    /// Every top-level field the schema does not use, as a JSON object (a "rest"
-    /// column, so nothing the producer sent is lost).
-    Rest,
-    /// Kafka topic name (`_topic`).
-    Topic,
-    /// Kafka partition (`_partition`).
-    Partition,
-    /// Kafka offset (`_offset`).
-    Offset,
-    /// Kafka message timestamp (`_timestamp`), milliseconds since the epoch.
-    Timestamp,
-    /// Kafka message key (`_key`).
-    Key,
-    /// The time the message was decoded (`now`).
-    Now,
-}
-
-/// What to do when a present value cannot be converted to the column type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum OnError {
-    /// Reject the whole message (the default).
-    #[default]
-    Reject,
-    /// Store NULL (the column must be Nullable).
-    Null,
-    /// Store the type's default value.
-    Default,
-}
-
-/// One column of the destination and how to fill it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldSpec {
-    /// Destination column name.
-    pub column: String,
-    /// Destination column type.
-    pub ty: ColumnType,
-    /// Where the value comes from.
-    pub source: ValueSource,
-    /// Reject messages where the value is missing or null.
-    pub required: bool,
-    /// Policy for values that cannot be converted.
-    pub on_error: OnError,
-    /// Less common settings.
-    pub options: FieldOptions,
-}
-
-impl FieldSpec {
-    /// A column filled from the message's top-level key of the same name: optional,
-    /// rejecting values that do not convert, no other option set.
-    pub fn from_key(column: impl Into<String>, ty: ColumnType) -> FieldSpec {
-        let column = column.into();
-        FieldSpec {
-            source: ValueSource::Json(column.clone()),
-            column,
-            ty,
-            required: false,
-            on_error: OnError::Reject,
-            options: FieldOptions::default(),
-        }
-    }
-}
-
-/// Less common per-field settings.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct FieldOptions {
-    /// The value stored when the field is missing or null, as JSON text (e.g. `"n/a"`,
-    /// `0`, `[]`); when unset, NULL for Nullable columns, else the type's default.
-    pub default: Option<String>,
-    /// Store the value's JSON text verbatim (a String column), whatever its type.
-    pub raw_json: bool,
-    /// The unit of numbers given for DateTime/DateTime64 columns.
-    pub epoch_unit: EpochUnit,
-}
-
-/// Limits applied to every message before it is parsed.
-#[derive(Clone, Copy, Debug)]
-pub struct DecodeLimits {
-    /// Largest message accepted, in bytes.
-    pub max_message_bytes: usize,
-    /// Deepest nesting of objects/arrays accepted.
-    pub max_depth: usize,
-}
-
-impl Default for DecodeLimits {
-    fn default() -> Self {
-        DecodeLimits { max_message_bytes: 1 << 20, max_depth: 64 }
-    }
-}
-
-/// Kafka metadata of the message being decoded (the virtual columns).
-#[derive(Clone, Copy, Debug)]
-pub struct MessageMeta<'a> {
-    /// Topic name.
-    pub topic: &'a str,
-    /// Partition.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-    /// Broker/producer timestamp in ms, when the message has one.
-    pub timestamp_ms: Option<i64>,
-    /// Message key.
-    pub key: Option<&'a [u8]>,
-    /// Wall-clock time for `now` columns.
-    pub now: Timestamp,
-}
+use path::{JsonPath, PathStep};
+use scan::{scan_object, KeyIndex, Kind, Span};
+use value::write_json;
 
 #[derive(Clone, Copy, Debug)]
 enum Src {
@@ -149,7 +39,7 @@ struct Compiled {
     src: Src,
     nullable: bool,
     /// Steps below the top-level key (JSON paths).
-    steps: Vec<crate::path::PathStep>,
+    steps: Vec<PathStep>,
     /// The encoded custom default value.
     default: Option<Vec<u8>>,
 }
@@ -284,13 +174,13 @@ impl JsonDecoder {
             let why = format!("message is not valid UTF-8 at byte {}", e.valid_up_to());
             return Err(DecodeError::new(DecodeErrorKind::NotUtf8, None, why));
         }
-        let span = crate::json::scan_value(body, self.limits.max_depth).map_err(|e| {
+        let span = scan::scan_value(body, self.limits.max_depth).map_err(|e| {
             let kind =
                 if e.what.starts_with("nesting") { DecodeErrorKind::TooDeep } else { DecodeErrorKind::InvalidJson };
             DecodeError::new(kind, None, format!("invalid JSON at byte {}: {}", e.at, e.what))
         })?;
         let before = block.rows();
-        for (i, (_, element)) in crate::json::members(body, span).enumerate() {
+        for (i, (_, element)) in scan::members(body, span).enumerate() {
             let element_text = &body[element.start as usize..element.end as usize];
             let result = if element.kind == Kind::Object {
                 self.decode(element_text, meta, block)
@@ -313,18 +203,18 @@ impl JsonDecoder {
     /// JSON object. Costs a second scan of the message: only for `unknown_fields: add`.
     pub fn unknown_fields(&mut self, msg: &[u8]) -> Vec<FieldSpec> {
         let msg = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
-        let Ok(span) = crate::json::scan_value(msg, self.limits.max_depth) else { return Vec::new() };
+        let Ok(span) = scan::scan_value(msg, self.limits.max_depth) else { return Vec::new() };
         if span.kind != Kind::Object {
             return Vec::new();
         }
         let mut out: Vec<FieldSpec> = Vec::new();
-        for (key, value) in crate::json::members(msg, span) {
+        for (key, value) in scan::members(msg, span) {
             let Some(key) = key else { continue };
             let raw = &msg[key.start as usize..key.end as usize];
             let name = match key.kind {
                 Kind::String { escaped: true } => {
                     self.scratch.clear();
-                    if crate::json::unescape_into(raw, &mut self.scratch).is_err() {
+                    if scan::unescape_into(raw, &mut self.scratch).is_err() {
                         continue;
                     }
                     String::from_utf8_lossy(&self.scratch).into_owned()
@@ -497,7 +387,7 @@ fn encode_default(spec: &FieldSpec, leaf: &Leaf, text: &str) -> Result<Vec<u8>, 
     }
     let mut out = Vec::new();
     if spec.options.raw_json {
-        convert::Out::string(&mut out, &msg.as_bytes()[value_start(span)..value_end(span)]);
+        Out::string(&mut out, &msg.as_bytes()[value_start(span)..value_end(span)]);
         return Ok(out);
     }
     write_json(leaf, &mut out, msg.as_bytes(), span, &mut Vec::new(), &mut Vec::new())
@@ -528,13 +418,13 @@ fn rest_of(msg: &[u8], index: &KeyIndex, scratch: &mut Vec<u8>, out: &mut Vec<u8
     let start = msg.iter().position(|b| *b == b'{').unwrap_or(0);
     let end = msg.iter().rposition(|b| *b == b'}').map_or(msg.len(), |e| e + 1);
     let whole = Span { start: start as u32, end: end as u32, kind: Kind::Object };
-    for (key, value) in crate::json::members(msg, whole) {
+    for (key, value) in scan::members(msg, whole) {
         let Some(key) = key else { continue };
         let raw = &msg[key.start as usize..key.end as usize];
         let known = match key.kind {
             Kind::String { escaped: true } => {
                 scratch.clear();
-                crate::json::unescape_into(raw, scratch).is_ok() && index.position(scratch).is_some()
+                scan::unescape_into(raw, scratch).is_ok() && index.position(scratch).is_some()
             }
             _ => index.position(raw).is_some(),
         };

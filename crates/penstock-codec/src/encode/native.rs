@@ -22,7 +22,7 @@ pub fn emit_native(block: &Block, mut emit: impl FnMut(&[u8])) {
         emit(&header);
         if col.column_type().needs_native_conversion() {
             header.clear();
-            crate::columnar::write_native(col, block.rows(), &mut header)
+            crate::encode::columnar::write_native(col, block.rows(), &mut header)
                 .expect("row-encoded values are written by the decoder and always readable");
             emit(&header);
             continue;

@@ -431,7 +431,8 @@ mod tests {
     use super::*;
     use crate::column::Column;
     use crate::datetime::Timestamp;
-    use crate::decoder::{DecodeLimits, FieldSpec, JsonDecoder, MessageMeta};
+    use crate::decode::json::JsonDecoder;
+    use crate::decode::{DecodeLimits, FieldSpec, MessageMeta};
 
     fn round_trip(types: &[(&str, &str)], json: &str) -> String {
         let fields: Vec<FieldSpec> =

@@ -3,7 +3,7 @@
 //! any top-level key; the remaining steps are followed inside its (already validated)
 //! value, without building a tree.
 
-use crate::json::{members, unescape_into, Kind, Span};
+use crate::decode::json::scan::{members, unescape_into, Kind, Span};
 use std::fmt;
 
 /// One step below the top-level key.
@@ -134,7 +134,7 @@ impl fmt::Display for JsonPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::{scan_object, KeyIndex};
+    use crate::decode::json::scan::{scan_object, KeyIndex};
 
     #[test]
     fn parses_and_prints_paths() {

@@ -1,6 +1,7 @@
 use super::*;
-use crate::native::encode_native;
-use crate::path::JsonPath;
+use crate::decode::json::path::JsonPath;
+use crate::decode::EpochUnit;
+use crate::encode::native::encode_native;
 
 fn field(name: &str, ty: &str) -> FieldSpec {
     FieldSpec::from_key(name, ColumnType::parse(ty).unwrap())

@@ -257,7 +257,7 @@ fn join_ranges(offsets: &[usize], mut fill: impl FnMut(std::ops::Range<usize>, &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::native::encode_native;
+    use crate::encode::native::encode_native;
 
     fn sample() -> Block {
         let mut b = Block::new(vec![
