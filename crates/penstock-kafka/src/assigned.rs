@@ -42,6 +42,23 @@ pub struct RawMessage<'a> {
     pub payload: &'a [u8],
 }
 
+/// A message of librdkafka's, as the rest of Penstock sees it.
+#[inline]
+pub(crate) fn raw_message<'a>(m: &'a rdkafka::message::BorrowedMessage<'_>) -> RawMessage<'a> {
+    let timestamp_ms = match m.timestamp() {
+        Timestamp::NotAvailable => None,
+        Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+    };
+    RawMessage {
+        topic: m.topic(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms,
+        key: m.key(),
+        payload: m.payload().unwrap_or_default(),
+    }
+}
+
 /// A consumer of an explicit assignment.
 pub struct AssignedConsumer {
     consumer: BaseConsumer,
@@ -72,20 +89,7 @@ impl AssignedConsumer {
         match self.consumer.poll(timeout) {
             None => Ok(None),
             Some(Err(e)) => Err(KafkaEdgeError::Client(e)),
-            Some(Ok(m)) => {
-                let timestamp_ms = match m.timestamp() {
-                    Timestamp::NotAvailable => None,
-                    Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
-                };
-                Ok(Some(f(RawMessage {
-                    topic: m.topic(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    timestamp_ms,
-                    key: m.key(),
-                    payload: m.payload().unwrap_or_default(),
-                })))
-            }
+            Some(Ok(m)) => Ok(Some(f(raw_message(&m)))),
         }
     }
 

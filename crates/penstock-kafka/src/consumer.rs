@@ -3,7 +3,10 @@
 //!
 //! Penstock never lets librdkafka commit or store offsets on its own: the pipeline
 //! commits explicit offsets only after ClickHouse acknowledged the rows before them.
+//! [`GroupConsumer`] is all the pipeline sees: messages are lent as [`RawMessage`]s and
+//! offsets are plain `(Partition, i64)` pairs, so no rdkafka type leaves this crate.
 
+use crate::assigned::{raw_message, RawMessage};
 use crate::error::{KafkaEdgeError, Result};
 use penstock_config::{KafkaSource, StartFrom};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -36,8 +39,8 @@ pub trait RebalanceHook: Send + Sync {
     /// synchronously before the partitions are released), so the next owner starts
     /// exactly after the last acknowledged batch.
     fn revoking(&self, partitions: &[Partition]) -> Vec<(Partition, i64)>;
-    /// An asynchronous offset commit completed.
-    fn committed(&self, result: KafkaResult<()>, offsets: &[(Partition, i64)]);
+    /// An asynchronous offset commit completed (`Err` holds the broker's reason).
+    fn committed(&self, result: std::result::Result<(), String>, offsets: &[(Partition, i64)]);
 }
 
 /// librdkafka context forwarding rebalances and commit results to a [`RebalanceHook`].
@@ -147,12 +150,71 @@ impl ConsumerContext for SourceContext {
                 (p, e.offset().to_raw().unwrap_or(-1))
             })
             .collect();
-        self.hook.committed(result, &list);
+        self.hook.committed(result.map_err(|e| e.to_string()), &list);
     }
 }
 
-/// The consumer type Penstock uses.
-pub type SourceConsumer = BaseConsumer<SourceContext>;
+/// The librdkafka consumer behind a [`GroupConsumer`].
+type SourceConsumer = BaseConsumer<SourceContext>;
+
+/// How an offset commit waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Sent in the background; the result reaches [`RebalanceHook::committed`].
+    Async,
+    /// Returns once the broker stored the offsets.
+    Sync,
+}
+
+/// A member of the source's consumer group, subscribed to its topics.
+pub struct GroupConsumer {
+    consumer: SourceConsumer,
+}
+
+impl GroupConsumer {
+    /// Waits up to `timeout` for a message (rebalance callbacks run inside) and lends it
+    /// to `f`; `None` when none came.
+    #[inline]
+    pub fn poll<R>(&self, timeout: std::time::Duration, f: impl FnOnce(RawMessage<'_>) -> R) -> Result<Option<R>> {
+        match self.consumer.poll(timeout) {
+            None => Ok(None),
+            Some(Err(e)) => Err(KafkaEdgeError::Client(e)),
+            Some(Ok(m)) => Ok(Some(f(raw_message(&m)))),
+        }
+    }
+
+    /// Pauses (`true`) or resumes (`false`) fetching for every assigned partition;
+    /// polling goes on serving the group.
+    pub fn set_paused(&self, paused: bool) -> Result<()> {
+        let tpl = self.consumer.assignment()?;
+        if paused {
+            self.consumer.pause(&tpl)?;
+        } else {
+            self.consumer.resume(&tpl)?;
+        }
+        Ok(())
+    }
+
+    /// Commits `(partition, next offset)` pairs.
+    pub fn commit(&self, offsets: &[(Partition, i64)], mode: Commit) -> Result<()> {
+        let tpl = offset_list(offsets)?;
+        let mode = match mode {
+            Commit::Async => CommitMode::Async,
+            Commit::Sync => CommitMode::Sync,
+        };
+        Ok(self.consumer.commit(&tpl, mode)?)
+    }
+
+    /// The group's committed offsets for `partitions` (`None` where nothing is committed).
+    pub fn committed(&self, partitions: &[Partition], timeout: std::time::Duration) -> Result<Vec<Option<i64>>> {
+        committed(&self.consumer, partitions, timeout)
+    }
+
+    /// Low and high watermark of a partition.
+    pub fn watermarks(&self, p: &Partition, timeout: std::time::Duration) -> Result<(i64, i64)> {
+        Ok(self.consumer.fetch_watermarks(&p.topic, p.partition, timeout)?)
+    }
+}
 
 /// Penstock's librdkafka defaults; users may override any of them with
 /// `source.kafka.properties` (except the reserved delivery settings).
@@ -193,7 +255,7 @@ pub(crate) fn source_config(source: &KafkaSource, client_id: &str) -> ClientConf
 }
 
 /// Builds a consumer for `source`, subscribed to its topics.
-pub fn subscribe(source: &KafkaSource, client_id: &str, hook: Arc<dyn RebalanceHook>) -> Result<SourceConsumer> {
+pub fn subscribe(source: &KafkaSource, client_id: &str, hook: Arc<dyn RebalanceHook>) -> Result<GroupConsumer> {
     let mut cfg = source_config(source, client_id);
     cfg.set(
         "auto.offset.reset",
@@ -206,11 +268,11 @@ pub fn subscribe(source: &KafkaSource, client_id: &str, hook: Arc<dyn RebalanceH
         cfg.create_with_context(SourceContext { hook }).map_err(|e| KafkaEdgeError::Config(e.to_string()))?;
     let topics: Vec<&str> = source.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
-    Ok(consumer)
+    Ok(GroupConsumer { consumer })
 }
 
 /// A list of `(partition, next offset)` pairs as librdkafka wants them.
-pub fn offset_list(offsets: &[(Partition, i64)]) -> Result<TopicPartitionList> {
+pub(crate) fn offset_list(offsets: &[(Partition, i64)]) -> Result<TopicPartitionList> {
     let mut tpl = TopicPartitionList::new();
     for (p, off) in offsets {
         tpl.add_partition_offset(&p.topic, p.partition, rdkafka::Offset::Offset(*off))?;
@@ -219,8 +281,8 @@ pub fn offset_list(offsets: &[(Partition, i64)]) -> Result<TopicPartitionList> {
 }
 
 /// Committed offsets of the group for `partitions` (`None` where nothing is committed).
-pub fn committed(
-    consumer: &SourceConsumer,
+fn committed<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     partitions: &[Partition],
     timeout: std::time::Duration,
 ) -> Result<Vec<Option<i64>>> {

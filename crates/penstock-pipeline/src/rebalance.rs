@@ -68,15 +68,11 @@ impl RebalanceHook for Shared {
         commits
     }
 
-    fn committed(&self, result: rdkafka_result::KafkaResult<()>, offsets: &[(Partition, i64)]) {
+    fn committed(&self, result: Result<(), String>, offsets: &[(Partition, i64)]) {
         if let Err(e) = result {
             tracing::warn!(error = %e, ?offsets, "offset commit failed; the offsets are committed again with the next batch");
         } else {
             tracing::debug!(?offsets, "offsets committed");
         }
     }
-}
-
-mod rdkafka_result {
-    pub(crate) use penstock_kafka::rdkafka::error::KafkaResult;
 }

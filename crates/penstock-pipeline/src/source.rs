@@ -22,9 +22,7 @@ use crate::stats::Stats;
 use crate::stop::{Stop, StopReason};
 use penstock_codec::{Block, DecodeError, JsonDecoder, MessageMeta, Timestamp};
 use penstock_config::StartFrom;
-use penstock_kafka::rdkafka::consumer::{CommitMode, Consumer};
-use penstock_kafka::rdkafka::message::Message;
-use penstock_kafka::{committed, offset_list, Partition, SourceConsumer};
+use penstock_kafka::{Commit, GroupConsumer, Partition, RawMessage};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -67,7 +65,7 @@ pub struct Intake {
 
 /// Everything the source loop owns.
 pub struct SourceLoop {
-    pub(crate) consumer: SourceConsumer,
+    pub(crate) consumer: GroupConsumer,
     pub(crate) intake: Intake,
     pub(crate) shared: Arc<Shared>,
     pub(crate) tx: Option<mpsc::Sender<SealedBatch>>,
@@ -132,15 +130,12 @@ impl SourceLoop {
             // While messages flow, poll without a timeout: librdkafka then skips its own
             // clock read; an empty queue makes the loop idle and the next poll waits.
             let timeout = if idle { st.poll_timeout } else { Duration::ZERO };
-            idle = match self.consumer.poll(timeout) {
-                None => true,
-                Some(Err(e)) => {
+            let intake = &mut self.intake;
+            idle = match self.consumer.poll(timeout, |msg| intake.handle_message(msg, now, &mut st)) {
+                Ok(got) => got.is_none(),
+                Err(e) => {
                     tracing::warn!(error = %e, "Kafka consumer error");
                     true
-                }
-                Some(Ok(msg)) => {
-                    self.intake.handle_message(&msg, now, &mut st);
-                    false
                 }
             };
             if !st.sealed.is_empty() {
@@ -163,7 +158,7 @@ impl SourceLoop {
         if self.shared.has_events() {
             self.handle_ownership(st)?;
         }
-        self.commit_acks(CommitMode::Async);
+        self.commit_acks(Commit::Async);
         while let Ok(buffers) = self.recycled.try_recv() {
             self.intake.batcher.recycle(buffers);
         }
@@ -195,17 +190,14 @@ impl SourceLoop {
 }
 
 /// The Kafka metadata of a message, as the decoder's virtual columns see it.
-fn meta_of<'m>(
-    msg: &'m penstock_kafka::rdkafka::message::BorrowedMessage<'_>,
-    topic: &'m str,
-    now: Timestamp,
-) -> MessageMeta<'m> {
+#[inline]
+fn meta_of<'m>(msg: &RawMessage<'m>, now: Timestamp) -> MessageMeta<'m> {
     MessageMeta {
-        topic,
-        partition: msg.partition(),
-        offset: msg.offset(),
-        timestamp_ms: msg.timestamp().to_millis(),
-        key: msg.key(),
+        topic: msg.topic,
+        partition: msg.partition,
+        offset: msg.offset,
+        timestamp_ms: msg.timestamp_ms,
+        key: msg.key,
         now,
     }
 }
@@ -285,17 +277,9 @@ impl Intake {
 }
 
 impl Intake {
-    fn handle_message(
-        &mut self,
-        msg: &penstock_kafka::rdkafka::message::BorrowedMessage<'_>,
-        now: Instant,
-        st: &mut LoopState,
-    ) {
-        let topic = msg.topic();
-        let partition = msg.partition();
-        let offset = msg.offset();
-        let payload = msg.payload().unwrap_or_default();
-        if !self.replays.is_empty() && self.replay_message(msg, now, st) {
+    fn handle_message(&mut self, msg: RawMessage<'_>, now: Instant, st: &mut LoopState) {
+        let RawMessage { topic, partition, offset, payload, .. } = msg;
+        if !self.replays.is_empty() && self.replay_message(&msg, now, st) {
             return;
         }
         if self.evolver.is_some() {
@@ -312,7 +296,7 @@ impl Intake {
             st.redelivered += 1;
             return;
         };
-        let meta = meta_of(msg, topic, batch.batch_time);
+        let meta = meta_of(&msg, batch.batch_time);
         if let Err(e) = take_message(&mut self.decoder, &self.dead_letters, batch, &meta, payload) {
             if st.log_window.elapsed() >= LOG_WINDOW {
                 if st.suppressed > 0 {
@@ -346,13 +330,8 @@ impl Intake {
 impl Intake {
     /// Routes a message of a partition being recovered. Returns true when the message
     /// was consumed by the replay (or lies before it); false to batch it normally.
-    fn replay_message(
-        &mut self,
-        msg: &penstock_kafka::rdkafka::message::BorrowedMessage<'_>,
-        now: Instant,
-        st: &mut LoopState,
-    ) -> bool {
-        let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
+    fn replay_message(&mut self, msg: &RawMessage<'_>, now: Instant, st: &mut LoopState) -> bool {
+        let (topic, partition, offset) = (msg.topic, msg.partition, msg.offset);
         let Some(i) = self.replays.iter().position(|(p, _)| p.partition == partition && p.topic == topic) else {
             return false;
         };
@@ -385,13 +364,12 @@ impl Intake {
         if plan.landed.binary_search(&offset).is_ok() {
             batch.already_landed += 1;
         } else {
-            let meta = meta_of(msg, topic, plan.batch_time);
-            let payload = msg.payload().unwrap_or_default();
-            let _ = take_message(&mut self.decoder, &self.dead_letters, batch, &meta, payload);
+            let meta = meta_of(msg, plan.batch_time);
+            let _ = take_message(&mut self.decoder, &self.dead_letters, batch, &meta, msg.payload);
         }
         batch.next_offset = offset + 1;
         batch.messages += 1;
-        batch.payload_bytes += msg.payload().map_or(0, <[u8]>::len) as u64;
+        batch.payload_bytes += msg.payload.len() as u64;
         if offset + 1 >= next {
             self.replays.swap_remove(i);
             if let Some(b) = self.batcher.seal(topic, partition) {
@@ -443,17 +421,12 @@ impl SourceLoop {
         let want_pause =
             waiting > self.intake.batcher.limits().max_bytes / PENDING_SHARE || st.pending.len() > PENDING_BATCHES;
         if want_pause != st.paused {
-            match self.consumer.assignment() {
-                Ok(tpl) => {
-                    let r = if want_pause { self.consumer.pause(&tpl) } else { self.consumer.resume(&tpl) };
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "could not pause/resume partitions");
-                    } else {
-                        st.paused = want_pause;
-                        tracing::debug!(paused = want_pause, "backpressure");
-                    }
+            match self.consumer.set_paused(want_pause) {
+                Ok(()) => {
+                    st.paused = want_pause;
+                    tracing::debug!(paused = want_pause, "backpressure");
                 }
-                Err(e) => tracing::warn!(error = %e, "could not read the assignment"),
+                Err(e) => tracing::warn!(error = %e, "could not pause/resume partitions"),
             }
         }
     }
@@ -497,15 +470,12 @@ impl SourceLoop {
 
     /// For `--until-caught-up`: where each new partition starts and where it must get to.
     fn record_targets(&mut self, assigned: &[Partition]) -> Result<(), PipelineError> {
-        let committed = committed(&self.consumer, assigned, self.metadata_timeout)?;
+        let committed = self.consumer.committed(assigned, self.metadata_timeout)?;
         for (p, committed) in assigned.iter().zip(committed) {
             // Where consumption really starts: recovery's choice (exactly-once), else the
             // committed offset, else the `start` policy.
             let start = self.shared.start_of(p).or(committed);
-            let (low, high) = self
-                .consumer
-                .fetch_watermarks(&p.topic, p.partition, self.metadata_timeout)
-                .map_err(penstock_kafka::KafkaEdgeError::from)?;
+            let (low, high) = self.consumer.watermarks(p, self.metadata_timeout)?;
             let position = start.unwrap_or(match self.start {
                 StartFrom::Earliest => low,
                 StartFrom::Latest => high,
@@ -518,7 +488,7 @@ impl SourceLoop {
         Ok(())
     }
 
-    fn commit_acks(&mut self, mode: CommitMode) {
+    fn commit_acks(&mut self, mode: Commit) {
         let acks = self.shared.take_acks();
         if acks.is_empty() {
             return;
@@ -526,7 +496,7 @@ impl SourceLoop {
         if let Some(c) = &mut self.catch_up {
             acks.iter().for_each(|(p, o)| c.delivered(p, *o));
         }
-        match offset_list(&acks).and_then(|tpl| Ok(self.consumer.commit(&tpl, mode)?)) {
+        match self.consumer.commit(&acks, mode) {
             Ok(()) => {
                 Stats::add(&self.stats.commits, 1);
                 crate::failpoint::hit("after_commit");
@@ -554,7 +524,7 @@ impl SourceLoop {
         }
         drop(self.tx.take());
         let idle = self.shared.wait_idle(DRAIN_WAIT);
-        self.commit_acks(CommitMode::Sync);
+        self.commit_acks(Commit::Sync);
         if !idle && flush {
             tracing::warn!("shutdown: some batches were not delivered; they will be read again on the next start");
         }
