@@ -158,6 +158,40 @@ impl Column {
     pub fn clear(&mut self) {
         self.truncate(0);
     }
+
+    /// Keeps the rows whose flag in `keep` is true, in order, moving them down in place
+    /// (no allocation). `keep` has one flag per row.
+    pub fn retain_rows(&mut self, keep: &[bool]) {
+        let mut write = 0; // byte position of the next kept value
+        let mut kept = 0;
+        for (row, &k) in keep.iter().enumerate() {
+            let (start, end) = match self.width {
+                Some(w) => (row * w, row * w + w),
+                None => (if row == 0 { 0 } else { self.ends[row - 1] as usize }, self.ends[row] as usize),
+            };
+            if !k {
+                continue;
+            }
+            if start != write {
+                self.data.copy_within(start..end, write);
+            }
+            write += end - start;
+            if self.width.is_none() {
+                self.ends[kept] = write as u32;
+            }
+            if let Some(n) = &mut self.nulls {
+                n[kept] = n[row];
+            }
+            kept += 1;
+        }
+        self.data.truncate(write);
+        if self.width.is_none() {
+            self.ends.truncate(kept);
+        }
+        if let Some(n) = &mut self.nulls {
+            n.truncate(kept);
+        }
+    }
 }
 
 /// The RowBinary encoding of a type's default value (what a NULL or missing value
@@ -249,6 +283,15 @@ impl Block {
         self.rows = rows;
     }
 
+    /// Keeps the rows whose flag in `keep` is true (one flag per row), in place.
+    pub fn retain_rows(&mut self, keep: &[bool]) {
+        assert_eq!(keep.len(), self.rows, "one flag per row");
+        for c in &mut self.columns {
+            c.retain_rows(keep);
+        }
+        self.rows = keep.iter().filter(|k| **k).count();
+    }
+
     /// Empties the block for reuse, keeping allocations.
     pub fn clear(&mut self) {
         for c in &mut self.columns {
@@ -311,6 +354,40 @@ mod tests {
         assert_eq!(b.columns()[1].data(), [0, 0, 0, 0]);
         assert_eq!(b.columns()[0].value_bytes(0), b"\x02ok");
         assert!(b.columns()[1].is_null(0));
+    }
+
+    #[test]
+    fn retain_keeps_the_flagged_rows_of_every_column_in_order() {
+        let mut b = Block::new(vec![
+            Column::new("n", ColumnType::parse("Nullable(UInt16)").unwrap()),
+            Column::new("s", ColumnType::parse("Nullable(String)").unwrap()),
+            Column::new("a", ColumnType::parse("Array(UInt8)").unwrap()),
+        ]);
+        for i in 0..6u16 {
+            let c = b.columns_mut();
+            if i % 3 == 0 {
+                c[0].push_null();
+                c[1].push_null();
+            } else {
+                c[0].push_fixed(&i.to_le_bytes());
+                c[1].push_str("x".repeat(usize::from(i)).as_bytes());
+            }
+            c[2].push_encoded(&[1, i as u8], false);
+            b.commit_row();
+        }
+        let keep = [false, true, false, true, true, false];
+        let expected = b.select_rows([1usize, 3, 4]);
+        b.retain_rows(&keep);
+        assert_eq!(b.rows(), 3);
+        for (got, want) in b.columns().iter().zip(expected.columns()) {
+            assert_eq!((got.data(), got.nulls()), (want.data(), want.nulls()), "column {}", got.name());
+            assert_eq!(
+                (0..3).map(|r| got.value_bytes(r)).collect::<Vec<_>>(),
+                (0..3).map(|r| want.value_bytes(r)).collect::<Vec<_>>()
+            );
+        }
+        b.retain_rows(&[false, false, false]);
+        assert!(b.is_empty() && b.byte_len() == 0);
     }
 
     #[test]

@@ -1,8 +1,18 @@
-//! Batches: each is a contiguous offset range of one partition, decoded into columns.
+//! Batches: the source ranges a batch covers, and the columns decoded from them.
 //!
-//! Keeping a batch to one partition's contiguous range means its content is fully
-//! determined by (partition, first offset, next offset) — the property the
-//! exactly-once protocol builds on — and offsets can be committed per batch in order.
+//! A batch is described by its [`BatchRanges`]: one or more contiguous offset ranges,
+//! each of one partition, its rows in range order. Everything downstream is a function
+//! of (state at the batch's start, the batch), so a batch rebuilt from its ranges gives
+//! the same output — the property the exactly-once protocols build on — and offsets are
+//! committed per range in order.
+//!
+//! The batcher cuts single-range batches today, and the ClickHouse sink takes only
+//! those: its ledger records one range per partition, and a replay rebuilds a batch
+//! from that one range. Batches over several ranges (one insert for many partitions'
+//! small batches, a join's two inputs) need the ledger to record the whole set under
+//! one batch id and recovery to rebuild them together; that is designed in
+//! `docs/exactly-once.md` ("Batches over several ranges") and comes with the work that
+//! cuts such batches.
 
 use crate::origins::RowOrigins;
 use penstock_codec::{Block, Timestamp};
@@ -86,17 +96,120 @@ impl Buffers {
     }
 }
 
-/// A batch ready to insert.
-#[derive(Debug)]
-pub struct SealedBatch {
+/// One contiguous offset range of one partition, as a batch covers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRange {
     /// Source partition.
     pub partition: Partition,
-    /// Ownership epoch of the partition when the batch was read (see `shared`).
+    /// Ownership epoch of the partition when the range was read (see `ownership`).
     pub epoch: u64,
     /// First offset in the range.
     pub first_offset: i64,
-    /// One past the last offset: the offset to commit once inserted.
+    /// One past the last offset: the offset to commit once delivered.
     pub next_offset: i64,
+    /// Rows decoded from the range (the batch's rows are its ranges' rows, in order).
+    pub rows: usize,
+}
+
+/// The source ranges a batch covers: never empty, at most one per partition, in the
+/// order their rows appear in the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRanges {
+    lead: SourceRange,
+    more: Vec<SourceRange>,
+}
+
+impl BatchRanges {
+    /// A batch of one range.
+    pub fn one(range: SourceRange) -> Self {
+        BatchRanges { lead: range, more: Vec::new() }
+    }
+
+    /// Adds a range whose rows follow the batch's. Refused (given back) when the batch
+    /// already covers that partition: a batch holds one contiguous range per partition.
+    pub fn push(&mut self, range: SourceRange) -> Result<(), SourceRange> {
+        if self.iter().any(|r| r.partition == range.partition) {
+            return Err(range);
+        }
+        self.more.push(range);
+        Ok(())
+    }
+
+    /// The ranges, in row order.
+    pub fn iter(&self) -> impl Iterator<Item = &SourceRange> {
+        std::iter::once(&self.lead).chain(self.more.iter())
+    }
+
+    /// How many ranges.
+    pub fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    /// Always false: a batch covers at least one range.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The range, when the batch covers exactly one.
+    pub fn single(&self) -> Option<&SourceRange> {
+        self.more.is_empty().then_some(&self.lead)
+    }
+
+    /// The first range (for log lines).
+    pub fn lead(&self) -> &SourceRange {
+        &self.lead
+    }
+
+    /// The range of `partition`, if the batch covers it.
+    pub fn of(&self, partition: &Partition) -> Option<&SourceRange> {
+        self.iter().find(|r| &r.partition == partition)
+    }
+
+    /// Which range row `row` of the batch came from.
+    pub fn range_of_row(&self, row: usize) -> Option<&SourceRange> {
+        let mut end = 0;
+        self.iter().find(|r| {
+            end += r.rows;
+            row < end
+        })
+    }
+
+    /// After rows were dropped (stages), each range's count of the rows left: `kept`
+    /// flags every row of the batch as it was.
+    pub fn recount(&mut self, kept: &[bool]) {
+        let mut start = 0;
+        let counts: Vec<usize> = self
+            .iter()
+            .map(|r| {
+                let n = kept[start..start + r.rows].iter().filter(|k| **k).count();
+                start += r.rows;
+                n
+            })
+            .collect();
+        self.lead.rows = counts[0];
+        for (r, n) in self.more.iter_mut().zip(&counts[1..]) {
+            r.rows = *n;
+        }
+    }
+}
+
+impl std::fmt::Display for BatchRanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, r) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}/{} [{}, {})", r.partition.topic, r.partition.partition, r.first_offset, r.next_offset)?;
+        }
+        Ok(())
+    }
+}
+
+/// A batch ready to insert.
+#[derive(Debug)]
+pub struct SealedBatch {
+    /// The source ranges it covers.
+    pub ranges: BatchRanges,
     /// Decoded rows, their origins, and the batch's dead letters.
     pub buffers: Buffers,
     /// Messages in the range.
@@ -115,4 +228,34 @@ pub struct SealedBatch {
     pub already_landed: u64,
     /// For a replayed batch: offsets of its range already in the dead-letter table.
     pub dead_landed: Vec<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(partition: i32, first: i64, next: i64, rows: usize) -> SourceRange {
+        SourceRange {
+            partition: Partition { topic: "t".into(), partition },
+            epoch: 1,
+            first_offset: first,
+            next_offset: next,
+            rows,
+        }
+    }
+
+    #[test]
+    fn a_batch_covers_one_range_per_partition_its_rows_in_order() {
+        let mut r = BatchRanges::one(range(0, 10, 20, 3));
+        assert_eq!(r.single().map(|r| r.next_offset), Some(20));
+        assert!(r.push(range(0, 20, 30, 1)).is_err(), "a second range of the same partition");
+        r.push(range(2, 5, 7, 2)).unwrap();
+        assert_eq!((r.len(), r.single()), (2, None));
+        let parts = |row| r.range_of_row(row).map(|x| x.partition.partition);
+        assert_eq!([parts(0), parts(2), parts(3), parts(4), parts(5)], [Some(0), Some(0), Some(2), Some(2), None]);
+        assert_eq!(r.of(&Partition { topic: "t".into(), partition: 2 }).map(|x| x.first_offset), Some(5));
+        assert_eq!(r.to_string(), "t/0 [10, 20), t/2 [5, 7)");
+        r.recount(&[true, false, true, false, false]);
+        assert_eq!(r.iter().map(|x| x.rows).collect::<Vec<_>>(), vec![2, 0]);
+    }
 }

@@ -6,7 +6,7 @@
 //! exceed the memory budget (then the largest is sealed), so memory stays bounded
 //! whatever the number of partitions.
 
-use crate::batch::{Buffers, OpenBatch, SealedBatch};
+use crate::batch::{BatchRanges, Buffers, OpenBatch, SealedBatch, SourceRange};
 use penstock_codec::Timestamp;
 use penstock_config::BatchLimits;
 use penstock_kafka::Partition;
@@ -129,10 +129,13 @@ impl Batcher {
     pub fn seal(&mut self, topic: &str, partition: i32) -> Option<SealedBatch> {
         let b = self.slot(topic, partition).open.take()?;
         Some(SealedBatch {
-            partition: Partition { topic: topic.to_string(), partition },
-            epoch: b.epoch,
-            first_offset: b.first_offset,
-            next_offset: b.replay_end.unwrap_or(b.next_offset),
+            ranges: BatchRanges::one(SourceRange {
+                partition: Partition { topic: topic.to_string(), partition },
+                epoch: b.epoch,
+                first_offset: b.first_offset,
+                next_offset: b.replay_end.unwrap_or(b.next_offset),
+                rows: b.buffers.block.rows(),
+            }),
             batch_time: b.batch_time,
             replay: b.replay_end.is_some(),
             already_landed: b.already_landed,
@@ -289,9 +292,12 @@ mod tests {
             add(&mut b, "t", 1, 100 + off, now);
         }
         let s = b.seal("t", 0).unwrap();
-        assert_eq!((s.first_offset, s.next_offset, s.buffers.block.rows(), s.epoch), (0, 3, 3, 7));
+        assert_eq!(
+            (s.ranges.lead().first_offset, s.ranges.lead().next_offset, s.buffers.block.rows(), s.ranges.lead().epoch),
+            (0, 3, 3, 7)
+        );
         let s = b.seal("t", 1).unwrap();
-        assert_eq!((s.first_offset, s.next_offset), (100, 103));
+        assert_eq!((s.ranges.lead().first_offset, s.ranges.lead().next_offset), (100, 103));
         assert!(b.is_empty());
     }
 
@@ -303,7 +309,7 @@ mod tests {
         add(&mut b, "t", 0, 6, now);
         assert_eq!(add(&mut b, "t", 0, 5, now), None);
         let s = b.seal("t", 0).unwrap();
-        assert_eq!((s.first_offset, s.next_offset, s.buffers.block.rows()), (5, 7, 2));
+        assert_eq!((s.ranges.lead().first_offset, s.ranges.lead().next_offset, s.buffers.block.rows()), (5, 7, 2));
         assert_eq!(add(&mut b, "t", 0, 6, now), None, "position survives sealing");
         assert_eq!(add(&mut b, "t", 0, 9, now), Some(false), "gaps are fine");
         b.discard(&[Partition { topic: "t".into(), partition: 0 }]);
@@ -326,7 +332,7 @@ mod tests {
         assert!(out.is_empty());
         b.seal_due(t0 + Duration::from_millis(100), &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].partition.partition, 0);
+        assert_eq!(out[0].ranges.lead().partition.partition, 0);
     }
 
     #[test]
@@ -343,7 +349,7 @@ mod tests {
         let mut out = Vec::new();
         b.seal_due(now, &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].partition.partition, 0);
+        assert_eq!(out[0].ranges.lead().partition.partition, 0);
     }
 
     #[test]
@@ -365,7 +371,12 @@ mod tests {
         assert!(out.is_empty(), "age does not seal a replay");
         let sealed = b.seal("t", 0).unwrap();
         assert_eq!(
-            (sealed.first_offset, sealed.next_offset, sealed.buffers.block.rows(), sealed.replay),
+            (
+                sealed.ranges.lead().first_offset,
+                sealed.ranges.lead().next_offset,
+                sealed.buffers.block.rows(),
+                sealed.replay
+            ),
             (10, 20, 5, true)
         );
         let open = Opening { message: 15, offset: 10, at: t0, batch_time: Timestamp { secs: 1, nanos: 0 } };
@@ -384,6 +395,13 @@ mod tests {
         let mut out = Vec::new();
         b.seal_all(&mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].partition.topic.as_str(), out[0].partition.partition, out[0].epoch), ("b", 3, 7));
+        assert_eq!(
+            (
+                out[0].ranges.lead().partition.topic.as_str(),
+                out[0].ranges.lead().partition.partition,
+                out[0].ranges.lead().epoch
+            ),
+            ("b", 3, 7)
+        );
     }
 }

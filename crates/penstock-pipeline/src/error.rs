@@ -28,18 +28,12 @@ pub enum PipelineError {
     Schema(#[from] penstock_codec::SchemaError),
     /// An insert failed for a reason retrying cannot fix; nothing after the last
     /// acknowledged batch was committed.
-    #[error("insert into {table} failed permanently (offsets {first_offset}..{next_offset} of {topic}/{partition} not committed): {source}")]
+    #[error("insert into {table} failed permanently (offsets {ranges} not committed): {source}")]
     InsertFailed {
         /// Destination.
         table: String,
-        /// Source topic.
-        topic: String,
-        /// Source partition.
-        partition: i32,
-        /// Batch range start.
-        first_offset: i64,
-        /// Batch range end.
-        next_offset: i64,
+        /// The batch's source ranges, as `topic/partition [first, next)`.
+        ranges: String,
         /// The server's error.
         #[source]
         source: ClickHouseError,
@@ -61,6 +55,10 @@ pub enum PipelineError {
     /// or committed, and the next start recovers from the ledger.
     #[error("{0}")]
     Recovery(String),
+    /// A transform failed (a broken invariant or its state's I/O, not a bad row); the
+    /// batch was not delivered and is read again on the next start.
+    #[error("transform failed: {0}")]
+    Stage(#[from] penstock_stages::StageError),
     /// The ClickHouse source cannot be read as configured (missing table, cursor
     /// column, failing query).
     #[error("cannot start: {0}")]

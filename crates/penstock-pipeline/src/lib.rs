@@ -34,6 +34,7 @@ pub mod runner;
 pub mod shared;
 pub mod sink;
 pub mod source;
+pub mod staging;
 pub mod stats;
 pub mod stop;
 pub mod table;

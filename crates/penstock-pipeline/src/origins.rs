@@ -91,6 +91,13 @@ impl RowOrigins {
         self.arena.len() + self.rows.len() * std::mem::size_of::<Origin>()
     }
 
+    /// Keeps the origins of the rows flagged in `keep` (one flag per row), in order. The
+    /// arena is left as it is (it is cleared with the batch).
+    pub fn retain_rows(&mut self, keep: &[bool]) {
+        let mut flags = keep.iter();
+        self.rows.retain(|_| *flags.next().expect("one flag per row"));
+    }
+
     /// Empties, keeping the allocations.
     pub fn clear(&mut self) {
         self.arena.clear();
@@ -120,6 +127,8 @@ mod tests {
         o.push(2, 11, None, None, b"[{},{}]");
         assert_eq!((o.len(), o.arena.len() - arena), (5, 7), "two rows, one copy of the message");
         assert_eq!(o.get(3), o.get(4));
+        o.retain_rows(&[true, false, true, false, true]);
+        assert_eq!((o.len(), o.get(0).offset, o.get(1).offset, o.get(2).offset), (3, 7, 9, 11));
         o.clear();
         assert!(o.is_empty() && o.byte_len() == 0);
     }

@@ -78,21 +78,33 @@ impl Shared {
 
     /// Registers a batch handed to the sink.
     pub fn begin(&self, batch: &SealedBatch) {
-        self.lock().begin(&batch.partition);
+        let mut g = self.lock();
+        batch.ranges.iter().for_each(|r| g.begin(&r.partition));
     }
 
-    /// True when the batch's partition is still owned under the batch's epoch.
+    /// True when every partition of the batch is still owned under the epoch its range
+    /// was read in.
     pub fn is_current(&self, batch: &SealedBatch) -> bool {
-        self.lock().is_current(&batch.partition, batch.epoch)
+        let g = self.lock();
+        batch.ranges.iter().all(|r| g.is_current(&r.partition, r.epoch))
     }
 
     /// The batch was inserted (or had nothing to insert): its range may be committed,
     /// unless ownership changed meanwhile. Returns whether it was accepted.
     pub fn acknowledge(&self, batch: &SealedBatch) -> bool {
         let origins = &batch.buffers.origins;
-        let last_timestamp_ms = origins.len().checked_sub(1).and_then(|last| origins.get(last).timestamp_ms);
-        let d = Delivered { epoch: batch.epoch, next_offset: batch.next_offset, last_timestamp_ms };
-        let accepted = self.lock().acknowledge(&batch.partition, d);
+        let mut end = 0;
+        let mut accepted = true;
+        let mut g = self.lock();
+        for r in batch.ranges.iter() {
+            end += r.rows;
+            // The Kafka timestamp of the range's last row, for lag in seconds.
+            let last_timestamp_ms =
+                (r.rows > 0 && end <= origins.len()).then(|| origins.get(end - 1).timestamp_ms).flatten();
+            let d = Delivered { epoch: r.epoch, next_offset: r.next_offset, last_timestamp_ms };
+            accepted &= g.acknowledge(&r.partition, d);
+        }
+        drop(g);
         if accepted {
             self.acks_pending.store(true, Ordering::Release);
         }
@@ -102,7 +114,9 @@ impl Shared {
 
     /// The batch will not be inserted (stale epoch, or shutdown).
     pub fn abandon(&self, batch: &SealedBatch) {
-        self.lock().abandon(&batch.partition);
+        let mut g = self.lock();
+        batch.ranges.iter().for_each(|r| g.abandon(&r.partition));
+        drop(g);
         self.changed.notify_all();
     }
 

@@ -23,6 +23,7 @@ use crate::stop::{Stop, StopReason};
 use penstock_codec::{Block, DecodeError, JsonDecoder, MessageMeta, Timestamp};
 use penstock_config::StartFrom;
 use penstock_kafka::{Commit, GroupConsumer, Partition, RawMessage};
+use penstock_stages::Stages;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -61,6 +62,9 @@ pub struct Intake {
     pub(crate) dead_letters: DeadLetterTable,
     /// With `unknown_fields: add`: adds columns for new message fields.
     pub(crate) evolver: Option<crate::evolve::Evolver>,
+    /// The pipeline's transforms, run over each batch as it is sealed (see
+    /// [`crate::staging`]).
+    pub(crate) stages: Stages,
 }
 
 /// Everything the source loop owns.
@@ -139,7 +143,7 @@ impl SourceLoop {
                 }
             };
             if !st.sealed.is_empty() {
-                self.move_sealed(&mut st);
+                self.move_sealed(&mut st)?;
             }
         }
         self.drain(st)
@@ -173,7 +177,7 @@ impl SourceLoop {
         // ever smaller batches and keep it behind; batches grow until it catches up.
         if st.pending.is_empty() {
             self.intake.batcher.seal_due(now, &mut st.sealed);
-            self.move_sealed(st);
+            self.move_sealed(st)?;
         }
         if st.redelivered > 0 {
             tracing::debug!(count = st.redelivered, "dropped messages delivered again by the consumer");
@@ -381,22 +385,28 @@ impl Intake {
 }
 
 impl SourceLoop {
-    fn move_sealed(&mut self, st: &mut LoopState) {
-        self.count_sealed(st);
+    fn move_sealed(&mut self, st: &mut LoopState) -> Result<(), PipelineError> {
+        self.count_sealed(st)?;
         if !st.pending.is_empty() {
             self.flush_pending(st);
         }
+        Ok(())
     }
 
-    /// Counts sealed batches as consumed and queues them for the sink (the one place
-    /// that does, for the normal path and the drain alike).
-    fn count_sealed(&self, st: &mut LoopState) {
-        for b in st.sealed.drain(..) {
+    /// Runs the stages over sealed batches, counts them as consumed and queues them
+    /// for the sink (the one place that does, for the normal path and the drain alike).
+    fn count_sealed(&mut self, st: &mut LoopState) -> Result<(), PipelineError> {
+        for mut b in st.sealed.drain(..) {
+            if let Err(e) = crate::staging::run_stages(&mut self.intake.stages, &mut b) {
+                self.stop.request(StopReason::Failure);
+                return Err(e.into());
+            }
             Stats::add(&self.stats.messages, b.messages);
             Stats::add(&self.stats.undecodable, b.undecodable);
             Stats::add(&self.stats.bytes_consumed, b.payload_bytes);
             st.pending.push_back(b);
         }
+        Ok(())
     }
 
     /// Hands pending batches to the sink; pauses or resumes consumption accordingly.
@@ -450,7 +460,7 @@ impl SourceLoop {
         if !revoked.is_empty() {
             self.intake.replays.retain(|(q, _)| !revoked.contains(q));
             self.intake.batcher.discard(&revoked);
-            st.pending.retain(|b| !revoked.contains(&b.partition));
+            st.pending.retain(|b| !b.ranges.iter().any(|r| revoked.contains(&r.partition)));
             if let Some(c) = &mut self.catch_up {
                 revoked.iter().for_each(|p| c.revoked(p));
             }
@@ -511,7 +521,7 @@ impl SourceLoop {
         let flush = self.stop.reason() != Some(StopReason::Failure);
         if flush {
             self.intake.batcher.seal_all(&mut st.sealed);
-            self.count_sealed(&mut st);
+            self.count_sealed(&mut st)?;
             if let Some(tx) = &self.tx {
                 while let Some(b) = st.pending.pop_front() {
                     self.shared.begin(&b);

@@ -6,12 +6,13 @@
 //! - [`kafka_sink`]: exactly-once into Kafka without transactions — the recovery plan
 //!   from the tails of the output partitions, and the acknowledged-prefix floor;
 //! - [`streams`]: the same over several interleaved source streams (Kafka → Kafka), with
-//!   the checkpoint header that bounds recovery's scan.
-//!
-//! The Kafka → ClickHouse ledger protocol still lives in `penstock-pipeline`'s
-//! `exactly_once` module; it moves here with the engine restructuring.
+//!   the checkpoint header that bounds recovery's scan;
+//! - [`ledger`]: exactly-once into ClickHouse — what to do with a partition given the
+//!   ledger's last entry and the group's committed offset (the ledger's I/O is in
+//!   `penstock-pipeline`'s `exactly_once` module).
 
 pub mod kafka_sink;
+pub mod ledger;
 pub mod position;
 pub mod streams;
 

@@ -3,7 +3,8 @@
 //! server and table can do. See `docs/exactly-once.md` for the state machine and why
 //! every crash point is safe.
 
-pub mod decision;
+/// The recovery decision is pure and lives with the other exactly-once decisions.
+pub use penstock_protocol::ledger as decision;
 pub mod ledger;
 pub mod mode;
 pub mod recovery;

@@ -20,6 +20,7 @@ use penstock_codec::JsonRowEncoder;
 use penstock_config::{Publication, SourceStart};
 use penstock_kafka::{default_instance, read_tails, Publisher, WriterLease};
 use penstock_protocol::{plan, Position, ResumePlan, Tail};
+use penstock_stages::StreamRows;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -129,7 +130,10 @@ pub async fn run_publication(
     let name = p.name.clone();
     let work = {
         let (stop, stats, opts) = (stop.clone(), stats.clone(), opts.clone());
-        move || Loop { p, reader, partitions, stop, stats, runtime, opts, lease }.run()
+        move || {
+            let stages = penstock_stages::Stages::none();
+            Loop { p, reader, partitions, stop, stats, runtime, opts, lease, stages }.run()
+        }
     };
     drive(started, &name, &opts, &stop, &stats, work).await
 }
@@ -143,6 +147,8 @@ struct Loop {
     runtime: tokio::runtime::Handle,
     opts: RunOptions,
     lease: Option<Arc<WriterLease>>,
+    /// The transforms, kept across sessions.
+    stages: penstock_stages::Stages,
 }
 
 /// Joins the writer group of the pipeline (see `penstock_kafka::lease`), unless the sink
@@ -189,7 +195,7 @@ impl Loop {
             if self.stop.is_requested() {
                 return self.finish(session);
             }
-            let batch = match self.read(|l| l.runtime.block_on(l.reader.next_batch(after.as_ref())))? {
+            let mut batch = match self.read(|l| l.runtime.block_on(l.reader.next_batch(after.as_ref())))? {
                 Some(b) => b,
                 None => return self.finish(session),
             };
@@ -200,7 +206,16 @@ impl Loop {
                 return Ok(Outcome::Recover(e));
             }
             let rows = batch.as_ref().map_or(0, |b| b.block.rows());
-            if let Some(b) = &batch {
+            if let Some(b) = &mut batch {
+                // The ClickHouse source is one stream; a dropped row is not sent.
+                let from = [StreamRows { topic: &self.p.name, partition: 0, rows: b.block.rows() }];
+                let keep = match self.stages.run(&mut b.block, crate::source::wall_clock(), &from) {
+                    Ok(keep) => keep,
+                    Err(e) => {
+                        session.close();
+                        return Err(e.into());
+                    }
+                };
                 let (encoder, keys) = layout.get_or_insert_with(|| {
                     (
                         JsonRowEncoder::new(&b.block),
@@ -209,7 +224,7 @@ impl Loop {
                     )
                 });
                 failpoint::hit("publish_before_send");
-                if let Err(e) = session.send_block(&b.block, &b.positions, keys, encoder) {
+                if let Err(e) = session.send_block(&b.block, &b.positions, keep, keys, encoder) {
                     session.close();
                     return Ok(Outcome::Recover(e));
                 }

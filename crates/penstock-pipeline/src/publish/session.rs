@@ -125,17 +125,22 @@ impl Session {
         self.window.in_flight()
     }
 
-    /// Sends every row of `block` (positions given) that recovery's plan does not
-    /// already find in its partition. Stops at the session's end.
+    /// Sends every row of `block` (positions given) that the stages kept (`keep`, when
+    /// they dropped some) and recovery's plan does not already find in its partition.
+    /// Stops at the session's end.
     pub fn send_block(
         &mut self,
         block: &Block,
         positions: &[Position],
+        keep: Option<&[bool]>,
         keys: &KeyColumns,
         encoder: &JsonRowEncoder,
     ) -> Result<(), SessionEnded> {
         let sent_at = Instant::now();
         for (row, position) in positions.iter().enumerate() {
+            if keep.is_some_and(|k| !k[row]) {
+                continue;
+            }
             if row % SERVE_EVERY == 0 {
                 self.serve(Duration::ZERO);
             }

@@ -14,7 +14,7 @@ use crate::publish::run::{join_lease, retry_until_stopped, PublishSummary};
 use crate::publish::session::KeyColumns;
 use crate::publish::stats::PublishStats;
 use crate::publish::topic::{describe_topic, prepare_topic, KAFKA_TIMEOUT, METADATA_TIMEOUT};
-use crate::relay::session::{offset_of, Destinations, RelaySession, Streams};
+use crate::relay::session::{offset_of, Destinations, Halt, RelaySession, Streams};
 use crate::runner::RunOptions;
 use crate::stop::{Stop, StopReason};
 use penstock_codec::JsonDecoder;
@@ -104,7 +104,10 @@ pub async fn run_relay(r: Relay, opts: RunOptions, stop: Arc<Stop>) -> Result<Pu
     let name = r.name.clone();
     let work = {
         let (stop, stats, opts) = (stop.clone(), stats.clone(), opts.clone());
-        move || RelayLoop { r, decoder, keys, streams, destinations, stop, stats, opts, targets: None, lease }.run()
+        move || {
+            let stages = penstock_stages::Stages::none();
+            RelayLoop { r, decoder, keys, streams, destinations, stop, stats, opts, targets: None, lease, stages }.run()
+        }
     };
     drive(started, &name, &opts, &stop, &stats, work).await
 }
@@ -121,6 +124,8 @@ struct RelayLoop {
     /// `--until-caught-up`: per stream, the end offset when the run started.
     targets: Option<Vec<i64>>,
     lease: Option<Arc<WriterLease>>,
+    /// The transforms, kept across sessions (their state is per source partition).
+    stages: penstock_stages::Stages,
 }
 
 impl RelayLoop {
@@ -229,11 +234,16 @@ impl RelayLoop {
             }
             failpoint::hit("publish_before_send");
             let mut idle = false;
-            match consumer.poll(POLL, |m| session.handle(m)) {
+            let stages = &mut self.stages;
+            match consumer.poll(POLL, |m| session.handle(m, stages)) {
                 Ok(Some(Ok(()))) => failpoint::hit("publish_after_send"),
-                Ok(Some(Err(e))) => {
+                Ok(Some(Err(Halt::Ended(e)))) => {
                     session.close();
                     return Ok(Outcome::Recover(e));
+                }
+                Ok(Some(Err(Halt::Stage(e)))) => {
+                    session.close();
+                    return Err(e.into());
                 }
                 Ok(None) => {
                     idle = true;

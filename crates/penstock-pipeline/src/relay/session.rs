@@ -10,6 +10,7 @@ use crate::publish::stats::PublishStats;
 use penstock_codec::{Block, DecodeError, JsonDecoder, JsonRowEncoder, MessageMeta};
 use penstock_kafka::{partition_for_key, Publisher, RawMessage, Stamp};
 use penstock_protocol::{Decision, Position, PositionValue, StreamSender};
+use penstock_stages::{StageError, Stages, StreamRows};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -130,6 +131,27 @@ impl Destinations {
     }
 }
 
+/// Why a session stopped handling messages.
+#[derive(Debug)]
+pub enum Halt {
+    /// The producer session ended: recover from the output topic and go on.
+    Ended(SessionEnded),
+    /// A transform failed: the pipeline stops.
+    Stage(StageError),
+}
+
+impl From<SessionEnded> for Halt {
+    fn from(e: SessionEnded) -> Self {
+        Halt::Ended(e)
+    }
+}
+
+impl From<StageError> for Halt {
+    fn from(e: StageError) -> Self {
+        Halt::Stage(e)
+    }
+}
+
 /// One producer session.
 pub struct RelaySession {
     outbox: Outbox,
@@ -216,8 +238,9 @@ impl RelaySession {
         self.sender.in_flight()
     }
 
-    /// Decodes and sends one source message (its rows, or its dead letter).
-    pub fn handle(&mut self, m: RawMessage<'_>) -> Result<(), SessionEnded> {
+    /// Decodes one source message, runs the stages over its rows and sends those they
+    /// keep (or its dead letter).
+    pub fn handle(&mut self, m: RawMessage<'_>, stages: &mut Stages) -> Result<(), Halt> {
         if self.handled % SERVE_EVERY == 0 {
             self.serve(Duration::ZERO);
             self.now = crate::source::wall_clock();
@@ -225,7 +248,7 @@ impl RelaySession {
         }
         self.handled += 1;
         if let Some(e) = self.outbox.ended() {
-            return Err(e.clone());
+            return Err(e.clone().into());
         }
         let Some(stream) = self.streams.of(m.topic, m.partition) else { return Ok(()) };
         if m.offset < self.next[stream] {
@@ -244,12 +267,17 @@ impl RelaySession {
         self.block.clear();
         match self.decoder.decode_rows(m.payload, &meta, &mut self.block) {
             Ok(rows) => {
+                let from = [StreamRows { topic: m.topic, partition: m.partition, rows }];
+                // Rows a stage drops are not sent; the others keep their row numbers.
+                let keep = stages.run(&mut self.block, self.now, &from)?;
                 for row in 0..rows {
-                    self.send_row(stream, m.offset, row)?;
+                    if keep.is_none_or(|k| k[row]) {
+                        self.send_row(stream, m.offset, row)?;
+                    }
                 }
                 Ok(())
             }
-            Err(e) => self.send_dead_letter(stream, &m, &e),
+            Err(e) => Ok(self.send_dead_letter(stream, &m, &e)?),
         }
     }
 

@@ -15,9 +15,10 @@ impl SinkTask {
         let buffers = &mut batch.buffers;
         for (row, message) in rejected {
             let o = buffers.origins.get(*row);
+            let source = batch.ranges.range_of_row(*row).unwrap_or(batch.ranges.lead());
             let letter = DeadLetter {
-                topic: &batch.partition.topic,
-                partition: batch.partition.partition,
+                topic: &source.partition.topic,
+                partition: source.partition.partition,
                 offset: o.offset,
                 timestamp_ms: o.timestamp_ms,
                 key: o.key,

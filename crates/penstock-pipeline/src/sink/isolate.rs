@@ -16,13 +16,15 @@ impl SinkTask {
     pub(super) async fn insert_rows(&self, batch: &SealedBatch) -> Result<Option<Vec<(usize, String)>>, PipelineError> {
         let cfg = &self.config;
         let block = &batch.buffers.block;
+        // `deliver` let only single-range batches through: the token is the range's.
+        let source = batch.ranges.lead();
         let token = self.shared.recovery().filter(|r| *r.mode() == DedupMode::Token).map(|_| {
             mode::dedup_token(
                 &self.pipeline,
-                &batch.partition.topic,
-                batch.partition.partition,
-                batch.first_offset,
-                batch.next_offset,
+                &source.partition.topic,
+                source.partition.partition,
+                source.first_offset,
+                source.next_offset,
             )
         });
         let whole = 0..block.rows();
@@ -54,8 +56,7 @@ impl SinkTask {
                 Attempt::Rejected(e) => {
                     if range == whole {
                         tracing::warn!(
-                            topic = %batch.partition.topic, partition = batch.partition.partition,
-                            first = batch.first_offset, next = batch.next_offset, error = %e,
+                            ranges = %batch.ranges, error = %e,
                             "ClickHouse rejected rows of a batch; isolating them for the dead-letter table"
                         );
                     }

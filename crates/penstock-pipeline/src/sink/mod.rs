@@ -75,7 +75,7 @@ impl SinkTask {
     async fn drain(&mut self) -> Result<(), PipelineError> {
         while let Some(mut batch) = self.rx.recv().await {
             if !self.shared.is_current(&batch) {
-                tracing::debug!(partition = ?batch.partition, "dropping a batch of a partition no longer owned");
+                tracing::debug!(ranges = %batch.ranges, "dropping a batch of a partition no longer owned");
                 self.shared.abandon(&batch);
                 continue;
             }
@@ -95,7 +95,7 @@ impl SinkTask {
                 self.observe_freshness(&batch);
             }
             tracing::debug!(
-                partition = ?batch.partition, first = batch.first_offset, next = batch.next_offset,
+                ranges = %batch.ranges,
                 rows = batch.buffers.block.rows(), dead_letters = batch.buffers.dead.rows(), replay = batch.replay,
                 accepted, "batch delivered"
             );
@@ -109,7 +109,15 @@ impl SinkTask {
     /// partition was revoked meanwhile (the batch is left to the next owner).
     async fn deliver(&self, batch: &mut SealedBatch) -> Result<bool, PipelineError> {
         let recovery = self.shared.recovery();
-        let (first, next, time) = (batch.first_offset, batch.next_offset, batch.batch_time);
+        // The ledger records one range per partition (see `batch`).
+        let Some(range) = batch.ranges.single() else {
+            return Err(PipelineError::Recovery(format!(
+                "a batch over several source ranges ({}) reached the ClickHouse sink, whose ledger records one",
+                batch.ranges
+            )));
+        };
+        let (partition, first, next, time) =
+            (range.partition.clone(), range.first_offset, range.next_offset, batch.batch_time);
         let entry = |state, seq| LedgerEntry {
             first,
             next,
@@ -122,8 +130,8 @@ impl SinkTask {
             // A replayed batch's pending entry is already in the ledger, identical.
             if has_output && !batch.replay {
                 failpoint::hit("before_ledger_pending");
-                let pending = entry(BatchState::Pending, self.shared.next_seq(&batch.partition));
-                let write = || r.ledger().write(&batch.partition, &pending);
+                let pending = entry(BatchState::Pending, self.shared.next_seq(&partition));
+                let write = || r.ledger().write(&partition, &pending);
                 if !self.retrying(batch, "ledger write", &self.ledger_name(), false, write).await?.done() {
                     return Ok(false);
                 }
@@ -139,8 +147,8 @@ impl SinkTask {
             return Ok(false);
         }
         if let Some(r) = recovery {
-            let done = entry(BatchState::Done, self.shared.next_seq(&batch.partition));
-            let write = || r.ledger().write(&batch.partition, &done);
+            let done = entry(BatchState::Done, self.shared.next_seq(&partition));
+            let write = || r.ledger().write(&partition, &done);
             if !self.retrying(batch, "ledger write", &self.ledger_name(), false, write).await?.done() {
                 return Ok(false);
             }
@@ -214,10 +222,7 @@ impl SinkTask {
                     let Next::Retry(wait) = policy.after(attempt, e.retry_hint()) else {
                         return Err(PipelineError::InsertFailed {
                             table: table.to_string(),
-                            topic: batch.partition.topic.clone(),
-                            partition: batch.partition.partition,
-                            first_offset: batch.first_offset,
-                            next_offset: batch.next_offset,
+                            ranges: batch.ranges.to_string(),
                             source: e,
                         });
                     };
@@ -230,7 +235,7 @@ impl SinkTask {
                         _ = self.stop.hard_stopped() => return Err(PipelineError::Interrupted),
                     }
                     if !self.shared.is_current(batch) {
-                        tracing::info!(partition = ?batch.partition, "partition was revoked during retries; dropping the batch");
+                        tracing::info!(ranges = %batch.ranges, "partition was revoked during retries; dropping the batch");
                         return Ok(Attempt::Revoked);
                     }
                 }

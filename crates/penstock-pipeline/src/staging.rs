@@ -1,0 +1,102 @@
+//! Where the stages run on each path, and how the rows they drop leave the batch.
+//!
+//! Kafka → ClickHouse: over each batch as it is sealed, on the source thread (so a
+//! partition's batches pass the stages in offset order), before it is queued for the
+//! sink; dropped rows leave the block, their origins and their range's row count
+//! together. Kafka → Kafka and ClickHouse → Kafka: over each decoded block before its
+//! rows are encoded; a dropped row is simply not sent (positions keep the original row
+//! numbers, so recovery's arithmetic is unchanged).
+
+use crate::batch::SealedBatch;
+use penstock_stages::{StageError, Stages, StreamRows};
+
+/// Runs the stages over a sealed batch and removes the rows they dropped.
+pub(crate) fn run_stages(stages: &mut Stages, batch: &mut SealedBatch) -> Result<(), StageError> {
+    if stages.is_empty() {
+        return Ok(());
+    }
+    let streams: Vec<StreamRows<'_>> = batch
+        .ranges
+        .iter()
+        .map(|r| StreamRows { topic: &r.partition.topic, partition: r.partition.partition, rows: r.rows })
+        .collect();
+    if let Some(keep) = stages.run(&mut batch.buffers.block, batch.batch_time, &streams)? {
+        batch.buffers.block.retain_rows(keep);
+        batch.buffers.origins.retain_rows(keep);
+        batch.ranges.recount(keep);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{BatchRanges, Buffers, SourceRange};
+    use crate::origins::RowOrigins;
+    use penstock_codec::{Block, Column, ColumnType, Timestamp};
+    use penstock_kafka::Partition;
+    use penstock_stages::{Stage, StageBatch};
+
+    /// Test stage: keeps rows whose `n` is even.
+    struct Even;
+    impl Stage for Even {
+        fn kind(&self) -> &'static str {
+            "even"
+        }
+        fn apply(&mut self, b: &mut StageBatch<'_>) -> Result<(), String> {
+            let col = &b.block.columns()[0];
+            b.keep.iter_mut().enumerate().for_each(|(r, k)| *k &= col.value_bytes(r)[0] % 2 == 0);
+            Ok(())
+        }
+    }
+
+    fn batch(values: &[u8]) -> SealedBatch {
+        let mut block = Block::new(vec![Column::new("n", ColumnType::UInt8)]);
+        let mut origins = RowOrigins::default();
+        for (i, v) in values.iter().enumerate() {
+            block.columns_mut()[0].push_fixed(&[*v]);
+            block.commit_row();
+            origins.push(1, 100 + i as i64, None, None, &[*v]);
+        }
+        let range = SourceRange {
+            partition: Partition { topic: "t".into(), partition: 3 },
+            epoch: 1,
+            first_offset: 100,
+            next_offset: 100 + values.len() as i64,
+            rows: values.len(),
+        };
+        SealedBatch {
+            ranges: BatchRanges::one(range),
+            buffers: Buffers { block, origins, dead: Block::new(Vec::new()) },
+            messages: values.len() as u64,
+            undecodable: 0,
+            payload_bytes: values.len() as u64,
+            opened_at: std::time::Instant::now(),
+            batch_time: Timestamp { secs: 0, nanos: 0 },
+            replay: false,
+            already_landed: 0,
+            dead_landed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn dropped_rows_leave_the_block_their_origins_and_their_range_count_but_not_the_range() {
+        let mut stages = Stages::new(vec![Box::new(Even)]);
+        let mut b = batch(&[1, 2, 3, 4]);
+        run_stages(&mut stages, &mut b).unwrap();
+        assert_eq!(b.buffers.block.rows(), 2);
+        assert_eq!(b.buffers.block.columns()[0].data(), &[2, 4]);
+        let offsets: Vec<i64> = (0..b.buffers.origins.len()).map(|r| b.buffers.origins.get(r).offset).collect();
+        assert_eq!(offsets, vec![101, 103], "each row keeps its own message");
+        let r = b.ranges.single().unwrap();
+        assert_eq!((r.first_offset, r.next_offset, r.rows), (100, 104, 2), "the range still covers every message");
+        assert_eq!(stages.dropped(), &[2]);
+    }
+
+    #[test]
+    fn without_stages_a_batch_is_untouched() {
+        let mut b = batch(&[1, 2]);
+        run_stages(&mut Stages::none(), &mut b).unwrap();
+        assert_eq!((b.buffers.block.rows(), b.buffers.origins.len()), (2, 2));
+    }
+}
