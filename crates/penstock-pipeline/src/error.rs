@@ -59,6 +59,10 @@ pub enum PipelineError {
     /// batch was not delivered and is read again on the next start.
     #[error("transform failed: {0}")]
     Stage(#[from] penstock_stages::StageError),
+    /// A transform could not compute a row read from ClickHouse; that direction has no
+    /// dead-letter destination, so the pipeline stops rather than skip the row.
+    #[error("transform failed on {0}; nothing after it was published (fix the expression, e.g. with an OrNull conversion, and restart)")]
+    RowRejected(String),
     /// The ClickHouse source cannot be read as configured (missing table, cursor
     /// column, failing query).
     #[error("cannot start: {0}")]

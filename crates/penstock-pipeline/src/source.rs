@@ -397,7 +397,7 @@ impl SourceLoop {
     /// for the sink (the one place that does, for the normal path and the drain alike).
     fn count_sealed(&mut self, st: &mut LoopState) -> Result<(), PipelineError> {
         for mut b in st.sealed.drain(..) {
-            if let Err(e) = crate::staging::run_stages(&mut self.intake.stages, &mut b) {
+            if let Err(e) = crate::staging::run_stages(&mut self.intake.stages, &self.intake.dead_letters, &mut b) {
                 self.stop.request(StopReason::Failure);
                 return Err(e.into());
             }

@@ -8,10 +8,17 @@
 //! numbers, so recovery's arithmetic is unchanged).
 
 use crate::batch::SealedBatch;
+use crate::dead_letter::{DeadLetter, DeadLetterTable};
 use penstock_stages::{StageError, Stages, StreamRows};
 
-/// Runs the stages over a sealed batch and removes the rows they dropped.
-pub(crate) fn run_stages(stages: &mut Stages, batch: &mut SealedBatch) -> Result<(), StageError> {
+/// Runs the stages over a sealed batch, dead-letters the rows they could not compute
+/// (kind `transform_failed`, with the message they came from) and removes every row
+/// they dropped.
+pub(crate) fn run_stages(
+    stages: &mut Stages,
+    dead_letters: &DeadLetterTable,
+    batch: &mut SealedBatch,
+) -> Result<(), StageError> {
     if stages.is_empty() {
         return Ok(());
     }
@@ -20,7 +27,24 @@ pub(crate) fn run_stages(stages: &mut Stages, batch: &mut SealedBatch) -> Result
         .iter()
         .map(|r| StreamRows { topic: &r.partition.topic, partition: r.partition.partition, rows: r.rows })
         .collect();
-    if let Some(keep) = stages.run(&mut batch.buffers.block, batch.batch_time, &streams)? {
+    let outcome = stages.run(&mut batch.buffers.block, batch.batch_time, &streams)?;
+    for (row, why) in outcome.rejected {
+        let o = batch.buffers.origins.get(*row);
+        let source = batch.ranges.range_of_row(*row).unwrap_or(batch.ranges.lead());
+        let letter = DeadLetter {
+            topic: &source.partition.topic,
+            partition: source.partition.partition,
+            offset: o.offset,
+            timestamp_ms: o.timestamp_ms,
+            key: o.key,
+            raw: o.payload,
+            kind: "transform_failed",
+            message: why,
+            at: batch.batch_time,
+        };
+        dead_letters.push(&mut batch.buffers.dead, &letter);
+    }
+    if let Some(keep) = outcome.keep {
         batch.buffers.block.retain_rows(keep);
         batch.buffers.origins.retain_rows(keep);
         batch.ranges.recount(keep);
@@ -32,12 +56,13 @@ pub(crate) fn run_stages(stages: &mut Stages, batch: &mut SealedBatch) -> Result
 mod tests {
     use super::*;
     use crate::batch::{BatchRanges, Buffers, SourceRange};
+    use crate::dead_letter::KafkaTimestamp;
     use crate::origins::RowOrigins;
     use penstock_codec::{Block, Column, ColumnType, Timestamp};
     use penstock_kafka::Partition;
     use penstock_stages::{Stage, StageBatch};
 
-    /// Test stage: keeps rows whose `n` is even.
+    /// Test stage: keeps rows whose `n` is even; rejects 9.
     struct Even;
     impl Stage for Even {
         fn kind(&self) -> &'static str {
@@ -45,8 +70,23 @@ mod tests {
         }
         fn apply(&mut self, b: &mut StageBatch<'_>) -> Result<(), String> {
             let col = &b.block.columns()[0];
-            b.keep.iter_mut().enumerate().for_each(|(r, k)| *k &= col.value_bytes(r)[0] % 2 == 0);
+            for (r, k) in b.keep.iter_mut().enumerate() {
+                let v = col.value_bytes(r)[0];
+                if v == 9 {
+                    b.rejected.push((r, "nine".into()));
+                }
+                *k &= v % 2 == 0;
+            }
             Ok(())
+        }
+    }
+
+    fn table() -> DeadLetterTable {
+        DeadLetterTable {
+            database: "d".into(),
+            table: "dl".into(),
+            pipeline: "p".into(),
+            kafka_timestamp: KafkaTimestamp::Millis,
         }
     }
 
@@ -67,7 +107,7 @@ mod tests {
         };
         SealedBatch {
             ranges: BatchRanges::one(range),
-            buffers: Buffers { block, origins, dead: Block::new(Vec::new()) },
+            buffers: Buffers { block, origins, dead: table().new_block() },
             messages: values.len() as u64,
             undecodable: 0,
             payload_bytes: values.len() as u64,
@@ -82,21 +122,22 @@ mod tests {
     #[test]
     fn dropped_rows_leave_the_block_their_origins_and_their_range_count_but_not_the_range() {
         let mut stages = Stages::new(vec![Box::new(Even)]);
-        let mut b = batch(&[1, 2, 3, 4]);
-        run_stages(&mut stages, &mut b).unwrap();
+        let mut b = batch(&[1, 2, 3, 4, 9]);
+        run_stages(&mut stages, &table(), &mut b).unwrap();
         assert_eq!(b.buffers.block.rows(), 2);
         assert_eq!(b.buffers.block.columns()[0].data(), &[2, 4]);
         let offsets: Vec<i64> = (0..b.buffers.origins.len()).map(|r| b.buffers.origins.get(r).offset).collect();
         assert_eq!(offsets, vec![101, 103], "each row keeps its own message");
         let r = b.ranges.single().unwrap();
-        assert_eq!((r.first_offset, r.next_offset, r.rows), (100, 104, 2), "the range still covers every message");
-        assert_eq!(stages.dropped(), &[2]);
+        assert_eq!((r.first_offset, r.next_offset, r.rows), (100, 105, 2), "the range still covers every message");
+        assert_eq!(stages.dropped(), &[2], "the rejected row is not counted as filtered");
+        assert_eq!(b.buffers.dead.rows(), 1, "the row that could not be computed is a dead letter");
     }
 
     #[test]
     fn without_stages_a_batch_is_untouched() {
         let mut b = batch(&[1, 2]);
-        run_stages(&mut Stages::none(), &mut b).unwrap();
-        assert_eq!((b.buffers.block.rows(), b.buffers.origins.len()), (2, 2));
+        run_stages(&mut Stages::none(), &table(), &mut b).unwrap();
+        assert_eq!((b.buffers.block.rows(), b.buffers.origins.len(), b.buffers.dead.rows()), (2, 2, 0));
     }
 }

@@ -15,6 +15,13 @@
 //! The pipeline drops the rows whose flags were cleared (and everything it keeps in
 //! step with them: row origins, positions) after the last stage; see [`Stages::run`].
 
+pub mod compute;
+pub mod expr;
+pub mod filter;
+
+pub use compute::Compute;
+pub use filter::Filter;
+
 use penstock_codec::{Block, Timestamp};
 
 /// The rows of a batch that came from one source stream (a Kafka partition; the
@@ -42,6 +49,9 @@ pub struct StageBatch<'a> {
     pub batch_time: Timestamp,
     /// Which rows came from which stream, in order (per-partition state keys on this).
     pub streams: &'a [StreamRows<'a>],
+    /// Rows the stage could not compute (a bad cast, a division by zero), with why: the
+    /// stage clears their flags too, and the pipeline dead-letters them.
+    pub rejected: &'a mut Vec<(usize, String)>,
 }
 
 /// A stage failed: not a bad row (those are the stage's to handle: NULL, default, or a
@@ -73,6 +83,18 @@ pub struct Stages {
     dropped: Vec<u64>,
     /// Row flags, reused from batch to batch.
     keep: Vec<bool>,
+    /// The batch's rejected rows, reused from batch to batch.
+    rejected: Vec<(usize, String)>,
+}
+
+/// What the stages left of a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'s> {
+    /// The row flags when some row was dropped (the caller removes those rows from the
+    /// block and whatever it keeps in step with them), `None` when every row stayed.
+    pub keep: Option<&'s [bool]>,
+    /// Rows no stage could compute, with why (their flags are cleared): dead letters.
+    pub rejected: &'s [(usize, String)],
 }
 
 impl std::fmt::Debug for Stages {
@@ -90,7 +112,7 @@ impl Stages {
     /// These stages, in order.
     pub fn new(stages: Vec<Box<dyn Stage>>) -> Self {
         let dropped = vec![0; stages.len()];
-        Stages { stages, dropped, keep: Vec::new() }
+        Stages { stages, dropped, keep: Vec::new(), rejected: Vec::new() }
     }
 
     /// True when there is no stage.
@@ -108,23 +130,25 @@ impl Stages {
         &self.dropped
     }
 
-    /// Runs every stage over `block`. Returns the row flags when some row was dropped
-    /// (the caller removes those rows from the block and whatever it keeps in step with
-    /// them), `None` when every row stayed.
+    /// Runs every stage over `block`: what is left of it (see [`Outcome`]). Rows a
+    /// stage rejected are not counted as dropped by it.
     pub fn run(
         &mut self,
         block: &mut Block,
         batch_time: Timestamp,
         streams: &[StreamRows<'_>],
-    ) -> Result<Option<&[bool]>, StageError> {
+    ) -> Result<Outcome<'_>, StageError> {
+        self.rejected.clear();
         if self.stages.is_empty() || block.is_empty() {
-            return Ok(None);
+            return Ok(Outcome { keep: None, rejected: &[] });
         }
         self.keep.clear();
         self.keep.resize(block.rows(), true);
         let mut kept = block.rows();
         for (index, stage) in self.stages.iter_mut().enumerate() {
-            let mut batch = StageBatch { block, keep: &mut self.keep, batch_time, streams };
+            let before = self.rejected.len();
+            let mut batch =
+                StageBatch { block, keep: &mut self.keep, batch_time, streams, rejected: &mut self.rejected };
             stage.apply(&mut batch).map_err(|message| StageError { index, kind: stage.kind(), message })?;
             if block.rows() != self.keep.len() {
                 return Err(StageError {
@@ -133,11 +157,15 @@ impl Stages {
                     message: format!("changed the row count from {} to {}", self.keep.len(), block.rows()),
                 });
             }
+            for (row, _) in &self.rejected[before..] {
+                self.keep[*row] = false;
+            }
             let now = self.keep.iter().filter(|k| **k).count();
-            self.dropped[index] += (kept - now) as u64;
+            self.dropped[index] += (kept - now - (self.rejected.len() - before)) as u64;
             kept = now;
         }
-        Ok((kept < block.rows()).then_some(self.keep.as_slice()))
+        let keep = (kept < block.rows()).then_some(self.keep.as_slice());
+        Ok(Outcome { keep, rejected: &self.rejected })
     }
 }
 
@@ -223,7 +251,7 @@ mod tests {
     #[test]
     fn no_stage_keeps_everything_untouched() {
         let mut b = block(&[1, 2]);
-        assert!(Stages::none().run(&mut b, T, &[]).unwrap().is_none());
+        assert!(Stages::none().run(&mut b, T, &[]).unwrap().keep.is_none());
     }
 
     #[test]
@@ -232,7 +260,7 @@ mod tests {
         let mut b = block(&[1, 2, 3, 4, 6]);
         let streams =
             [StreamRows { topic: "t", partition: 0, rows: 2 }, StreamRows { topic: "t", partition: 1, rows: 3 }];
-        let keep = stages.run(&mut b, T, &streams).unwrap().unwrap().to_vec();
+        let keep = stages.run(&mut b, T, &streams).unwrap().keep.unwrap().to_vec();
         assert_eq!(keep, vec![false, false, false, true, true]);
         assert_eq!(stages.dropped(), &[0, 2, 1]);
         b.retain_rows(&keep);
@@ -242,7 +270,7 @@ mod tests {
         // Flags are reset per batch; counts add up.
         let mut b = block(&[2]);
         let one = [StreamRows { topic: "t", partition: 1, rows: 1 }];
-        assert!(stages.run(&mut b, T, &one).unwrap().is_none());
+        assert!(stages.run(&mut b, T, &one).unwrap().keep.is_none());
         assert_eq!(stages.dropped(), &[0, 2, 1]);
     }
 

@@ -209,13 +209,21 @@ impl Loop {
             if let Some(b) = &mut batch {
                 // The ClickHouse source is one stream; a dropped row is not sent.
                 let from = [StreamRows { topic: &self.p.name, partition: 0, rows: b.block.rows() }];
-                let keep = match self.stages.run(&mut b.block, crate::source::wall_clock(), &from) {
-                    Ok(keep) => keep,
+                let outcome = match self.stages.run(&mut b.block, crate::source::wall_clock(), &from) {
+                    Ok(o) => o,
                     Err(e) => {
                         session.close();
                         return Err(e.into());
                     }
                 };
+                if let Some((row, why)) = outcome.rejected.first() {
+                    session.close();
+                    return Err(PipelineError::RowRejected(format!(
+                        "the row at cursor position {}: {why}",
+                        b.positions[*row].to_header()
+                    )));
+                }
+                let keep = outcome.keep;
                 let (encoder, keys) = layout.get_or_insert_with(|| {
                     (
                         JsonRowEncoder::new(&b.block),

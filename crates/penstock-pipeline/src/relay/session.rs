@@ -7,7 +7,7 @@
 use crate::publish::outbox::{Outbox, Outgoing, SessionEnded};
 use crate::publish::session::KeyColumns;
 use crate::publish::stats::PublishStats;
-use penstock_codec::{Block, DecodeError, JsonDecoder, JsonRowEncoder, MessageMeta};
+use penstock_codec::{Block, JsonDecoder, JsonRowEncoder, MessageMeta};
 use penstock_kafka::{partition_for_key, Publisher, RawMessage, Stamp};
 use penstock_protocol::{Decision, Position, PositionValue, StreamSender};
 use penstock_stages::{StageError, Stages, StreamRows};
@@ -268,16 +268,25 @@ impl RelaySession {
         match self.decoder.decode_rows(m.payload, &meta, &mut self.block) {
             Ok(rows) => {
                 let from = [StreamRows { topic: m.topic, partition: m.partition, rows }];
-                // Rows a stage drops are not sent; the others keep their row numbers.
-                let keep = stages.run(&mut self.block, self.now, &from)?;
+                // Rows a stage drops are not sent; the others keep their row numbers;
+                // rows a stage could not compute are dead-lettered in their place.
+                let outcome = stages.run(&mut self.block, self.now, &from)?;
                 for row in 0..rows {
-                    if keep.is_none_or(|k| k[row]) {
+                    if let Some((_, why)) = outcome.rejected.iter().find(|(r, _)| *r == row) {
+                        self.send_dead_letter(stream, &m, row, "transform_failed", why)?;
+                    } else if outcome.keep.is_none_or(|k| k[row]) {
                         self.send_row(stream, m.offset, row)?;
                     }
                 }
                 Ok(())
             }
-            Err(e) => Ok(self.send_dead_letter(stream, &m, &e)?),
+            Err(e) => {
+                let reason = match &e.column {
+                    Some(c) => format!("column `{c}`: {}", e.message),
+                    None => e.message.clone(),
+                };
+                Ok(self.send_dead_letter(stream, &m, 0, e.kind.as_str(), &reason)?)
+            }
         }
     }
 
@@ -338,20 +347,24 @@ impl RelaySession {
         self.outbox.send(m, self.sent_at, &mut self.sender)
     }
 
-    fn send_dead_letter(&mut self, stream: usize, m: &RawMessage<'_>, e: &DecodeError) -> Result<(), SessionEnded> {
-        self.place(stream, m.offset, 0);
+    /// Sends message `m` to the dead-letter topic in the place of its row `row`.
+    fn send_dead_letter(
+        &mut self,
+        stream: usize,
+        m: &RawMessage<'_>,
+        row: usize,
+        kind: &str,
+        reason: &str,
+    ) -> Result<(), SessionEnded> {
+        self.place(stream, m.offset, row);
         let partition = m.partition.unsigned_abs() % self.destinations.dead_letter;
         let destination = self.destinations.output as usize + partition as usize;
         let Some((seq, checkpoint)) = self.admit(stream, destination, false) else { return Ok(()) };
         PublishStats::add(&self.stats.dead_letters, 1);
-        let reason = match &e.column {
-            Some(c) => format!("column `{c}`: {}", e.message),
-            None => e.message.clone(),
-        };
         let source = format!("{}/{}/{}", m.topic, m.partition, m.offset);
         let extra: [(&str, &[u8]); 3] = [
             (ERROR_HEADER, reason.as_bytes()),
-            (ERROR_KIND_HEADER, e.kind.as_str().as_bytes()),
+            (ERROR_KIND_HEADER, kind.as_bytes()),
             (SOURCE_HEADER, source.as_bytes()),
         ];
         let out = Outgoing {
