@@ -159,10 +159,13 @@ impl Checker<'_> {
                 let a = self.node(expr)?;
                 let ty = a.ty();
                 let base = arith_result(Arith::Minus, &Ty::uint8(), &ty).map_err(|m| err(e, m))?;
+                // ClickHouse: a signed type stays; an unsigned one becomes the next
+                // signed width (UInt8 → Int16, UInt64 → Int64); floats and decimals stay.
                 let base = match (&ty.base, base) {
                     (Base::Float(b), _) => Base::Float(*b),
                     (Base::Decimal { .. }, _) => ty.base.clone(),
-                    (Base::Int { bits, .. }, _) => Base::Int { signed: true, bits: *bits },
+                    (Base::Int { signed: true, bits }, _) => Base::Int { signed: true, bits: *bits },
+                    (Base::Int { signed: false, bits }, _) => Base::Int { signed: true, bits: (*bits * 2).min(64) },
                     (_, b) => b,
                 };
                 Ok(Node::Negate(Box::new(a), Ty { base, nullable: ty.nullable }))
@@ -342,7 +345,7 @@ impl Checker<'_> {
         if converted.is_null(0) {
             return Err(err(e, format!("'{}' cannot be read as {}", String::from_utf8_lossy(s), target.base)));
         }
-        Ok(Node::Const(converted))
+        Ok(Node::Const(Vector { ty: Ty::of(target.base), nulls: None, constant: true, ..converted }))
     }
 
     fn in_list(&self, e: &Expr, x: &Expr, list: &[Expr], negated: bool) -> Result<Node, ExprError> {
@@ -801,10 +804,58 @@ fn like_pattern(p: &[u8]) -> Vec<LikePart> {
     parts
 }
 
-/// The target of `CAST(x AS T)`.
+/// The target of `CAST(x AS T)`: ClickHouse's type names in any letter case, and the
+/// SQL aliases ClickHouse accepts (`INT`, `BIGINT`, `DOUBLE`, `TEXT`, `VARCHAR`...).
 fn cast_type(t: &DataType) -> Option<Ty> {
+    const NAMES: &[(&str, &str)] = &[
+        ("NULLABLE", "Nullable"),
+        ("LOWCARDINALITY", "LowCardinality"),
+        ("DATETIME64", "DateTime64"),
+        ("DATETIME", "DateTime"),
+        ("DATE32", "Date32"),
+        ("DATE", "Date"),
+        ("DECIMAL", "Decimal"),
+        ("UINT8", "UInt8"),
+        ("UINT16", "UInt16"),
+        ("UINT32", "UInt32"),
+        ("UINT64", "UInt64"),
+        ("INT8", "Int8"),
+        ("INT16", "Int16"),
+        ("INT32", "Int32"),
+        ("INT64", "Int64"),
+        ("FLOAT32", "Float32"),
+        ("FLOAT64", "Float64"),
+        ("STRING", "String"),
+        ("BOOL", "Bool"),
+        ("TINYINT", "Int8"),
+        ("SMALLINT", "Int16"),
+        ("BIGINT", "Int64"),
+        ("INTEGER", "Int32"),
+        ("INT", "Int32"),
+        ("DOUBLE", "Float64"),
+        ("FLOAT", "Float32"),
+        ("TEXT", "String"),
+        ("VARCHAR", "String"),
+        ("BOOLEAN", "Bool"),
+    ];
     let text = t.to_string();
-    let parsed = penstock_codec::ColumnType::parse(&text).ok()?;
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    'scan: while !rest.is_empty() {
+        let upper = rest.to_ascii_uppercase();
+        for (from, to) in NAMES {
+            let after = upper.as_bytes().get(from.len()).copied();
+            if upper.starts_with(from) && !after.is_some_and(|c| c.is_ascii_alphanumeric()) {
+                out.push_str(to);
+                rest = &rest[from.len()..];
+                continue 'scan;
+            }
+        }
+        let c = rest.chars().next().expect("not empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    let parsed = penstock_codec::ColumnType::parse(&out).ok()?;
     let _ = ExactNumberInfo::None;
     Ty::from_column(&parsed).ok()
 }

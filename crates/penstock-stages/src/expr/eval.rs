@@ -45,7 +45,7 @@ pub fn eval(node: &Node, cx: &Ctx<'_>, errs: &mut RowErrors) -> Vector {
     let n = cx.rows;
     match node {
         Node::Column(i, ty) => Vector::from_column(&cx.block.columns()[*i], ty, n),
-        Node::Const(v) => Vector { len: n, ..v.clone() },
+        Node::Const(v) => Vector { len: n, constant: true, ..v.clone() },
         Node::Now => {
             Vector { ty: node.ty(), data: Data::Int(vec![i128::from(cx.now)]), nulls: None, constant: true, len: n }
         }
@@ -106,11 +106,11 @@ pub fn eval(node: &Node, cx: &Ctx<'_>, errs: &mut RowErrors) -> Vector {
             let set: Vec<Vector> = items.iter().map(|c| eval(c, cx, errs)).collect();
             let v = (0..n)
                 .map(|i| {
-                    let found = !x.is_null(i) && set.iter().any(|s| !s.is_null(0) && compare(Cmp::Eq, *d, &x, i, s, 0));
-                    i128::from(found != *negated && !x.is_null(i))
+                    let found = set.iter().any(|s| !s.is_null(0) && compare(Cmp::Eq, *d, &x, i, s, 0));
+                    i128::from(found != *negated)
                 })
                 .collect();
-            out(&node.ty(), Data::Int(v), None)
+            out(&node.ty(), Data::Int(v), nulls_of(&[&x], n))
         }
         Node::Like(a, parts, negated, ci) => {
             let x = eval(a, cx, errs);
@@ -175,7 +175,8 @@ pub fn eval(node: &Node, cx: &Ctx<'_>, errs: &mut RowErrors) -> Vector {
                     i128::from(match f {
                         TimeFn::StartOfMinute => s - s.rem_euclid(60),
                         TimeFn::StartOfHour => s - s.rem_euclid(3600),
-                        TimeFn::StartOfDay => s - s.rem_euclid(86_400),
+                        // A Date past DateTime's range saturates, as ClickHouse does.
+                        TimeFn::StartOfDay => (s - s.rem_euclid(86_400)).min(i64::from(u32::MAX)),
                         TimeFn::StartOfInterval(len) => {
                             if *len < 3600 || 86_400 % len == 0 {
                                 s - s.rem_euclid(*len)
@@ -224,11 +225,23 @@ pub fn eval(node: &Node, cx: &Ctx<'_>, errs: &mut RowErrors) -> Vector {
                             .collect(),
                     )
                 }
-                _ => Data::Int(
-                    (0..n)
-                        .map(|i| if d >= 0 { x.int(i) } else { round_away(x.int(i), 10i128.pow((-d) as u32)) })
-                        .collect(),
-                ),
+                _ => {
+                    let (signed, bits) = ty.int_shape().unwrap_or((true, 64));
+                    Data::Int(
+                        (0..n)
+                            .map(|i| {
+                                if d >= 0 {
+                                    return x.int(i);
+                                }
+                                // As ClickHouse: (x ± k/2) / k * k in the type's width.
+                                let k = 10i128.pow((-d) as u32);
+                                let v = x.int(i);
+                                let shifted = wrap(if v >= 0 { v + k / 2 } else { v - k / 2 }, signed, bits);
+                                wrap(shifted / k * k, signed, bits)
+                            })
+                            .collect(),
+                    )
+                }
             };
             out(ty, data, nulls_of(&[&x], n))
         }
@@ -449,6 +462,12 @@ pub fn convert_rows(x: &Vector, ty: &Ty, bad: OnBad, mut errs: Option<&mut RowEr
         return Vector::nulls_of(ty.clone(), n);
     }
     let mut nulls: Vec<bool> = (0..n).map(|i| x.is_null(i)).collect();
+    // ClickHouse 26.9: text that does not parse, from a Nullable(String), is NULL.
+    let bad = if bad == OnBad::Fail && x.ty.nullable && matches!(x.data, Data::Str(_)) && ty.nullable {
+        OnBad::Null
+    } else {
+        bad
+    };
     let mut fail = |i: usize, nulls: &mut Vec<bool>, why: String| match bad {
         OnBad::Null => nulls[i] = true,
         OnBad::Zero => {}
@@ -525,7 +544,14 @@ fn to_int_like(x: &Vector, i: usize, target: &Base) -> Result<i128, String> {
     if let Data::Str(_) = x.data {
         let s = x.bytes(i);
         let parsed = match target {
-            Base::Int { signed, bits } => text::read_int(s).filter(|v| wrap(*v, *signed, *bits) == *v),
+            // As ClickHouse: too many digits wrap; a sign on an unsigned type is refused.
+            Base::Int { signed, bits } => {
+                if !signed && s.first() == Some(&b'-') {
+                    None
+                } else {
+                    text::read_int(s).map(|v| wrap(v, *signed, *bits))
+                }
+            }
             Base::Bool => match s {
                 b"true" | b"1" => Some(1),
                 b"false" | b"0" => Some(0),
@@ -546,13 +572,7 @@ fn to_int_like(x: &Vector, i: usize, target: &Base) -> Result<i128, String> {
             return Err(format!("cannot convert {f} to {target}"));
         }
         return match target {
-            Base::Int { signed, bits } => {
-                let t = f.trunc();
-                if t.abs() >= 1.7e38 {
-                    return Err(format!("{f} is out of range for {target}"));
-                }
-                Ok(wrap(t as i128, *signed, *bits))
-            }
+            Base::Int { signed, bits } => Ok(float_to_int(f, *signed, *bits)),
             Base::Bool => Ok(i128::from(f != 0.0)),
             Base::Decimal { precision, scale } => {
                 let v = (f * 10f64.powi(i32::from(*scale))).trunc();
@@ -588,8 +608,9 @@ fn to_int_like(x: &Vector, i: usize, target: &Base) -> Result<i128, String> {
         (Base::DateTime, Base::Date) => Ok(v.div_euclid(86_400)),
         (Base::DateTime64(p), Base::Date) => Ok(v.div_euclid(pow(*p) * 86_400)),
         (Base::Date, Base::Date) => Ok(v),
-        (_, Base::Date) => Ok(if v < 65_536 { v } else { v.div_euclid(86_400) }),
-        (Base::Date, Base::DateTime) => Ok(v * 86_400),
+        // A number below 65536 is a day number, else a Unix time (as UInt32).
+        (_, Base::Date) => Ok(if v < 65_536 { v } else { v.min(i128::from(u32::MAX)).div_euclid(86_400) }),
+        (Base::Date, Base::DateTime) => Ok(wrap(v * 86_400, false, 32)),
         (Base::DateTime64(p), Base::DateTime) => Ok(v.div_euclid(pow(*p))),
         (_, Base::DateTime) => Ok(wrap(v, false, 32)),
         (Base::Date, Base::DateTime64(p)) => Ok(v * 86_400 * pow(*p)),
@@ -598,6 +619,35 @@ fn to_int_like(x: &Vector, i: usize, target: &Base) -> Result<i128, String> {
         }
         (_, Base::DateTime64(p)) => Ok(v * pow(*p)),
         _ => Err(format!("cannot convert {from} to {target}")),
+    }
+}
+
+/// A float truncated to an integer type the way ClickHouse's conversion does on x86-64:
+/// through a 32-bit conversion for narrow types, a 64-bit one for UInt32 and Int64,
+/// out-of-range values becoming the conversion's "indefinite" minimum, then wrapped.
+fn float_to_int(f: f64, signed: bool, bits: u8) -> i128 {
+    let t = f.trunc();
+    let via32 =
+        || if (-2_147_483_648.0..2_147_483_648.0).contains(&t) { i128::from(t as i32) } else { i128::from(i32::MIN) };
+    let via64 = || {
+        if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&t) {
+            i128::from(t as i64)
+        } else {
+            i128::from(i64::MIN)
+        }
+    };
+    match (signed, bits) {
+        (false, 64) => {
+            if (0.0..18_446_744_073_709_551_616.0).contains(&t) {
+                i128::from(t as u64)
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&t) {
+                wrap(i128::from(t as i64), false, 64)
+            } else {
+                1i128 << 63
+            }
+        }
+        (true, 64) | (false, 32) => wrap(via64(), signed, bits),
+        _ => wrap(via32(), signed, bits),
     }
 }
 

@@ -156,9 +156,19 @@ impl Node {
             Node::Const(v) => v.ty.clone(),
             Node::Now => Ty::of(super::ty::Base::DateTime),
             Node::Compare(_, a, b, _) => Ty::uint8().with_null(a.ty().nullable || b.ty().nullable),
-            Node::And(items) | Node::Or(items) => Ty::uint8().with_null(items.iter().any(|n| n.ty().nullable)),
-            Node::Not(a) => Ty::uint8().with_null(a.ty().nullable),
-            Node::IsNull(..) | Node::In(..) => Ty::uint8(),
+            // Logic over a Bool gives Bool (ClickHouse 22+), else UInt8.
+            Node::And(items) | Node::Or(items) => {
+                let bool = items.iter().any(|n| n.ty().base == super::ty::Base::Bool);
+                let base = if bool { Ty::of(super::ty::Base::Bool) } else { Ty::uint8() };
+                base.with_null(items.iter().any(|n| n.ty().nullable))
+            }
+            Node::Not(a) => {
+                let t = a.ty();
+                let base = if t.base == super::ty::Base::Bool { Ty::of(super::ty::Base::Bool) } else { Ty::uint8() };
+                base.with_null(t.nullable)
+            }
+            Node::IsNull(..) => Ty::uint8(),
+            Node::In(a, ..) => Ty::uint8().with_null(a.ty().nullable),
             Node::Like(a, ..) => Ty::uint8().with_null(a.ty().nullable),
         }
     }

@@ -32,18 +32,25 @@ pub fn write_int_like(base: &Base, v: i128, out: &mut Vec<u8>) {
     }
 }
 
-/// A decimal's unscaled value with `scale` digits after the point.
+/// A decimal's unscaled value as ClickHouse writes it: trailing zeros of the fraction
+/// left out (`2.50` → `2.5`, `0.00` → `0`), as its `output_format_decimal_trailing_zeros`
+/// default does.
 pub fn write_decimal(v: i128, scale: u8, out: &mut Vec<u8>) {
-    if scale == 0 {
-        let _ = write!(out, "{v}");
-        return;
-    }
     let unit = 10u128.pow(u32::from(scale));
     let abs = v.unsigned_abs();
     if v < 0 {
         out.push(b'-');
     }
-    let _ = write!(out, "{}.{:0width$}", abs / unit, abs % unit, width = usize::from(scale));
+    let _ = write!(out, "{}", abs / unit);
+    let mut frac = abs % unit;
+    let mut digits = usize::from(scale);
+    while digits > 0 && frac % 10 == 0 {
+        frac /= 10;
+        digits -= 1;
+    }
+    if digits > 0 {
+        let _ = write!(out, ".{frac:0digits$}");
+    }
 }
 
 fn write_date(days: i64, out: &mut Vec<u8>) {
@@ -131,9 +138,15 @@ pub fn read_decimal(text: &[u8], precision: u8, scale: u8) -> Option<i128> {
     parse_decimal(text, precision, scale).ok()
 }
 
-/// A date (`YYYY-MM-DD`) from text, as days.
+/// A date (`YYYY-MM-DD`, a timestamp's date, or `YYYYMMDD`) from text, as days.
 pub fn read_date(text: &[u8]) -> Option<i64> {
-    parse_date(text)
+    parse_date(text).or_else(|| {
+        if text.len() != 8 || !text.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let dashed = [&text[..4], b"-", &text[4..6], b"-", &text[6..]].concat();
+        parse_date(&dashed)
+    })
 }
 
 /// A time (`YYYY-MM-DD hh:mm:ss[.fff]`, ISO-8601, or a date) from text, as ticks of
@@ -176,6 +189,9 @@ mod tests {
             String::from_utf8(o).unwrap()
         };
         assert_eq!(s(Base::Decimal { precision: 9, scale: 2 }, -1205), "-12.05");
+        assert_eq!(s(Base::Decimal { precision: 9, scale: 2 }, 250), "2.5");
+        assert_eq!(s(Base::Decimal { precision: 9, scale: 2 }, 0), "0");
+        assert_eq!(s(Base::Decimal { precision: 9, scale: 3 }, -5), "-0.005");
         assert_eq!(s(Base::Date, 1), "1970-01-02");
         assert_eq!(s(Base::DateTime, 86_399), "1970-01-01 23:59:59");
         assert_eq!(s(Base::DateTime64(3), 1_500), "1970-01-01 00:00:01.500");

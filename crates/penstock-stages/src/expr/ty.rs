@@ -307,12 +307,12 @@ fn decimal_arith(op: Arith, a: &Ty, b: &Ty) -> Option<Base> {
     let (pb, sb) = as_decimal(b)?;
     let a_dec = matches!(a.base, Base::Decimal { .. });
     let b_dec = matches!(b.base, Base::Decimal { .. });
-    // The result's precision class is the widest decimal operand's (an integer operand
-    // does not widen it).
+    // With an integer operand the result keeps the decimal's precision; two decimals
+    // give the wider one's precision class.
     let class = match (a_dec, b_dec) {
         (true, true) => precision_class(pa).max(precision_class(pb)),
-        (true, false) => precision_class(pa),
-        _ => precision_class(pb),
+        (true, false) => pa,
+        _ => pb,
     };
     let scale = match op {
         Arith::Plus | Arith::Minus => sa.max(sb),
@@ -407,7 +407,8 @@ mod tests {
         assert_eq!(r(Arith::Multiply, "Float32", "Float32"), "Float64");
         assert_eq!(r(Arith::Divide, "UInt8", "UInt8"), "Float64");
         assert_eq!(r(Arith::Modulo, "Int32", "UInt8"), "Int16");
-        assert_eq!(r(Arith::Multiply, "Decimal(12, 2)", "UInt8"), "Decimal(18, 2)");
+        assert_eq!(r(Arith::Multiply, "Decimal(12, 2)", "UInt8"), "Decimal(12, 2)");
+        assert_eq!(r(Arith::Multiply, "Decimal(12, 2)", "Decimal(12, 2)"), "Decimal(18, 4)");
         assert_eq!(r(Arith::Plus, "Decimal(12, 2)", "Decimal(5, 3)"), "Decimal(18, 3)");
         assert!(arith_result(Arith::Plus, &t("String"), &t("UInt8")).is_err());
     }
