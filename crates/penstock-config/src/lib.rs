@@ -27,12 +27,14 @@ pub mod interpolate;
 pub mod model;
 pub mod publication;
 pub mod relay;
+pub mod stages;
 pub mod units;
 pub mod validate;
 
 pub use error::ConfigError;
 pub use publication::{ClickHouseSource, KafkaSink, Publication, Relation, SourceStart, TopicCreation};
 pub use relay::Relay;
+pub use stages::{StageSpecs, Transform};
 pub use validate::{
     BatchLimits, ClickHouseSink, Compression, Delivery, InsertFormat, Job, KafkaSource, Pipeline, RetryPolicy, Secret,
     SqlTerm, StartFrom, TableCreation,

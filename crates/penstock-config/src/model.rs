@@ -77,6 +77,17 @@ pub struct PipelineFile {
     /// `--http`/`--http-token` override it.
     #[serde(default)]
     pub http: HttpFile,
+    /// Stages between decode and sink, in order: `- filter: "<expression>"`.
+    #[serde(default)]
+    pub transforms: Option<Spanned<Vec<Spanned<TransformFile>>>>,
+}
+
+/// One stage of `transforms:`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum TransformFile {
+    /// Keep the rows where this ClickHouse SQL expression is true.
+    Filter(String),
 }
 
 /// HTTP API settings.
@@ -358,6 +369,9 @@ pub struct FieldFile {
     pub unit: Option<EpochUnitFile>,
     /// Compression codec for the column when Penstock creates it, e.g. `Delta, ZSTD(1)`.
     pub codec: Option<String>,
+    /// A ClickHouse SQL expression over the columns before this one (a computed
+    /// column), e.g. `toUInt64(round(amount * 100))`.
+    pub expr: Option<String>,
 }
 
 /// Units of epoch numbers.
@@ -508,6 +522,7 @@ impl<'de> Deserialize<'de> for FieldFile {
                     raw_json: false,
                     unit: None,
                     codec: None,
+                    expr: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldFile, A::Error> {
@@ -532,6 +547,8 @@ impl<'de> Deserialize<'de> for FieldFile {
                     unit: Option<EpochUnitFile>,
                     #[serde(default)]
                     codec: Option<String>,
+                    #[serde(default)]
+                    expr: Option<String>,
                 }
                 let f = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(FieldFile {
@@ -544,6 +561,7 @@ impl<'de> Deserialize<'de> for FieldFile {
                     raw_json: f.raw_json,
                     unit: f.unit,
                     codec: f.codec,
+                    expr: f.expr,
                 })
             }
         }

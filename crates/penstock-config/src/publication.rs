@@ -20,6 +20,9 @@ pub struct Publication {
     pub http_address: Option<String>,
     /// HTTP API bearer token from the file.
     pub http_token: Option<Secret>,
+    /// `transforms:` filters, checked against the table's (or query's) columns when the
+    /// source is opened, before anything is published.
+    pub filters: Vec<String>,
 }
 
 /// What a ClickHouse source reads.
@@ -119,6 +122,7 @@ pub(crate) struct Rest {
     pub(crate) schema_given: bool,
     pub(crate) delivery: DeliveryFile,
     pub(crate) http: HttpFile,
+    pub(crate) transforms: Option<Spanned<Vec<Spanned<TransformFile>>>>,
 }
 
 pub(crate) fn validate(
@@ -230,12 +234,24 @@ pub(crate) fn validate(
             "the Kafka sink is always exactly-once (recovery reads the output topic; nothing to turn off)",
         ));
     }
+    let filters = f
+        .transforms
+        .map(|t| {
+            t.value
+                .into_iter()
+                .map(|t| match t.value {
+                    TransformFile::Filter(text) => text,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Publication {
         name,
         source,
         sink,
         http_address: f.http.address.filter(|a| !a.trim().is_empty()),
         http_token: f.http.token.filter(|t| !t.is_empty()).map(Secret::new),
+        filters,
     })
 }
 

@@ -31,6 +31,8 @@ pub struct Relay {
     pub http_address: Option<String>,
     /// HTTP API bearer token from the file.
     pub http_token: Option<Secret>,
+    /// Computed columns and transforms, checked.
+    pub stages: crate::stages::StageSpecs,
 }
 
 /// The sections of the file besides the source and sink that a relay reads.
@@ -43,6 +45,7 @@ pub(crate) struct Rest {
     pub(crate) unknown_fields: UnknownFieldsFile,
     pub(crate) freshness: FreshnessFile,
     pub(crate) http: HttpFile,
+    pub(crate) transforms: Option<Spanned<Vec<Spanned<TransformFile>>>>,
 }
 
 pub(crate) fn validate(
@@ -56,7 +59,9 @@ pub(crate) fn validate(
     let Some(schema) = f.schema else {
         return Err(loc.plain_at("schema", "a Kafka source needs a `schema:` (the columns each message becomes)"));
     };
-    let (fields, limits) = crate::validate::decoded_fields(&schema, f.limits, loc)?;
+    let decoded = crate::validate::decoded_fields(&schema, f.limits, loc)?;
+    let stages = decoded.stages(f.transforms.as_ref(), loc)?;
+    let crate::validate::Decoded { fields, limits, .. } = decoded;
     let sink_at = sink.referenced;
     let sink = crate::publication::kafka_sink(sink, loc)?;
     for k in &sink.key {
@@ -120,5 +125,6 @@ pub(crate) fn validate(
         dead_letter_topic,
         http_address: f.http.address.filter(|a| !a.trim().is_empty()),
         http_token: f.http.token.filter(|t| !t.is_empty()).map(Secret::new),
+        stages,
     })
 }

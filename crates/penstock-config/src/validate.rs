@@ -38,6 +38,8 @@ pub struct Pipeline {
     pub sink: ClickHouseSink,
     /// Delivery guarantee.
     pub delivery: Delivery,
+    /// Computed columns and transforms, checked.
+    pub stages: crate::stages::StageSpecs,
 }
 
 /// Delivery guarantees.
@@ -302,6 +304,7 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Job, Config
                 schema_given: f.schema.is_some(),
                 delivery: f.delivery,
                 http: f.http,
+                transforms: f.transforms,
             };
             return crate::publication::validate(name, c, rest, loc).map(Job::Publish);
         }
@@ -318,6 +321,7 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Job, Config
                 unknown_fields: f.unknown_fields,
                 freshness: f.freshness,
                 http: f.http,
+                transforms: f.transforms,
             };
             return crate::relay::validate(name, source, k, rest, loc).map(Job::Relay);
         }
@@ -344,6 +348,7 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Job, Config
         f.unknown_fields,
         f.freshness,
         f.http,
+        f.transforms,
         loc,
     )
     .map(Job::Ingest)
@@ -412,7 +417,7 @@ pub(crate) fn decoded_fields(
     schema: &serde_saphyr::Spanned<OrderedMap<serde_saphyr::Spanned<FieldFile>>>,
     limits_file: LimitsFile,
     loc: &Locator<'_>,
-) -> Result<(Vec<FieldSpec>, DecodeLimits), ConfigError> {
+) -> Result<Decoded, ConfigError> {
     let limits = DecodeLimits {
         max_message_bytes: usize::try_from(limits_file.max_message_bytes.0).unwrap_or(usize::MAX),
         max_depth: limits_file.max_depth,
@@ -426,6 +431,7 @@ pub(crate) fn decoded_fields(
         return Err(loc.spanned(schema_loc, "schema", "the schema has no columns"));
     }
     let mut fields = Vec::with_capacity(schema.value.0.len());
+    let mut computed = Vec::new();
     for (column, spanned) in &schema.value.0 {
         let path = format!("schema.{column}");
         let at = |msg: String| loc.spanned(&spanned.referenced, &path, msg);
@@ -433,7 +439,23 @@ pub(crate) fn decoded_fields(
         if column.trim().is_empty() {
             return Err(at("column name is empty".into()));
         }
+        if fd.expr.is_some() {
+            if fd.from.is_some() || fd.value.is_some() {
+                return Err(at("give one of `from`, `value` and `expr`".into()));
+            }
+            if fd.required
+                || fd.default.is_some()
+                || fd.raw_json
+                || fd.unit.is_some()
+                || fd.on_error != OnErrorFile::Reject
+            {
+                return Err(at(
+                    "`required`, `default`, `raw_json`, `unit` and `on_error` describe message fields, not computed columns".into(),
+                ));
+            }
+        }
         let source = match (&fd.from, fd.value) {
+            _ if fd.expr.is_some() => ValueSource::Computed,
             (Some(_), Some(_)) => return Err(at("give either `from` or `value`, not both".into())),
             (None, Some(ComputedFile::Now)) => ValueSource::Now,
             (None, Some(ComputedFile::Rest)) => ValueSource::Rest,
@@ -482,9 +504,34 @@ pub(crate) fn decoded_fields(
         // Compile each field alone so the error points at it.
         JsonDecoder::new(vec![spec.clone()], limits).map_err(|e| at(e.reason))?;
         fields.push(spec);
+        if let Some(text) = &fd.expr {
+            let index = fields.len() - 1;
+            let e = crate::stages::computed(&fields, index, text).map_err(at)?;
+            computed.push((index, column.clone(), e));
+        }
     }
 
-    Ok((fields, limits))
+    Ok(Decoded { fields, limits, computed })
+}
+
+/// A schema, checked: the columns a decoder fills, its limits, and the computed columns.
+pub(crate) struct Decoded {
+    pub(crate) fields: Vec<FieldSpec>,
+    pub(crate) limits: DecodeLimits,
+    pub(crate) computed: Vec<(usize, String, penstock_stages::expr::Expr)>,
+}
+
+impl Decoded {
+    /// The stages of a pipeline with this schema and `transforms:`.
+    pub(crate) fn stages(
+        &self,
+        transforms: Option<&serde_saphyr::Spanned<Vec<serde_saphyr::Spanned<TransformFile>>>>,
+        loc: &Locator<'_>,
+    ) -> Result<crate::stages::StageSpecs, ConfigError> {
+        let columns: Vec<(String, ColumnType)> = self.fields.iter().map(|f| (f.column.clone(), f.ty.clone())).collect();
+        let transforms = crate::stages::transforms(transforms, &columns, loc)?;
+        Ok(crate::stages::StageSpecs { computed: self.computed.clone(), transforms })
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // the sections of one file, taken apart once
@@ -500,10 +547,13 @@ fn validate_ingest(
     unknown_fields: UnknownFieldsFile,
     freshness: FreshnessFile,
     http: HttpFile,
+    transforms: Option<serde_saphyr::Spanned<Vec<serde_saphyr::Spanned<TransformFile>>>>,
     loc: &Locator<'_>,
 ) -> Result<Pipeline, ConfigError> {
     let source = kafka_source(&name, k, loc)?;
-    let (fields, limits) = decoded_fields(&schema, limits_file, loc)?;
+    let decoded = decoded_fields(&schema, limits_file, loc)?;
+    let stages = decoded.stages(transforms.as_ref(), loc)?;
+    let Decoded { fields, limits, .. } = decoded;
     let cl = &c.referenced;
     let c = c.value;
     let url = c.url.trim().trim_end_matches('/').to_string();
@@ -678,5 +728,6 @@ fn validate_ingest(
         http_token: http.token.filter(|t| !t.is_empty()).map(Secret::new),
         sink,
         delivery,
+        stages,
     })
 }

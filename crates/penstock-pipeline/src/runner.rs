@@ -210,7 +210,7 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
             replays: Vec::new(),
             dead_letters: dead_letters.clone(),
             evolver,
-            stages: penstock_stages::Stages::none(),
+            stages: p.stages.build(),
         },
         shared: shared.clone(),
         tx: Some(tx),

@@ -397,9 +397,12 @@ impl SourceLoop {
     /// for the sink (the one place that does, for the normal path and the drain alike).
     fn count_sealed(&mut self, st: &mut LoopState) -> Result<(), PipelineError> {
         for mut b in st.sealed.drain(..) {
-            if let Err(e) = crate::staging::run_stages(&mut self.intake.stages, &self.intake.dead_letters, &mut b) {
-                self.stop.request(StopReason::Failure);
-                return Err(e.into());
+            match crate::staging::run_stages(&mut self.intake.stages, &self.intake.dead_letters, &mut b) {
+                Ok(dropped) => Stats::add(&self.stats.rows_filtered, dropped),
+                Err(e) => {
+                    self.stop.request(StopReason::Failure);
+                    return Err(e.into());
+                }
             }
             Stats::add(&self.stats.messages, b.messages);
             Stats::add(&self.stats.undecodable, b.undecodable);

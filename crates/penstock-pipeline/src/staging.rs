@@ -13,14 +13,14 @@ use penstock_stages::{StageError, Stages, StreamRows};
 
 /// Runs the stages over a sealed batch, dead-letters the rows they could not compute
 /// (kind `transform_failed`, with the message they came from) and removes every row
-/// they dropped.
+/// they dropped. Returns how many rows they dropped (filtered).
 pub(crate) fn run_stages(
     stages: &mut Stages,
     dead_letters: &DeadLetterTable,
     batch: &mut SealedBatch,
-) -> Result<(), StageError> {
+) -> Result<u64, StageError> {
     if stages.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let streams: Vec<StreamRows<'_>> = batch
         .ranges
@@ -49,7 +49,7 @@ pub(crate) fn run_stages(
         batch.buffers.origins.retain_rows(keep);
         batch.ranges.recount(keep);
     }
-    Ok(())
+    Ok(outcome.dropped)
 }
 
 #[cfg(test)]

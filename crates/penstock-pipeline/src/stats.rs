@@ -14,6 +14,8 @@ pub struct Stats {
     pub dead_lettered: AtomicU64,
     /// Rows ClickHouse acknowledged.
     pub rows_inserted: AtomicU64,
+    /// Rows the transforms dropped (filters), not counting rows they rejected.
+    pub rows_filtered: AtomicU64,
     /// Insert bodies sent (bytes, after compression).
     pub bytes_sent: AtomicU64,
     /// Batches inserted.
@@ -43,6 +45,7 @@ impl Default for Stats {
             undecodable: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             rows_inserted: AtomicU64::new(0),
+            rows_filtered: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             retries: AtomicU64::new(0),
@@ -66,6 +69,7 @@ impl Stats {
             undecodable: g(&self.undecodable),
             dead_lettered: g(&self.dead_lettered),
             rows_inserted: g(&self.rows_inserted),
+            rows_filtered: g(&self.rows_filtered),
             bytes_sent: g(&self.bytes_sent),
             batches: g(&self.batches),
             retries: g(&self.retries),
@@ -95,6 +99,8 @@ pub struct StatsSnapshot {
     pub dead_lettered: u64,
     /// Rows inserted.
     pub rows_inserted: u64,
+    /// Rows the transforms dropped.
+    pub rows_filtered: u64,
     /// Bytes sent.
     pub bytes_sent: u64,
     /// Batches inserted.

@@ -259,6 +259,12 @@ impl Telemetry {
             snap.dead_letters.to_string(),
         );
         metric(
+            "penstock_rows_filtered_total",
+            "counter",
+            "Rows the transforms' filters dropped.",
+            snap.rows_filtered.to_string(),
+        );
+        metric(
             "penstock_sink_recoveries_total",
             "counter",
             "Producer sessions ended by an error and recovered.",
@@ -280,7 +286,7 @@ impl Telemetry {
         let snap = p.snapshot();
         format!(
             "\"publish\":{{\"rows_read\":{},\"messages_produced\":{},\"messages_skipped\":{},\"recoveries\":{},\
-             \"late_rows\":{},\"read_retries\":{},\"dead_letters\":{},\"lag_rows\":{},\"lag_seconds\":{},\"cursor\":{}}},",
+             \"late_rows\":{},\"read_retries\":{},\"dead_letters\":{},\"rows_filtered\":{},\"lag_rows\":{},\"lag_seconds\":{},\"cursor\":{}}},",
             snap.rows_read,
             snap.messages_produced,
             snap.messages_skipped,
@@ -288,6 +294,7 @@ impl Telemetry {
             snap.late_rows,
             snap.read_retries,
             snap.dead_letters,
+            snap.rows_filtered,
             p.lag_rows.load(Ordering::Relaxed),
             p.lag_seconds.load(Ordering::Relaxed),
             p.cursor_first.load(Ordering::Relaxed)
@@ -412,6 +419,12 @@ impl Telemetry {
             );
             counter(
                 &mut out,
+                "penstock_rows_filtered_total",
+                "Rows the transforms' filters dropped.",
+                snap.rows_filtered,
+            );
+            counter(
+                &mut out,
                 "penstock_messages_undecodable_total",
                 "Messages that could not be decoded.",
                 snap.undecodable,
@@ -530,7 +543,7 @@ impl Telemetry {
         });
         format!(
             "{{\"pipelines\":[{{\"name\":{},\"table\":{},\"state\":\"{}\",\"clickhouse_reachable\":{},\
-             {}{}\"messages\":{},\"rows_inserted\":{},\"dead_lettered\":{},\"bytes_sent\":{},\"retries\":{},\
+             {}{}\"messages\":{},\"rows_inserted\":{},\"rows_filtered\":{},\"dead_lettered\":{},\"bytes_sent\":{},\"retries\":{},\
              \"partitions\":[{}],\"last_error\":{}}}]}}",
             json_str(&self.pipeline),
             json_str(&self.table),
@@ -540,6 +553,7 @@ impl Telemetry {
             self.publish_json(),
             snap.messages,
             snap.rows_inserted,
+            snap.rows_filtered,
             snap.dead_lettered,
             snap.bytes_sent,
             snap.retries,

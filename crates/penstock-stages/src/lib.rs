@@ -95,6 +95,8 @@ pub struct Outcome<'s> {
     pub keep: Option<&'s [bool]>,
     /// Rows no stage could compute, with why (their flags are cleared): dead letters.
     pub rejected: &'s [(usize, String)],
+    /// Rows the stages dropped in this batch (filtered, deduplicated; not the rejected).
+    pub dropped: u64,
 }
 
 impl std::fmt::Debug for Stages {
@@ -140,11 +142,12 @@ impl Stages {
     ) -> Result<Outcome<'_>, StageError> {
         self.rejected.clear();
         if self.stages.is_empty() || block.is_empty() {
-            return Ok(Outcome { keep: None, rejected: &[] });
+            return Ok(Outcome { keep: None, rejected: &[], dropped: 0 });
         }
         self.keep.clear();
         self.keep.resize(block.rows(), true);
         let mut kept = block.rows();
+        let mut dropped = 0;
         for (index, stage) in self.stages.iter_mut().enumerate() {
             let before = self.rejected.len();
             let mut batch =
@@ -161,11 +164,13 @@ impl Stages {
                 self.keep[*row] = false;
             }
             let now = self.keep.iter().filter(|k| **k).count();
-            self.dropped[index] += (kept - now - (self.rejected.len() - before)) as u64;
+            let by_stage = (kept - now - (self.rejected.len() - before)) as u64;
+            self.dropped[index] += by_stage;
+            dropped += by_stage;
             kept = now;
         }
         let keep = (kept < block.rows()).then_some(self.keep.as_slice());
-        Ok(Outcome { keep, rejected: &self.rejected })
+        Ok(Outcome { keep, rejected: &self.rejected, dropped })
     }
 }
 

@@ -40,6 +40,9 @@ pub enum ValueSource {
     Key,
     /// The time the message was decoded (`now`).
     Now,
+    /// Computed after decoding, from other columns (`expr:`): the decoder writes the
+    /// type's default and the computed-columns stage fills the column.
+    Computed,
 }
 
 /// What to do when a present value cannot be converted to the column type.

@@ -65,6 +65,7 @@ pub async fn check(p: &Publication) -> Result<PublicationCheck, PipelineError> {
     let stats = Arc::new(PublishStats::default());
     let reader = Reader::open(&p.source, stats).await?;
     check_keys(p, reader.columns())?;
+    filters(p, reader.columns())?;
     let partitions = describe_topic(&p.sink, &p.sink.topic, p.sink.create.is_some()).await?.map(|n| n as usize);
     Ok(PublicationCheck {
         columns: reader.columns().iter().map(|(n, t)| (n.clone(), t.to_string())).collect(),
@@ -117,6 +118,7 @@ pub async fn run_publication(
     let stats = Arc::new(PublishStats::default());
     let reader = Reader::open(&p.source, stats.clone()).await?;
     check_keys(&p, reader.columns())?;
+    let stages = filters(&p, reader.columns())?;
     let partitions = prepare_topic(&p.sink, &p.sink.topic, p.sink.create.as_ref()).await?;
     tracing::info!(
         pipeline = %p.name, source = %penstock_clickhouse::Cursor::from_sql(&p.source), topic = %p.sink.topic, partitions,
@@ -130,10 +132,7 @@ pub async fn run_publication(
     let name = p.name.clone();
     let work = {
         let (stop, stats, opts) = (stop.clone(), stats.clone(), opts.clone());
-        move || {
-            let stages = penstock_stages::Stages::none();
-            Loop { p, reader, partitions, stop, stats, runtime, opts, lease, stages }.run()
-        }
+        move || Loop { p, reader, partitions, stop, stats, runtime, opts, lease, stages }.run()
     };
     drive(started, &name, &opts, &stop, &stats, work).await
 }
@@ -149,6 +148,32 @@ struct Loop {
     lease: Option<Arc<WriterLease>>,
     /// The transforms, kept across sessions.
     stages: penstock_stages::Stages,
+}
+
+/// The publication's filters, checked against the columns the source reads.
+fn filters(
+    p: &Publication,
+    columns: &[(String, penstock_codec::ColumnType)],
+) -> Result<penstock_stages::Stages, PipelineError> {
+    let mut stages: Vec<Box<dyn penstock_stages::Stage>> = Vec::new();
+    for (i, text) in p.filters.iter().enumerate() {
+        let e = penstock_stages::expr::Expr::compile(text, columns).map_err(|e| {
+            let at = if e.line > 0 {
+                format!(" (line {}, column {} of the expression)", e.line, e.column)
+            } else {
+                String::new()
+            };
+            PipelineError::Source(format!("transforms[{i}].filter `{text}`: {}{at}", e.message))
+        })?;
+        if !e.ty().is_integer() {
+            return Err(PipelineError::Source(format!(
+                "transforms[{i}].filter `{text}` is {}, not a condition (UInt8 or Bool)",
+                e.ty()
+            )));
+        }
+        stages.push(Box::new(penstock_stages::Filter::new(e)));
+    }
+    Ok(penstock_stages::Stages::new(stages))
 }
 
 /// Joins the writer group of the pipeline (see `penstock_kafka::lease`), unless the sink
@@ -223,6 +248,7 @@ impl Loop {
                         b.positions[*row].to_header()
                     )));
                 }
+                PublishStats::add(&self.stats.rows_filtered, outcome.dropped);
                 let keep = outcome.keep;
                 let (encoder, keys) = layout.get_or_insert_with(|| {
                     (

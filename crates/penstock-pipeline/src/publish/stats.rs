@@ -27,6 +27,8 @@ pub struct PublishStats {
     pub cursor_first: AtomicI64,
     /// Kafka → Kafka: messages sent to the dead-letter topic.
     pub dead_letters: AtomicU64,
+    /// Rows the transforms dropped (filters).
+    pub rows_filtered: AtomicU64,
     /// Sum of produce latencies (send → acknowledgement), microseconds.
     pub produce_latency_us: AtomicU64,
 }
@@ -48,6 +50,8 @@ pub struct PublishSnapshot {
     pub read_retries: u64,
     /// Dead letters sent.
     pub dead_letters: u64,
+    /// Rows the transforms dropped.
+    pub rows_filtered: u64,
 }
 
 impl PublishStats {
@@ -67,6 +71,7 @@ impl PublishStats {
             late_rows: g(&self.late_rows),
             read_retries: g(&self.read_retries),
             dead_letters: g(&self.dead_letters),
+            rows_filtered: g(&self.rows_filtered),
         }
     }
 }

@@ -105,7 +105,7 @@ pub async fn run_relay(r: Relay, opts: RunOptions, stop: Arc<Stop>) -> Result<Pu
     let work = {
         let (stop, stats, opts) = (stop.clone(), stats.clone(), opts.clone());
         move || {
-            let stages = penstock_stages::Stages::none();
+            let stages = r.stages.build();
             RelayLoop { r, decoder, keys, streams, destinations, stop, stats, opts, targets: None, lease, stages }.run()
         }
     };

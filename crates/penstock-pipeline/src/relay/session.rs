@@ -271,6 +271,7 @@ impl RelaySession {
                 // Rows a stage drops are not sent; the others keep their row numbers;
                 // rows a stage could not compute are dead-lettered in their place.
                 let outcome = stages.run(&mut self.block, self.now, &from)?;
+                PublishStats::add(&self.stats.rows_filtered, outcome.dropped);
                 for row in 0..rows {
                     if let Some((_, why)) = outcome.rejected.iter().find(|(r, _)| *r == row) {
                         self.send_dead_letter(stream, &m, row, "transform_failed", why)?;

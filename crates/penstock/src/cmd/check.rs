@@ -125,6 +125,9 @@ async fn check_publication(args: &CheckArgs, p: &penstock_config::Publication) -
     match penstock_pipeline::publish::check(p).await {
         Ok(c) => {
             println!("ok   ClickHouse {}: source has {} columns", p.source.url, c.columns.len());
+            for (i, f) in p.filters.iter().enumerate() {
+                println!("ok   transforms[{i}]: filter `{f}`");
+            }
             let cursor: Vec<String> = c.cursor.iter().map(|(n, t)| format!("{n} {t}")).collect();
             if p.source.block {
                 println!(
@@ -151,6 +154,19 @@ async fn check_publication(args: &CheckArgs, p: &penstock_config::Publication) -
             kafka_sink_passed(&p.sink, "each partition's last message")
         }
         Err(e) => one_check_failed(&e),
+    }
+}
+
+/// What runs between decode and sink: each computed column and transform, with its
+/// checked type.
+fn print_stages(stages: &penstock_config::StageSpecs) {
+    for (_, column, e) in &stages.computed {
+        println!("ok   computed column `{column}` = {} ({})", e.text(), e.ty());
+    }
+    for (i, t) in stages.transforms.iter().enumerate() {
+        match t {
+            penstock_config::Transform::Filter(e) => println!("ok   transforms[{i}]: filter `{}`", e.text()),
+        }
     }
 }
 
@@ -181,6 +197,7 @@ async fn check_relay(args: &CheckArgs, r: &penstock_config::Relay) -> ExitCode {
         r.sink.topic,
         r.dead_letter_topic
     );
+    print_stages(&r.stages);
     match penstock_pipeline::relay::check(r).await {
         Ok(c) => {
             println!("ok   Kafka {}: source partitions {}", r.source.brokers, c.streams.join(", "));
@@ -217,6 +234,7 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         p.sink.database,
         p.sink.table
     );
+    print_stages(&p.stages);
     let mut failures = 0;
 
     let source = p.source.clone();

@@ -263,7 +263,9 @@ fn one_writer_at_a_time_and_a_handover_when_it_stops() {
     let s = Services::start().expect("services");
     let (source, out, dead) = (unique_name("in"), unique_name("checked"), unique_name("dead"));
     s.kafka.create_topic(&source, 4).expect("source topic");
-    let want = produce_with_bad(&s, &source, 59_400, 3, 99);
+    // Half the messages are there from the start; the other half arrive while the
+    // writer changes (so the handover always lands mid-stream, however fast A is).
+    let first = produce_with_bad(&s, &source, 29_700, 3, 99);
     let pipeline = relay_pipeline(&s, &source, &out, &dead);
     let pipeline = pipeline.to_str().unwrap();
     let (log_a, log_b) = (s.dir().join("lease-a.log"), s.dir().join("lease-b.log"));
@@ -287,17 +289,27 @@ fn one_writer_at_a_time_and_a_handover_when_it_stops() {
         assert!(!(sa == Some("holding") && sb == Some("holding")), "two writers at once");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let want = std::thread::scope(|scope| {
+        let second = scope.spawn(|| produce_with_bad(&s, &source, 29_700, 4, 99));
+        // A stops while the second half is arriving (SIGTERM: it flushes and leaves the
+        // group); B holds the lease and finishes.
+        std::thread::sleep(Duration::from_millis(500));
+        crate::publish::sigterm(&mut a);
+        let status = wait_with_limit(&mut a, Duration::from_secs(60), &log_a);
+        assert!(status.success(), "{}", tail_of(&log_a, 30));
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while lease_state(&log_b) != Some("holding") {
+            assert!(Instant::now() < deadline, "B never took over:\n{}", tail_of(&log_b, 30));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let second = second.join().expect("second half produced");
+        crate::harness::Produced {
+            count: first.count + second.count,
+            amount_cents: first.amount_cents + second.amount_cents,
+            bad: first.bad + second.bad,
+        }
+    });
     let total = (want.count + want.bad) as i64;
-    assert!(size(&s) < total, "the handover must land mid-stream");
-    // A stops (SIGTERM: it flushes and leaves the group); B holds the lease and finishes.
-    crate::publish::sigterm(&mut a);
-    let status = wait_with_limit(&mut a, Duration::from_secs(60), &log_a);
-    assert!(status.success(), "{}", tail_of(&log_a, 30));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while lease_state(&log_b) != Some("holding") {
-        assert!(Instant::now() < deadline, "B never took over:\n{}", tail_of(&log_b, 30));
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let deadline = Instant::now() + Duration::from_secs(300);
     while size(&s) < total {
         assert!(Instant::now() < deadline, "B did not finish ({} of {total}):\n{}", size(&s), tail_of(&log_b, 30));

@@ -30,6 +30,7 @@ enum Src {
     Timestamp,
     Key,
     Now,
+    Computed,
 }
 
 #[derive(Clone, Debug)]
@@ -87,6 +88,7 @@ impl JsonDecoder {
                         Leaf::DateTime(_) | Leaf::DateTime64(..) | Leaf::Int { .. } | Leaf::Wide { .. }
                     )
                     | (ValueSource::Now, Leaf::DateTime(_) | Leaf::DateTime64(..))
+                    | (ValueSource::Computed, _)
             );
             if !ok {
                 let wants = match spec.source {
@@ -121,6 +123,7 @@ impl JsonDecoder {
                 ValueSource::Timestamp => Src::Timestamp,
                 ValueSource::Key => Src::Key,
                 ValueSource::Now => Src::Now,
+                ValueSource::Computed => Src::Computed,
             };
             let default = match &spec.options.default {
                 None => None,
@@ -324,6 +327,10 @@ impl JsonDecoder {
                 None => return missing(f, col, false),
             },
             Src::Now => write_time(&f.leaf, col, meta.now),
+            Src::Computed => {
+                col.push_default();
+                Ok(())
+            }
         };
         match result {
             Ok(()) => Ok(()),
