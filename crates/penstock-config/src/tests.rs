@@ -421,3 +421,51 @@ fn block_cursor_is_the_block_columns_without_settle_and_needs_a_table() {
     assert!(e.message.contains("`cursor: block` reads a table's block numbers"), "{e}");
     assert!(publication(&PUBLISH.replace("cursor: { columns: [ts, id] }", "cursor: blocks")).is_err());
 }
+
+#[test]
+fn computed_columns_and_filters_are_checked_where_they_are_written() {
+    let with = |schema_extra: &str, transforms: &str| {
+        GOOD.replace(
+            "  ingest:     { type: DateTime, value: now }\n",
+            &format!("  ingest:     {{ type: DateTime, value: now }}\n{schema_extra}"),
+        ) + transforms
+    };
+    let good = with(
+        "  cents:      { type: UInt64, expr: \"toUInt64(round(amount * 100))\" }\n  big:        { type: UInt8, expr: \"cents > 1000\" }\n",
+        "transforms:\n  - filter: \"region != 'eu-west-1' AND big\"\n",
+    );
+    let p = parse(&good, "p.yaml", env).unwrap();
+    assert_eq!(p.fields[10].source, ValueSource::Computed);
+    let computed: Vec<_> = p.stages.computed.iter().map(|(i, n, e)| (*i, n.as_str(), e.ty().to_string())).collect();
+    assert_eq!(computed, vec![(10, "cents", "UInt64".to_string()), (11, "big", "UInt8".to_string())]);
+    assert_eq!(p.stages.transforms.len(), 1);
+    assert_eq!(p.stages.build().kinds(), vec!["computed columns", "filter"]);
+
+    // A computed column sees only the columns before it.
+    let e = err(&with("  a: { type: UInt64, expr: \"b + 1\" }\n  b: UInt64\n", ""));
+    assert_eq!((e.line, e.path.as_str()), (Some(20), "schema.a"), "{e}");
+    assert!(e.message.contains("unknown column `b`"), "{e}");
+    // An unknown function names the ones that exist, and where it is in the expression.
+    let e = err(&with("", "transforms:\n  - filter: \"user_id = 1 OR toFoo(region) = 1\"\n"));
+    assert_eq!((e.line, e.path.as_str()), (Some(28), "transforms[0].filter"), "{e}");
+    assert!(e.message.contains("unknown function toFoo") && e.message.contains("toYYYYMMDD"), "{e}");
+    assert!(e.message.contains("column 16 of the expression"), "{e}");
+    // Types are checked: a String is not a condition, a String does not go into a UInt64.
+    let e = err(&with("", "transforms:\n  - filter: \"region\"\n"));
+    assert!(e.message.contains("must be a condition"), "{e}");
+    let e = err(&with("  n: { type: UInt64, expr: \"region\" }\n", ""));
+    assert!(e.message.contains("does not convert to UInt64"), "{e}");
+    // A Nullable expression needs a Nullable column.
+    let e = err(&with("  n: { type: UInt8, expr: \"maybe + 1\" }\n", ""));
+    assert!(e.message.contains("can be NULL"), "{e}");
+    // Syntax errors say so.
+    let e = err(&with("", "transforms:\n  - filter: \"user_id >\"\n"));
+    assert!(e.message.contains("expression `user_id >`"), "{e}");
+    // `expr` excludes the message-field options.
+    let e = err(&with("  n: { type: UInt64, expr: \"user_id\", from: x }\n", ""));
+    assert!(e.message.contains("one of `from`, `value` and `expr`"), "{e}");
+    let e = err(&with("  n: { type: UInt64, expr: \"user_id\", required: true }\n", ""));
+    assert!(e.message.contains("not computed columns"), "{e}");
+    let e = err(&with("", "transforms:\n  - fliter: \"1\"\n"));
+    assert!(e.message.contains("fliter"), "{e}");
+}

@@ -232,7 +232,7 @@ impl Checker<'_> {
             },
             None => {
                 let names: Vec<&str> = self.columns.iter().map(|(n, _)| n.as_str()).collect();
-                Err(err(e, format!("unknown column `{name}`; the columns before this one are: {}", names.join(", "))))
+                Err(err(e, format!("unknown column `{name}`; the columns it can use are: {}", names.join(", "))))
             }
         }
     }

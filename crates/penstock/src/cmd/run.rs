@@ -52,8 +52,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(summary) => {
             let s = summary.stats;
             let secs = summary.elapsed.as_secs_f64().max(1e-9);
+            let filtered = if s.rows_filtered > 0 { format!(", {} filtered", s.rows_filtered) } else { String::new() };
             println!(
-                "{}: {} messages, {} rows inserted, {} dead-lettered ({} undecodable), {} inserts, {} retries, in {:.1}s ({:.0} rows/s)",
+                "{}: {} messages, {} rows inserted, {} dead-lettered ({} undecodable){filtered}, {} inserts, {} retries, in {:.1}s ({:.0} rows/s)",
                 match summary.reason {
                     StopReason::CaughtUp => "caught up",
                     StopReason::Signal => "stopped",
@@ -129,8 +130,9 @@ fn report_into_kafka(
         Ok(summary) => {
             let s = summary.stats;
             let secs = summary.elapsed.as_secs_f64().max(1e-9);
+            let filtered = if s.rows_filtered > 0 { format!(", {} filtered", s.rows_filtered) } else { String::new() };
             println!(
-                "{}: {} {read}, {} messages produced ({} dead letters), {} already in the topic, {} recoveries, {} late rows, in {:.1}s ({:.0} messages/s)",
+                "{}: {} {read}, {} messages produced ({} dead letters){filtered}, {} already in the topic, {} recoveries, {} late rows, in {:.1}s ({:.0} messages/s)",
                 match summary.reason {
                     StopReason::CaughtUp => "caught up",
                     StopReason::Signal => "stopped",

@@ -19,4 +19,5 @@ mod metrics;
 mod publish;
 mod relay;
 mod tables;
+mod transforms;
 mod types_on_server;
