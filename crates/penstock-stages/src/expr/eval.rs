@@ -68,12 +68,30 @@ pub fn eval(node: &Node, cx: &Ctx<'_>, errs: &mut RowErrors) -> Vector {
             if matches!(x.data, Data::Null) || matches!(y.data, Data::Null) {
                 return Vector::nulls_of(ty, n);
             }
-            let v: Vec<i128> = (0..n).map(|i| i128::from(compare(*c, *d, &x, i, &y, i))).collect();
+            // Fast path: integers against a constant (the common filter shape).
+            let v: Vec<i128> = match (x.ints(), y.constant, *d) {
+                (Some(xs), true, Domain::Int { left, right }) if !y.is_null(0) => {
+                    let k = y.int(0).saturating_mul(right);
+                    xs.iter().map(|a| i128::from(ordered(*c, a.saturating_mul(left).cmp(&k)))).collect()
+                }
+                _ => (0..n).map(|i| i128::from(compare(*c, *d, &x, i, &y, i))).collect(),
+            };
             out(&ty, Data::Int(v), nulls_of(&[&x, &y], n))
         }
         Node::And(items) | Node::Or(items) => {
             let and = matches!(node, Node::And(_));
             let vs: Vec<Vector> = items.iter().map(|x| eval(x, cx, errs)).collect();
+            // Fast path: no NULLs, every operand a column of integers.
+            let all: Option<Vec<&[i128]>> =
+                vs.iter().map(|v| if v.nulls.is_none() { v.ints() } else { None }).collect();
+            if let Some(all) = all {
+                let v = (0..n)
+                    .map(|i| {
+                        i128::from(if and { all.iter().all(|c| c[i] != 0) } else { all.iter().any(|c| c[i] != 0) })
+                    })
+                    .collect();
+                return out(&node.ty(), Data::Int(v), None);
+            }
             let mut nulls = vec![false; n];
             let v = (0..n)
                 .map(|i| {
@@ -104,12 +122,19 @@ pub fn eval(node: &Node, cx: &Ctx<'_>, errs: &mut RowErrors) -> Vector {
         Node::In(a, items, d, negated) => {
             let x = eval(a, cx, errs);
             let set: Vec<Vector> = items.iter().map(|c| eval(c, cx, errs)).collect();
-            let v = (0..n)
-                .map(|i| {
-                    let found = set.iter().any(|s| !s.is_null(0) && compare(Cmp::Eq, *d, &x, i, s, 0));
-                    i128::from(found != *negated)
-                })
-                .collect();
+            let v = match (x.ints(), *d) {
+                (Some(xs), Domain::Int { left, right }) => {
+                    let keys: Vec<i128> =
+                        set.iter().filter(|s| !s.is_null(0)).map(|s| s.int(0).saturating_mul(right)).collect();
+                    xs.iter().map(|a| i128::from(keys.contains(&a.saturating_mul(left)) != *negated)).collect()
+                }
+                _ => (0..n)
+                    .map(|i| {
+                        let found = set.iter().any(|s| !s.is_null(0) && compare(Cmp::Eq, *d, &x, i, s, 0));
+                        i128::from(found != *negated)
+                    })
+                    .collect(),
+            };
             out(&node.ty(), Data::Int(v), nulls_of(&[&x], n))
         }
         Node::Like(a, parts, negated, ci) => {
@@ -310,6 +335,19 @@ fn pick<'v>(ty: &Ty, n: usize, from: impl Fn(usize) -> (&'v Vector, usize)) -> V
 }
 
 #[inline]
+fn ordered(c: Cmp, o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering;
+    match c {
+        Cmp::Eq => o == Ordering::Equal,
+        Cmp::Ne => o != Ordering::Equal,
+        Cmp::Lt => o == Ordering::Less,
+        Cmp::Le => o != Ordering::Greater,
+        Cmp::Gt => o == Ordering::Greater,
+        Cmp::Ge => o != Ordering::Less,
+    }
+}
+
+#[inline]
 fn compare(c: Cmp, d: Domain, x: &Vector, i: usize, y: &Vector, j: usize) -> bool {
     use std::cmp::Ordering;
     let ord = match d {
@@ -352,6 +390,25 @@ fn arith(op: Arith, x: &Vector, y: &Vector, ty: &Ty, n: usize, errs: &mut RowErr
                 })
                 .collect(),
         ),
+        Base::Decimal { precision, scale }
+            if op == Arith::Multiply && nulls.is_none() && x.ints().is_some() && y.constant =>
+        {
+            // Fast path: a decimal column times a constant.
+            let k = y.int(0);
+            let xs = x.ints().expect("checked");
+            Data::Int(
+                xs.iter()
+                    .enumerate()
+                    .map(|(i, a)| match a.checked_mul(k).filter(|v| fits_decimal(*v, *precision)) {
+                        Some(v) => v,
+                        None => {
+                            errs.add(i, "decimal math overflow in multiply");
+                            0
+                        }
+                    })
+                    .collect(),
+            )
+        }
         Base::Decimal { precision, scale } => {
             let sx = decimal_scale(&x.ty);
             let sy = decimal_scale(&y.ty);
@@ -511,6 +568,29 @@ pub fn convert_rows(x: &Vector, ty: &Ty, bad: OnBad, mut errs: Option<&mut RowEr
                 })
                 .collect(),
         ),
+        // Fast paths: integers and decimals into an integer type.
+        Base::Int { signed, bits } if x.ints().is_some() && matches!(from, Base::Int { .. } | Base::Bool) => {
+            Data::Int(x.ints().expect("checked").iter().map(|v| wrap(*v, *signed, *bits)).collect())
+        }
+        Base::Int { signed, bits } if x.ints().is_some() && matches!(from, Base::Decimal { .. }) => {
+            let unit = 10i128.pow(u32::from(decimal_scale(&x.ty)));
+            let xs = x.ints().expect("checked");
+            let mut v = Vec::with_capacity(n);
+            for (i, d) in xs.iter().enumerate() {
+                let t = d / unit;
+                if wrap(t, *signed, *bits) != t && !nulls[i] {
+                    fail(
+                        i,
+                        &mut nulls,
+                        format!("decimal {} is out of range for {}", decimal_text(*d, decimal_scale(&x.ty)), ty.base),
+                    );
+                    v.push(0);
+                } else {
+                    v.push(t);
+                }
+            }
+            Data::Int(v)
+        }
         target => {
             let v = (0..n)
                 .map(|i| {
@@ -723,22 +803,37 @@ fn string_fn(f: StrFn, vs: &[Vector], ty: &Ty, n: usize) -> Vector {
 }
 
 /// `s` matches a LIKE pattern (`_` is one UTF-8 character).
+#[inline]
 fn like(s: &[u8], parts: &[LikePart]) -> bool {
+    // The usual shapes without recursion: 'x%', '%x', '%x%', 'x'.
+    match parts {
+        [LikePart::Literal(l), LikePart::Any] => return s.starts_with(l),
+        [LikePart::Any, LikePart::Literal(l)] => return s.ends_with(l),
+        [LikePart::Any, LikePart::Literal(l), LikePart::Any] => {
+            return l.is_empty() || s.windows(l.len()).any(|w| w == l.as_slice())
+        }
+        [LikePart::Literal(l)] => return s == l.as_slice(),
+        _ => {}
+    }
+    like_general(s, parts)
+}
+
+fn like_general(s: &[u8], parts: &[LikePart]) -> bool {
     match parts.split_first() {
         None => s.is_empty(),
-        Some((LikePart::Literal(l), rest)) => s.starts_with(l) && like(&s[l.len()..], rest),
+        Some((LikePart::Literal(l), rest)) => s.starts_with(l) && like_general(&s[l.len()..], rest),
         Some((LikePart::One, rest)) => match s.first() {
             None => false,
             Some(b) => {
                 let w = utf8_width(*b).min(s.len());
-                like(&s[w..], rest)
+                like_general(&s[w..], rest)
             }
         },
         Some((LikePart::Any, rest)) => {
             if rest.is_empty() {
                 return true;
             }
-            (0..=s.len()).any(|k| like(&s[k..], rest))
+            (0..=s.len()).any(|k| like_general(&s[k..], rest))
         }
     }
 }

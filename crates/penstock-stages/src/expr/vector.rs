@@ -91,6 +91,15 @@ impl Vector {
         }
     }
 
+    /// The integers of a non-constant vector (a fast path for kernels).
+    #[inline]
+    pub fn ints(&self) -> Option<&[i128]> {
+        match (&self.data, self.constant) {
+            (Data::Int(v), false) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Row `i` is NULL.
     #[inline]
     pub fn is_null(&self, i: usize) -> bool {
@@ -189,7 +198,27 @@ impl Vector {
                         | ColumnType::Enum8(_)
                         | ColumnType::Enum16(_)
                 );
-                Data::Int((0..rows).map(|r| read_int(col.value_bytes(r), signed)).collect())
+                // Fixed-width values are contiguous: one pass over the column's bytes.
+                let w = stored.fixed_width().unwrap_or(0);
+                let data = &col.data()[..rows * w];
+                Data::Int(match (w, signed) {
+                    (1, false) => data.iter().map(|b| i128::from(*b)).collect(),
+                    (1, true) => data.iter().map(|b| i128::from(*b as i8)).collect(),
+                    (2, false) => data.chunks_exact(2).map(|c| i128::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
+                    (4, false) => {
+                        data.chunks_exact(4).map(|c| i128::from(u32::from_le_bytes(c.try_into().expect("4")))).collect()
+                    }
+                    (4, true) => {
+                        data.chunks_exact(4).map(|c| i128::from(i32::from_le_bytes(c.try_into().expect("4")))).collect()
+                    }
+                    (8, false) => {
+                        data.chunks_exact(8).map(|c| i128::from(u64::from_le_bytes(c.try_into().expect("8")))).collect()
+                    }
+                    (8, true) => {
+                        data.chunks_exact(8).map(|c| i128::from(i64::from_le_bytes(c.try_into().expect("8")))).collect()
+                    }
+                    _ => (0..rows).map(|r| read_int(col.value_bytes(r), signed)).collect(),
+                })
             }
             Repr::Null => Data::Null,
         };
@@ -204,6 +233,14 @@ impl Vector {
         col.clear();
         let stored = col.column_type().non_nullable().clone();
         let width = stored.fixed_width().unwrap_or(0);
+        if let (Some(v), None, Some(w)) = (self.ints(), &self.nulls, stored.fixed_width()) {
+            if !matches!(stored, ColumnType::Float32 | ColumnType::Float64) {
+                for x in v {
+                    col.push_fixed(&x.to_le_bytes()[..w]);
+                }
+                return;
+            }
+        }
         for i in 0..self.len {
             if self.is_null(i) {
                 if col.nulls().is_some() {
