@@ -338,9 +338,10 @@ impl Bench {
                     .await
                     .context("Kafka engine")?
             }
-            PatternKind::Penstock | PatternKind::PenstockTuned => {
+            PatternKind::Penstock | PatternKind::PenstockTuned | PatternKind::PenstockTransforms => {
                 let settings = match pattern {
                     PatternKind::PenstockTuned => penstock::Settings::tuned(),
+                    PatternKind::PenstockTransforms => penstock::Settings::with_transforms(),
                     _ => penstock::Settings::defaults(),
                 };
                 let endpoints = penstock::Endpoints {

@@ -34,12 +34,19 @@ pub enum PatternKind {
     Penstock,
     /// Penstock with the settings that gave the best freshness per CPU here.
     PenstockTuned,
+    /// Penstock's defaults plus a computed column and a filter (the stages' cost).
+    PenstockTransforms,
 }
 
 impl PatternKind {
     /// Every pattern, in the order they run.
-    pub const ALL: [PatternKind; 4] =
-        [PatternKind::KafkaEngine, PatternKind::KafkaEngineTuned, PatternKind::Penstock, PatternKind::PenstockTuned];
+    pub const ALL: [PatternKind; 5] = [
+        PatternKind::KafkaEngine,
+        PatternKind::KafkaEngineTuned,
+        PatternKind::Penstock,
+        PatternKind::PenstockTuned,
+        PatternKind::PenstockTransforms,
+    ];
 
     /// Whether ClickHouse's Kafka engine runs this pattern.
     pub fn is_kafka_engine(self) -> bool {
@@ -53,6 +60,7 @@ impl PatternKind {
             PatternKind::KafkaEngineTuned => "kafka-engine-tuned",
             PatternKind::Penstock => "penstock",
             PatternKind::PenstockTuned => "penstock-tuned",
+            PatternKind::PenstockTransforms => "penstock-transforms",
         }
     }
 
@@ -71,6 +79,7 @@ impl PatternKind {
             PatternKind::KafkaEngineTuned => kafka_engine::describe(Some(kafka_engine::TUNED_BLOCK_SIZE)),
             PatternKind::Penstock => penstock::describe(&penstock::Settings::defaults()),
             PatternKind::PenstockTuned => penstock::describe(&penstock::Settings::tuned()),
+            PatternKind::PenstockTransforms => penstock::describe(&penstock::Settings::with_transforms()),
         }
     }
 }
@@ -137,7 +146,7 @@ mod tests {
         }
         assert!(PatternKind::parse("flink")
             .unwrap_err()
-            .contains("kafka-engine, kafka-engine-tuned, penstock, penstock-tuned"));
+            .contains("kafka-engine, kafka-engine-tuned, penstock, penstock-tuned, penstock-transforms"));
     }
 
     #[test]

@@ -10,12 +10,21 @@ use std::time::{Duration, Instant};
 pub struct Settings {
     /// `sink.clickhouse.batch.max_wait` (`None`: the default, 500 ms).
     pub max_wait: Option<Duration>,
+    /// Run transforms: `event_time_text` computed (`toString(event_ts)`) instead of
+    /// decoded, and a filter every event passes (`amount >= 0 AND region != ''`), so the
+    /// rows stored are the same and only the stages' cost differs.
+    pub transforms: bool,
 }
 
 impl Settings {
     /// Penstock's defaults.
     pub fn defaults() -> Self {
-        Settings { max_wait: None }
+        Settings { max_wait: None, transforms: false }
+    }
+
+    /// The defaults plus a computed column and a filter (see [`Settings::transforms`]).
+    pub fn with_transforms() -> Self {
+        Settings { transforms: true, ..Settings::defaults() }
     }
 
     /// The lowest CPU found here that still keeps freshness p99 under DESIGN.md's 1 s:
@@ -23,12 +32,17 @@ impl Settings {
     /// the ClickHouse server. (Shorter waits were tried: 200 ms raised the server's CPU
     /// by half and, with more parts to merge on 18.16, made p99 worse, not better.)
     pub fn tuned() -> Self {
-        Settings { max_wait: Some(Duration::from_millis(800)) }
+        Settings { max_wait: Some(Duration::from_millis(800)), transforms: false }
     }
 }
 
 /// How a pattern is set up, for the report.
 pub fn describe(s: &Settings) -> String {
+    if s.transforms {
+        return "`penstock run` with default settings plus transforms: `event_time_text` computed as \
+                `toString(event_ts)` instead of decoded, and `filter: \"amount >= 0 AND region != ''\"` (every event passes)"
+            .to_string();
+    }
     match s.max_wait {
         None => "`penstock run` with default settings: batches of up to 200,000 rows / 64 MiB / 500 ms, \
                  exactly-once (ledger) delivery, Native + LZ4 inserts, fetch.wait.max.ms = 10"
@@ -59,14 +73,22 @@ pub struct Endpoints<'a> {
 pub fn pipeline_yaml(name: &str, e: &Endpoints<'_>, s: &Settings) -> String {
     let q = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
     let batch = s.max_wait.map_or(String::new(), |w| format!("    batch: {{ max_wait: {}ms }}\n", w.as_millis()));
+    let (text_column, transforms) = if s.transforms {
+        (
+            "{ type: String, expr: \"toString(event_ts)\" }",
+            "transforms:\n  - filter: \"amount >= 0 AND region != ''\"\n",
+        )
+    } else {
+        ("{ type: String, from: event_time }", "")
+    };
     format!(
         "name: {}\nsource:\n  kafka:\n    brokers: {}\n    topics: [{}]\n    group: {}\n    start: earliest\n\
          format: json\nschema:\n  event_id: {{ type: UUID, required: true }}\n  user_id: UInt64\n  amount: Decimal(12, 2)\n\
          \x20 region: String\n  event_type: \"{}\"\n  event_ts: {{ type: \"DateTime('UTC')\", from: event_time }}\n\
-         \x20 event_time_text: {{ type: String, from: event_time }}\n  ingest_time: {{ type: \"DateTime('UTC')\", value: now }}\n\
+         \x20 event_time_text: {text_column}\n  ingest_time: {{ type: \"DateTime('UTC')\", value: now }}\n\
          \x20 _partition: Int32\n  _offset: Int64\n\
          sink:\n  clickhouse:\n    url: {}\n    database: {}\n    table: transactions\n{batch}\
-         freshness:\n  event_time: event_ts\n",
+         freshness:\n  event_time: event_ts\n{transforms}",
         q(name),
         q(e.brokers),
         q(e.topic),
@@ -148,7 +170,7 @@ mod tests {
             clickhouse: "http://127.0.0.1:8123",
             database: "bench_penstock_rate_10000",
         };
-        for s in [Settings::defaults(), Settings::tuned()] {
+        for s in [Settings::defaults(), Settings::tuned(), Settings::with_transforms()] {
             let yaml = pipeline_yaml("bench", &e, &s);
             let p = penstock_config::parse(&yaml, "bench.yaml", |_| None).unwrap_or_else(|err| panic!("{err}\n{yaml}"));
             assert_eq!(p.source.group, "g\"1");
@@ -169,6 +191,7 @@ mod tests {
                 ]
             );
             assert_eq!(p.sink.batch.max_wait, s.max_wait.unwrap_or(Duration::from_millis(500)));
+            assert_eq!(p.stages.build().kinds().len(), if s.transforms { 2 } else { 0 });
         }
     }
 }
