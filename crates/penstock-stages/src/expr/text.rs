@@ -53,15 +53,36 @@ pub fn write_decimal(v: i128, scale: u8, out: &mut Vec<u8>) {
     }
 }
 
+/// Two decimal digits.
+#[inline]
+fn two(out: &mut Vec<u8>, v: i64) {
+    out.push(b'0' + (v / 10) as u8);
+    out.push(b'0' + (v % 10) as u8);
+}
+
 fn write_date(days: i64, out: &mut Vec<u8>) {
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+    if (0..10_000).contains(&y) {
+        two(out, y / 100);
+        two(out, y % 100);
+    } else {
+        let _ = write!(out, "{y:04}");
+    }
+    out.push(b'-');
+    two(out, i64::from(m));
+    out.push(b'-');
+    two(out, i64::from(d));
 }
 
 fn write_datetime(secs: i64, out: &mut Vec<u8>) {
     write_date(secs.div_euclid(86_400), out);
     let s = secs.rem_euclid(86_400);
-    let _ = write!(out, " {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+    out.push(b' ');
+    two(out, s / 3600);
+    out.push(b':');
+    two(out, s / 60 % 60);
+    out.push(b':');
+    two(out, s % 60);
 }
 
 /// A float as ClickHouse writes it: the shortest digits that read back the same value,
