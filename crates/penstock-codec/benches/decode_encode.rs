@@ -126,14 +126,7 @@ fn wide_schema() -> Vec<FieldSpec> {
 }
 
 fn meta() -> MessageMeta<'static> {
-    MessageMeta {
-        topic: "t",
-        partition: 0,
-        offset: 0,
-        timestamp_ms: None,
-        key: None,
-        now: Timestamp { secs: 0, nanos: 0 },
-    }
+    MessageMeta::outside_kafka()
 }
 
 /// Decode + Native, reported per event and per JSON byte.

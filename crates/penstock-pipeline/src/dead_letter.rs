@@ -65,6 +65,31 @@ pub struct DeadLetter<'a> {
     pub at: Timestamp,
 }
 
+impl DeadLetterTable {
+    /// Adds rows of a batch, by row number, to its dead letters: each with its own
+    /// message's coordinates and bytes, `kind`, and its reason (rows ClickHouse rejected,
+    /// rows a transform could not compute).
+    pub fn push_rows(&self, batch: &mut crate::batch::SealedBatch, rows: &[(usize, String)], kind: &str) {
+        let crate::batch::SealedBatch { buffers, ranges, batch_time, .. } = batch;
+        for (row, message) in rows {
+            let o = buffers.origins.get(*row);
+            let source = ranges.range_of_row(*row).unwrap_or(ranges.lead());
+            let letter = DeadLetter {
+                topic: &source.partition.topic,
+                partition: source.partition.partition,
+                offset: o.offset,
+                timestamp_ms: o.timestamp_ms,
+                key: o.key,
+                raw: o.payload,
+                kind,
+                message,
+                at: *batch_time,
+            };
+            self.push(&mut buffers.dead, &letter);
+        }
+    }
+}
+
 /// A pipeline's dead-letter table and how to write rows for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterTable {

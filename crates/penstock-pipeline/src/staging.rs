@@ -8,7 +8,7 @@
 //! numbers, so recovery's arithmetic is unchanged).
 
 use crate::batch::SealedBatch;
-use crate::dead_letter::{DeadLetter, DeadLetterTable};
+use crate::dead_letter::DeadLetterTable;
 use penstock_stages::{StageError, Stages, StreamRows};
 
 /// Runs the stages over a sealed batch, dead-letters the rows they could not compute
@@ -28,22 +28,7 @@ pub(crate) fn run_stages(
         .map(|r| StreamRows { topic: &r.partition.topic, partition: r.partition.partition, rows: r.rows })
         .collect();
     let outcome = stages.run(&mut batch.buffers.block, batch.batch_time, &streams)?;
-    for (row, why) in outcome.rejected {
-        let o = batch.buffers.origins.get(*row);
-        let source = batch.ranges.range_of_row(*row).unwrap_or(batch.ranges.lead());
-        let letter = DeadLetter {
-            topic: &source.partition.topic,
-            partition: source.partition.partition,
-            offset: o.offset,
-            timestamp_ms: o.timestamp_ms,
-            key: o.key,
-            raw: o.payload,
-            kind: "transform_failed",
-            message: why,
-            at: batch.batch_time,
-        };
-        dead_letters.push(&mut batch.buffers.dead, &letter);
-    }
+    dead_letters.push_rows(batch, outcome.rejected, "transform_failed");
     if let Some(keep) = outcome.keep {
         batch.buffers.block.retain_rows(keep);
         batch.buffers.origins.retain_rows(keep);

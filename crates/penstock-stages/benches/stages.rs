@@ -49,14 +49,7 @@ fn block() -> Block {
         .collect();
     let mut d = JsonDecoder::new(fields, DecodeLimits::default()).unwrap();
     let mut b = d.new_block();
-    let meta = MessageMeta {
-        topic: "t",
-        partition: 0,
-        offset: 0,
-        timestamp_ms: None,
-        key: None,
-        now: Timestamp { secs: 0, nanos: 0 },
-    };
+    let meta = MessageMeta::outside_kafka();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     for i in 0..ROWS {
         x ^= x << 13;

@@ -7,7 +7,7 @@
 //! reads the same lines with `JSONEachRow`. ClickHouse evaluates each row alone
 //! (`WHERE id = k`) so a failing row is told apart from the others.
 
-use penstock_codec::{ColumnType, DecodeLimits, FieldSpec, JsonDecoder, MessageMeta, Timestamp};
+use penstock_codec::{ColumnType, DecodeLimits, FieldSpec, JsonDecoder, MessageMeta};
 use penstock_stages::expr::eval::RowErrors;
 use penstock_stages::expr::vector::Data;
 use penstock_stages::expr::Expr;
@@ -233,14 +233,7 @@ fn penstock(expr: &str, with_new_types: bool) -> Result<(String, Vec<Cell>), Str
         cols.iter().map(|(n, t)| FieldSpec::from_key(*n, ColumnType::parse(t).unwrap())).collect();
     let mut decoder = JsonDecoder::new(fields, DecodeLimits::default()).unwrap();
     let mut block = decoder.new_block();
-    let meta = MessageMeta {
-        topic: "t",
-        partition: 0,
-        offset: 0,
-        timestamp_ms: None,
-        key: None,
-        now: Timestamp { secs: 0, nanos: 0 },
-    };
+    let meta = MessageMeta::outside_kafka();
     for r in ROWS {
         decoder.decode(r.as_bytes(), &meta, &mut block).unwrap_or_else(|e| panic!("row {r}: {e:?}"));
     }

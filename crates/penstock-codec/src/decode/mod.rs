@@ -133,3 +133,18 @@ pub struct MessageMeta<'a> {
     /// Wall-clock time for `now` columns.
     pub now: Timestamp,
 }
+
+impl MessageMeta<'static> {
+    /// A message outside Kafka (a file, a test, a benchmark): topic `""`, partition and
+    /// offset 0, no timestamp or key, `now` at the epoch.
+    pub fn outside_kafka() -> Self {
+        MessageMeta {
+            topic: "",
+            partition: 0,
+            offset: 0,
+            timestamp_ms: None,
+            key: None,
+            now: Timestamp { secs: 0, nanos: 0 },
+        }
+    }
+}

@@ -430,7 +430,6 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &[u8]) {
 mod tests {
     use super::*;
     use crate::column::Column;
-    use crate::datetime::Timestamp;
     use crate::decode::json::JsonDecoder;
     use crate::decode::{DecodeLimits, FieldSpec, MessageMeta};
 
@@ -439,14 +438,7 @@ mod tests {
             types.iter().map(|(c, t)| FieldSpec::from_key(*c, ColumnType::parse(t).unwrap())).collect();
         let mut dec = JsonDecoder::new(fields, DecodeLimits::default()).unwrap();
         let mut block = dec.new_block();
-        let meta = MessageMeta {
-            topic: "t",
-            partition: 0,
-            offset: 0,
-            timestamp_ms: None,
-            key: None,
-            now: Timestamp { secs: 0, nanos: 0 },
-        };
+        let meta = MessageMeta::outside_kafka();
         dec.decode(json.as_bytes(), &meta, &mut block).unwrap();
         let mut out = Vec::new();
         JsonRowEncoder::new(&block).encode_row(&block, 0, &mut out).unwrap();

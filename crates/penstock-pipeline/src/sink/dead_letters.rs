@@ -3,7 +3,7 @@
 
 use super::SinkTask;
 use crate::batch::SealedBatch;
-use crate::dead_letter::{DeadLetter, DeadLetterTable};
+use crate::dead_letter::DeadLetterTable;
 use crate::error::PipelineError;
 use crate::failpoint;
 use crate::stats::Stats;
@@ -12,23 +12,7 @@ use penstock_clickhouse::build_insert;
 impl SinkTask {
     /// Adds the rows ClickHouse rejected to the batch's dead letters.
     pub(super) fn dead_letter_rejected(&self, batch: &mut SealedBatch, rejected: &[(usize, String)]) {
-        let buffers = &mut batch.buffers;
-        for (row, message) in rejected {
-            let o = buffers.origins.get(*row);
-            let source = batch.ranges.range_of_row(*row).unwrap_or(batch.ranges.lead());
-            let letter = DeadLetter {
-                topic: &source.partition.topic,
-                partition: source.partition.partition,
-                offset: o.offset,
-                timestamp_ms: o.timestamp_ms,
-                key: o.key,
-                raw: o.payload,
-                kind: "rejected_by_clickhouse",
-                message,
-                at: batch.batch_time,
-            };
-            self.dead_letters.push(&mut buffers.dead, &letter);
-        }
+        self.dead_letters.push_rows(batch, rejected, "rejected_by_clickhouse");
     }
 
     /// Inserts the batch's dead letters — on a replay only those not already in the
