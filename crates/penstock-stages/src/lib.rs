@@ -16,6 +16,7 @@
 //! step with them: row origins, positions) after the last stage; see [`Stages::run`].
 
 pub mod compute;
+pub mod dedup;
 pub mod expr;
 pub mod filter;
 
