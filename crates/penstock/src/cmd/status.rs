@@ -65,9 +65,10 @@ pub(crate) async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             if field(doc, p, "clickhouse_reachable") == "true" { "reachable" } else { "UNREACHABLE" }
         );
         println!(
-            "  messages {}  rows inserted {}  dead-lettered {}  bytes sent {}  retries {}",
+            "  messages {}  rows inserted {}  filtered {}  dead-lettered {}  bytes sent {}  retries {}",
             field(doc, p, "messages"),
             field(doc, p, "rows_inserted"),
+            field(doc, p, "rows_filtered"),
             field(doc, p, "dead_lettered"),
             field(doc, p, "bytes_sent"),
             field(doc, p, "retries")

@@ -52,6 +52,7 @@ fn metrics_agree_with_clickhouse_and_the_api_survives_an_outage() {
     let (_, text) = get("/metrics").unwrap();
     assert_eq!(metric(&text, "penstock_rows_inserted_total")[0].1, ch_count as f64, "{text}");
     assert_eq!(metric(&text, "penstock_messages_consumed_total")[0].1, produced.count as f64);
+    assert_eq!(metric(&text, "penstock_rows_filtered_total")[0].1, 0.0, "no transforms: nothing filtered");
     assert!(metric(&text, "penstock_insert_duration_seconds_count")[0].1 >= 1.0);
     // Freshness of every row, against its Kafka timestamp and its event time.
     let freshness = metric(&text, "penstock_freshness_seconds_count");

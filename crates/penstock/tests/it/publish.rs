@@ -393,9 +393,14 @@ impl Watermarks {
 
     /// Sum of the partitions' high watermarks.
     pub(crate) fn size(&self) -> i64 {
+        self.highs().iter().sum()
+    }
+
+    /// Each partition's high watermark.
+    pub(crate) fn highs(&self) -> Vec<i64> {
         (0..self.partitions)
             .map(|p| self.consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10)).map_or(0, |w| w.1))
-            .sum()
+            .collect()
     }
 }
 
