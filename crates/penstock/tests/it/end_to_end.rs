@@ -139,11 +139,26 @@ fn sigterm_flushes_and_commits_before_exiting() {
     assert_eq!(s.clickhouse.scalar::<u64>(&format!("SELECT count() FROM {t}")), 0, "nothing sealed before the signal");
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = wait_with_limit(&mut child, std::time::Duration::from_secs(60), &log);
-    assert!(status.success(), "{}", std::fs::read_to_string(&log).unwrap_or_default());
-    assert_eq!(s.clickhouse.scalar::<u64>(&format!("SELECT count() FROM {t}")), produced.count);
-    // The shutdown committed the offsets: a new run finds nothing to do.
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{text}");
+    // Everything the run had read is in the table: its open batches were flushed.
+    let counter = |name: &str| -> u64 {
+        let summary = text.split("pipeline stopped summary=").nth(1).unwrap_or_else(|| panic!("no summary:\n{text}"));
+        summary
+            .split(&format!("{name}: "))
+            .nth(1)
+            .and_then(|r| r.split([',', ' ']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in the summary:\n{text}"))
+    };
+    let read = counter("messages");
+    assert!(read > 0, "{text}");
+    assert_eq!(counter("rows_inserted"), read, "{text}");
+    assert_eq!(s.clickhouse.scalar::<u64>(&format!("SELECT count() FROM {t}")), read, "{text}");
+    // The shutdown committed the offsets: a new run inserts only what the first had not
+    // read (all of it, when the first had read everything before the signal).
     let again = penstock(&["run", pipeline.to_str().unwrap(), "--until-caught-up"]);
-    assert!(stdout(&again).contains(" 0 rows inserted"), "{}", stdout(&again));
+    assert!(stdout(&again).contains(&format!(" {} rows inserted", produced.count - read)), "{}", stdout(&again));
     assert_eq!(s.clickhouse.scalar::<u64>(&format!("SELECT count() FROM {t}")), produced.count);
 }
 
