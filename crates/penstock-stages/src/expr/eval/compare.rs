@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// Whether an ordering satisfies the comparison.
 #[inline]
 pub(super) fn ordered(c: Cmp, o: std::cmp::Ordering) -> bool {
     use std::cmp::Ordering;
@@ -15,24 +16,17 @@ pub(super) fn ordered(c: Cmp, o: std::cmp::Ordering) -> bool {
     }
 }
 
+/// Row `i` of `x` against row `j` of `y` in domain `d` (NaN: only `!=` holds).
 #[inline]
 pub(super) fn compare(c: Cmp, d: Domain, x: &Vector, i: usize, y: &Vector, j: usize) -> bool {
-    use std::cmp::Ordering;
     let ord = match d {
         Domain::Bytes => Some(x.bytes(i).cmp(y.bytes(j))),
         Domain::Float => x.float(i).partial_cmp(&y.float(j)),
         Domain::Int { left, right } => Some(x.int(i).saturating_mul(left).cmp(&y.int(j).saturating_mul(right))),
     };
     match ord {
-        None => c == Cmp::Ne, // NaN
-        Some(o) => match c {
-            Cmp::Eq => o == Ordering::Equal,
-            Cmp::Ne => o != Ordering::Equal,
-            Cmp::Lt => o == Ordering::Less,
-            Cmp::Le => o != Ordering::Greater,
-            Cmp::Gt => o == Ordering::Greater,
-            Cmp::Ge => o != Ordering::Less,
-        },
+        None => c == Cmp::Ne,
+        Some(o) => ordered(c, o),
     }
 }
 
