@@ -27,7 +27,8 @@ pub(crate) struct BenchArgs {
     /// Events in the backlog-drain run (0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     drain: u64,
-    /// Patterns to run, comma-separated: kafka-engine, kafka-engine-tuned, penstock, penstock-tuned.
+    /// Patterns to run, comma-separated: kafka-engine, kafka-engine-tuned, penstock, penstock-tuned,
+    /// penstock-transforms (the defaults plus a computed column and a filter; not run unless named).
     #[arg(
         long,
         value_delimiter = ',',
