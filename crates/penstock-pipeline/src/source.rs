@@ -195,7 +195,7 @@ impl SourceLoop {
 
 /// The Kafka metadata of a message, as the decoder's virtual columns see it.
 #[inline]
-fn meta_of<'m>(msg: &RawMessage<'m>, now: Timestamp) -> MessageMeta<'m> {
+pub(crate) fn meta_of<'m>(msg: &RawMessage<'m>, now: Timestamp) -> MessageMeta<'m> {
     MessageMeta {
         topic: msg.topic,
         partition: msg.partition,

@@ -7,7 +7,7 @@
 use crate::publish::outbox::{Outbox, Outgoing, SessionEnded};
 use crate::publish::session::KeyColumns;
 use crate::publish::stats::PublishStats;
-use penstock_codec::{Block, JsonDecoder, JsonRowEncoder, MessageMeta};
+use penstock_codec::{Block, JsonDecoder, JsonRowEncoder};
 use penstock_kafka::{partition_for_key, Publisher, RawMessage, Stamp};
 use penstock_protocol::{Decision, Position, PositionValue, StreamSender};
 use penstock_stages::{StageError, Stages, StreamRows};
@@ -256,14 +256,7 @@ impl RelaySession {
         }
         self.next[stream] = m.offset + 1;
         PublishStats::add(&self.stats.rows_read, 1);
-        let meta = MessageMeta {
-            topic: m.topic,
-            partition: m.partition,
-            offset: m.offset,
-            timestamp_ms: m.timestamp_ms,
-            key: m.key,
-            now: self.now,
-        };
+        let meta = crate::source::meta_of(&m, self.now);
         self.block.clear();
         match self.decoder.decode_rows(m.payload, &meta, &mut self.block) {
             Ok(rows) => {
