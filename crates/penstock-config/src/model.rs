@@ -77,9 +77,39 @@ pub struct PipelineFile {
     /// `--http`/`--http-token` override it.
     #[serde(default)]
     pub http: HttpFile,
-    /// Stages between decode and sink, in order: `- filter: "<expression>"`.
+    /// Stages between decode and sink, in order: `- filter: "<expression>"`,
+    /// `- dedup: { key: event_id, window: 1h }`.
     #[serde(default)]
     pub transforms: Option<Spanned<Vec<Spanned<TransformFile>>>>,
+    /// Where stateful stages (`dedup`) keep their state: `{ dir: PATH, memory: 64MiB }`.
+    #[serde(default)]
+    pub state: Option<Spanned<StateFile>>,
+}
+
+/// `state:`: local state of stateful stages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFile {
+    /// Directory (created if missing); each stage keeps a store under
+    /// `<dir>/<pipeline>/<stage>`. One process per directory.
+    pub dir: Spanned<String>,
+    /// Block cache per stage: the state's memory bound whatever its key count
+    /// (default 64MiB).
+    #[serde(default = "default_state_memory")]
+    pub memory: ByteSize,
+    /// Produce every state change to the stage's changelog topic
+    /// (`penstock-<pipeline>-<stage>-changelog`, created if missing) and restore from
+    /// it when a partition has no local state (default true).
+    #[serde(default = "default_true")]
+    pub changelog: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_state_memory() -> ByteSize {
+    ByteSize(64 << 20)
 }
 
 /// One stage of `transforms:`.
@@ -88,6 +118,36 @@ pub struct PipelineFile {
 pub enum TransformFile {
     /// Keep the rows where this ClickHouse SQL expression is true.
     Filter(String),
+    /// Drop a row whose key was seen within the window.
+    Dedup(DedupFile),
+}
+
+/// `dedup:`: drop rows whose key was already seen within `window`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DedupFile {
+    /// The key: a column, or a list of columns.
+    pub key: DedupKeyFile,
+    /// How far apart two occurrences of a key may be and still be duplicates.
+    pub window: HumanDuration,
+    /// What the window is measured on: `_timestamp` (the Kafka timestamp, default) or
+    /// a DateTime/DateTime64 column.
+    #[serde(default)]
+    pub time: Option<String>,
+    /// Route rows through an internal topic keyed by the dedup key, so duplicates on
+    /// different source partitions meet.
+    #[serde(default)]
+    pub repartition: bool,
+}
+
+/// A dedup key: one column or several.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum DedupKeyFile {
+    /// One column.
+    One(String),
+    /// Several columns.
+    Many(Vec<String>),
 }
 
 /// HTTP API settings.

@@ -234,17 +234,19 @@ pub(crate) fn validate(
             "the Kafka sink is always exactly-once (recovery reads the output topic; nothing to turn off)",
         ));
     }
-    let filters = f
-        .transforms
-        .map(|t| {
-            t.value
-                .into_iter()
-                .map(|t| match t.value {
-                    TransformFile::Filter(text) => text,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut filters = Vec::new();
+    for (i, t) in f.transforms.map(|t| t.value).unwrap_or_default().into_iter().enumerate() {
+        match t.value {
+            TransformFile::Filter(text) => filters.push(text),
+            TransformFile::Dedup(_) => {
+                return Err(loc.spanned(
+                    &t.referenced,
+                    &format!("transforms[{i}].dedup"),
+                    "dedup keeps state per source partition and runs on Kafka → ClickHouse pipelines; a ClickHouse source cannot run it (deduplicate in the query)",
+                ))
+            }
+        }
+    }
     Ok(Publication {
         name,
         source,

@@ -60,7 +60,7 @@ pub(crate) fn validate(
         return Err(loc.plain_at("schema", "a Kafka source needs a `schema:` (the columns each message becomes)"));
     };
     let decoded = crate::validate::decoded_fields(&schema, f.limits, loc)?;
-    let stages = decoded.stages(f.transforms.as_ref(), loc)?;
+    let stages = decoded.stages(f.transforms.as_ref(), loc, false)?;
     let crate::validate::Decoded { fields, limits, .. } = decoded;
     let sink_at = sink.referenced;
     let sink = crate::publication::kafka_sink(sink, loc)?;

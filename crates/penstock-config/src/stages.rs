@@ -4,10 +4,11 @@
 //! and column before anything starts.
 
 use crate::error::{ConfigError, Locator};
-use crate::model::TransformFile;
+use crate::model::{DedupFile, DedupKeyFile, TransformFile};
 use penstock_codec::{ColumnType, FieldSpec};
+use penstock_stages::dedup::{DedupTime, KeyStore};
 use penstock_stages::expr::{Expr, ExprError};
-use penstock_stages::{Compute, Filter, Stage, Stages};
+use penstock_stages::{Compute, Dedup, DedupSpec, Filter, Stage, Stages};
 use serde_saphyr::Spanned;
 
 /// One checked transform.
@@ -15,6 +16,14 @@ use serde_saphyr::Spanned;
 pub enum Transform {
     /// `filter:`: keep the rows where the expression is true.
     Filter(Expr),
+    /// `dedup:`: drop rows whose key was seen within the window. `name` labels its
+    /// store and changelog (`dedup`, `dedup-2`, ...).
+    Dedup {
+        /// The checked spec.
+        spec: DedupSpec,
+        /// Its label.
+        name: String,
+    },
 }
 
 /// The checked stages of a pipeline.
@@ -33,9 +42,23 @@ impl StageSpecs {
         self.computed.is_empty() && self.transforms.is_empty()
     }
 
+    /// The dedup stages' labels and specs, in order.
+    pub fn dedups(&self) -> impl Iterator<Item = (&str, &DedupSpec)> {
+        self.transforms.iter().filter_map(|t| match t {
+            Transform::Dedup { spec, name } => Some((name.as_str(), spec)),
+            Transform::Filter(_) => None,
+        })
+    }
+
+    /// True when a stage keeps state (needs `state:`).
+    pub fn has_state(&self) -> bool {
+        self.dedups().next().is_some()
+    }
+
     /// The stages to run: computed columns first (filters may use them), then the
-    /// transforms in order.
-    pub fn build(&self) -> Stages {
+    /// transforms in order. Stateful stages take their store from `store`, called with
+    /// each one's label.
+    pub fn build(&self, mut store: impl FnMut(&str) -> Box<dyn KeyStore>) -> Stages {
         let mut stages: Vec<Box<dyn Stage>> = Vec::new();
         if !self.computed.is_empty() {
             stages.push(Box::new(Compute::new(self.computed.clone())));
@@ -43,10 +66,57 @@ impl StageSpecs {
         for t in &self.transforms {
             match t {
                 Transform::Filter(e) => stages.push(Box::new(Filter::new(e.clone()))),
+                Transform::Dedup { spec, name } => stages.push(Box::new(Dedup::new(spec.clone(), store(name)))),
             }
         }
         Stages::new(stages)
     }
+
+    /// The stages of a pipeline without stateful stages (their absence checked when
+    /// the file was loaded).
+    pub fn build_stateless(&self) -> Stages {
+        self.build(|name| unreachable!("stage `{name}` keeps state on a path that refuses it"))
+    }
+}
+
+/// Checks a `dedup:` against the batch's columns.
+fn dedup(d: &DedupFile, columns: &[(String, ColumnType)]) -> Result<DedupSpec, String> {
+    let names: Vec<&str> = match &d.key {
+        DedupKeyFile::One(k) => vec![k.as_str()],
+        DedupKeyFile::Many(k) => k.iter().map(String::as_str).collect(),
+    };
+    if names.is_empty() {
+        return Err("`key` names no column".into());
+    }
+    let known = || columns.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let find = |n: &str| columns.iter().position(|(c, _)| c == n);
+    let mut keys = Vec::new();
+    for n in names {
+        let Some(i) = find(n) else {
+            return Err(format!("key `{n}` is not a column; the columns are {}", known()));
+        };
+        keys.push((i, n.to_string()));
+    }
+    let time = match d.time.as_deref().map(str::trim) {
+        None | Some("_timestamp") => DedupTime::Kafka,
+        Some(n) => {
+            let Some(i) = find(n) else {
+                return Err(format!(
+                    "time `{n}` is not a column; use `_timestamp` (the Kafka timestamp) or one of {}",
+                    known()
+                ));
+            };
+            DedupTime::column(i, n, &columns[i].1)?
+        }
+    };
+    let window_ms = i64::try_from(d.window.0.as_millis()).unwrap_or(i64::MAX);
+    if window_ms < 1 {
+        return Err("`window` must be at least 1ms".into());
+    }
+    if d.repartition {
+        return Err("`repartition: true` is not available yet: deduplicate by the message key (rows of one key share a partition), or repartition the topic upstream".into());
+    }
+    Ok(DedupSpec { keys, time, window_ms })
 }
 
 /// An expression's error as the file's: what is wrong, and where in the expression.
@@ -66,17 +136,29 @@ pub(crate) fn computed(fields: &[FieldSpec], index: usize, text: &str) -> Result
     e.converted_to(&fields[index].ty).map_err(|m| format!("expression `{text}`: {m}"))
 }
 
-/// Checks `transforms:` against the batch's columns.
+/// Checks `transforms:` against the batch's columns. `stateful` says whether the
+/// path runs stateful stages (Kafka → ClickHouse) or refuses them.
 pub(crate) fn transforms(
     file: Option<&Spanned<Vec<Spanned<TransformFile>>>>,
     columns: &[(String, ColumnType)],
     loc: &Locator<'_>,
+    stateful: bool,
 ) -> Result<Vec<Transform>, ConfigError> {
     let Some(list) = file else { return Ok(Vec::new()) };
     let mut out = Vec::new();
+    let mut dedups = 0;
     for (i, t) in list.value.iter().enumerate() {
         let path = format!("transforms[{i}]");
         match &t.value {
+            TransformFile::Dedup(d) => {
+                let at = |m: String| loc.spanned(&t.referenced, &format!("{path}.dedup"), m);
+                if !stateful {
+                    return Err(at("dedup keeps state per source partition and runs on Kafka → ClickHouse pipelines; this pipeline's sink or source cannot run it".into()));
+                }
+                dedups += 1;
+                let name = if dedups == 1 { "dedup".to_string() } else { format!("dedup-{dedups}") };
+                out.push(Transform::Dedup { spec: dedup(d, columns).map_err(at)?, name });
+            }
             TransformFile::Filter(text) => {
                 let at = |m: String| loc.spanned(&t.referenced, &format!("{path}.filter"), m);
                 let e = Expr::compile(text, columns).map_err(|e| at(expression_message(text, &e)))?;

@@ -439,7 +439,7 @@ fn computed_columns_and_filters_are_checked_where_they_are_written() {
     let computed: Vec<_> = p.stages.computed.iter().map(|(i, n, e)| (*i, n.as_str(), e.ty().to_string())).collect();
     assert_eq!(computed, vec![(10, "cents", "UInt64".to_string()), (11, "big", "UInt8".to_string())]);
     assert_eq!(p.stages.transforms.len(), 1);
-    assert_eq!(p.stages.build().kinds(), vec!["computed columns", "filter"]);
+    assert_eq!(p.stages.build_stateless().kinds(), vec!["computed columns", "filter"]);
 
     // A computed column sees only the columns before it.
     let e = err(&with("  a: { type: UInt64, expr: \"b + 1\" }\n  b: UInt64\n", ""));

@@ -40,6 +40,44 @@ pub struct Pipeline {
     pub delivery: Delivery,
     /// Computed columns and transforms, checked.
     pub stages: crate::stages::StageSpecs,
+    /// Where stateful stages keep their state (given whenever one exists).
+    pub state: Option<StateConfig>,
+}
+
+/// `state:`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateConfig {
+    /// The state directory.
+    pub dir: std::path::PathBuf,
+    /// Block cache per stage, bytes.
+    pub memory: u64,
+    /// Changelog topics on.
+    pub changelog: bool,
+}
+
+/// `state:` checked against the stages: required by a stateful stage.
+fn state_settings(
+    state: Option<serde_saphyr::Spanned<crate::model::StateFile>>,
+    stages: &crate::stages::StageSpecs,
+    loc: &Locator<'_>,
+) -> Result<Option<StateConfig>, ConfigError> {
+    let Some(s) = state else {
+        if stages.has_state() {
+            return Err(loc.plain_at(
+                "state",
+                "`dedup` keeps state on local disk: add `state: { dir: /var/lib/penstock }` (any directory this process may write; one process per directory)",
+            ));
+        }
+        return Ok(None);
+    };
+    let dir = s.value.dir.value.trim();
+    if dir.is_empty() {
+        return Err(loc.spanned(&s.value.dir.referenced, "state.dir", "is empty"));
+    }
+    if s.value.memory.0 < (1 << 20) {
+        return Err(loc.spanned(&s.referenced, "state.memory", "must be at least 1MiB"));
+    }
+    Ok(Some(StateConfig { dir: dir.into(), memory: s.value.memory.0, changelog: s.value.changelog }))
 }
 
 /// Delivery guarantees.
@@ -296,6 +334,14 @@ impl Job {
 
 pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Job, ConfigError> {
     let name = pipeline_name(&f, loc)?;
+    let kafka_to_clickhouse = matches!(f.source, SourceFile::Kafka(_)) && matches!(f.sink, SinkFile::Clickhouse(_));
+    if let (Some(s), false) = (&f.state, kafka_to_clickhouse) {
+        return Err(loc.spanned(
+            &s.referenced,
+            "state",
+            "stateful stages run on Kafka → ClickHouse pipelines; this one has none to keep",
+        ));
+    }
     let source = match f.source {
         SourceFile::Kafka(k) => k,
         SourceFile::Clickhouse(c) => {
@@ -349,6 +395,7 @@ pub(crate) fn validate(f: PipelineFile, loc: &Locator<'_>) -> Result<Job, Config
         f.freshness,
         f.http,
         f.transforms,
+        f.state,
         loc,
     )
     .map(Job::Ingest)
@@ -527,9 +574,10 @@ impl Decoded {
         &self,
         transforms: Option<&serde_saphyr::Spanned<Vec<serde_saphyr::Spanned<TransformFile>>>>,
         loc: &Locator<'_>,
+        stateful: bool,
     ) -> Result<crate::stages::StageSpecs, ConfigError> {
         let columns: Vec<(String, ColumnType)> = self.fields.iter().map(|f| (f.column.clone(), f.ty.clone())).collect();
-        let transforms = crate::stages::transforms(transforms, &columns, loc)?;
+        let transforms = crate::stages::transforms(transforms, &columns, loc, stateful)?;
         Ok(crate::stages::StageSpecs { computed: self.computed.clone(), transforms })
     }
 }
@@ -548,11 +596,13 @@ fn validate_ingest(
     freshness: FreshnessFile,
     http: HttpFile,
     transforms: Option<serde_saphyr::Spanned<Vec<serde_saphyr::Spanned<TransformFile>>>>,
+    state: Option<serde_saphyr::Spanned<crate::model::StateFile>>,
     loc: &Locator<'_>,
 ) -> Result<Pipeline, ConfigError> {
     let source = kafka_source(&name, k, loc)?;
     let decoded = decoded_fields(&schema, limits_file, loc)?;
-    let stages = decoded.stages(transforms.as_ref(), loc)?;
+    let stages = decoded.stages(transforms.as_ref(), loc, true)?;
+    let state = state_settings(state, &stages, loc)?;
     let Decoded { fields, limits, .. } = decoded;
     let cl = &c.referenced;
     let c = c.value;
@@ -729,5 +779,6 @@ fn validate_ingest(
         sink,
         delivery,
         stages,
+        state,
     })
 }

@@ -51,6 +51,9 @@ pub struct OpenBatch {
     pub already_landed: u64,
     /// For a replayed batch: offsets of its range already in the dead-letter table.
     pub dead_landed: Vec<i64>,
+    /// Rows the sink delivered before a restart, read again only to bring stage state
+    /// forward (see `docs/state.md`): never inserted.
+    pub catch_up: bool,
 }
 
 impl OpenBatch {
@@ -62,7 +65,7 @@ impl OpenBatch {
     pub fn is_full(&self, limits: &BatchLimits) -> bool {
         self.replay_end.is_none()
             && (self.buffers.block.rows() >= limits.max_rows
-                || (self.messages % BYTES_CHECK_EVERY == 0 && self.buffers.byte_len() >= limits.max_bytes))
+                || (self.messages.is_multiple_of(BYTES_CHECK_EVERY) && self.buffers.byte_len() >= limits.max_bytes))
     }
 }
 
@@ -228,6 +231,8 @@ pub struct SealedBatch {
     pub already_landed: u64,
     /// For a replayed batch: offsets of its range already in the dead-letter table.
     pub dead_landed: Vec<i64>,
+    /// Rows delivered before a restart, read again for stage state only.
+    pub catch_up: bool,
 }
 
 #[cfg(test)]

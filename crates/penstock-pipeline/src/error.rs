@@ -71,6 +71,10 @@ pub enum PipelineError {
     /// columns missing, producer refused).
     #[error("cannot start: {0}")]
     Sink(String),
+    /// Stage state cannot be opened (directory not writable, store broken, changelog
+    /// topic not creatable).
+    #[error("cannot start: {0}")]
+    State(String),
     /// A pipeline thread panicked (a bug).
     #[error("internal error: {0}")]
     Internal(String),

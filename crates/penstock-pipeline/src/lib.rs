@@ -23,7 +23,7 @@ pub mod dead_letter;
 pub mod error;
 pub mod evolve;
 pub mod exactly_once;
-pub mod failpoint;
+pub use penstock_protocol::failpoint;
 pub mod origins;
 pub mod ownership;
 pub mod publish;

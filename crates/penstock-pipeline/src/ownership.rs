@@ -63,6 +63,8 @@ pub(crate) struct Ownership {
     pub(crate) sink_stopped: bool,
     /// Batches to rebuild, by partition, decided at assignment.
     pub(crate) replays: HashMap<Partition, ReplayPlan>,
+    /// Ranges to re-read for stage state only, by partition, decided at assignment.
+    pub(crate) catch_ups: HashMap<Partition, (i64, i64)>,
     /// Set when recovery failed: nothing may be inserted or committed any more.
     pub(crate) fatal: Option<String>,
 }

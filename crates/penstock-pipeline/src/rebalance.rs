@@ -13,6 +13,86 @@ const REVOKE_WAIT: Duration = Duration::from_secs(30);
 
 impl RebalanceHook for Shared {
     fn assigning(&self, partitions: &[Partition], committed: &[Option<i64>]) -> Vec<Option<i64>> {
+        let starts = self.recover_delivery(partitions, committed);
+        if self.state.is_empty() {
+            return starts;
+        }
+        partitions
+            .iter()
+            .zip(committed)
+            .zip(starts)
+            .map(|((p, c), start)| self.prepare_state(p, start.or(*c), start))
+            .collect()
+    }
+
+    fn assigned(&self, partitions: &[Partition]) {
+        let mut g = self.lock();
+        for p in partitions {
+            g.assign(p);
+        }
+        drop(g);
+        self.events_pending.store(true, Ordering::Release);
+    }
+
+    fn revoking(&self, partitions: &[Partition]) -> Vec<(Partition, i64)> {
+        if !self.wait_until(REVOKE_WAIT, |o| !o.busy(partitions)) {
+            tracing::warn!(
+                "in-flight batches of revoked partitions did not finish in {REVOKE_WAIT:?}; abandoning them"
+            );
+        }
+        let mut g = self.lock();
+        let commits = partitions.iter().filter_map(|p| g.revoke(p).map(|o| (p.clone(), o))).collect();
+        drop(g);
+        self.events_pending.store(true, Ordering::Release);
+        commits
+    }
+
+    fn committed(&self, result: Result<(), String>, offsets: &[(Partition, i64)]) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, ?offsets, "offset commit failed; the offsets are committed again with the next batch");
+        } else {
+            tracing::debug!(?offsets, "offsets committed");
+        }
+    }
+}
+
+impl Shared {
+    /// Stage state of a newly assigned partition whose delivery resumes at `delivered`
+    /// (`start`: the offset recovery chose, if it chose): each store is prepared
+    /// (restored from its changelog when it has no local state); when the oldest
+    /// covers less than was delivered, consumption starts there and `[covers,
+    /// delivered)` is re-read for the stages only. Returns where the partition starts.
+    fn prepare_state(&self, p: &Partition, delivered: Option<i64>, start: Option<i64>) -> Option<i64> {
+        let mut from: Option<i64> = None;
+        for (name, store) in &self.state {
+            match store.prepare(&p.topic, p.partition, delivered) {
+                Ok(Some(c)) => from = Some(from.map_or(c, |f| f.min(c))),
+                Ok(None) => {}
+                Err(e) => {
+                    let why =
+                        format!("cannot prepare the state of stage `{name}` for {}/{}: {e}", p.topic, p.partition);
+                    tracing::error!("{why}");
+                    self.lock().fatal.get_or_insert(why);
+                    return start;
+                }
+            }
+        }
+        match (from, delivered) {
+            (Some(from), Some(to)) if from < to => {
+                tracing::info!(topic = %p.topic, partition = p.partition, from, to, "re-reading delivered messages to bring stage state forward");
+                let _ = self.lock().catch_ups.insert(p.clone(), (from, to));
+                Some(from)
+            }
+            _ => {
+                let _ = self.lock().catch_ups.remove(p);
+                start
+            }
+        }
+    }
+
+    /// Where each newly assigned partition resumes delivery: the exactly-once ledger's
+    /// answer (and the batch to rebuild), or the committed offset.
+    fn recover_delivery(&self, partitions: &[Partition], committed: &[Option<i64>]) -> Vec<Option<i64>> {
         let Some(recovery) = &self.recovery else {
             let mut g = self.lock();
             for (p, c) in partitions.iter().zip(committed) {
@@ -44,35 +124,5 @@ impl RebalanceHook for Shared {
             }
         }
         starts
-    }
-
-    fn assigned(&self, partitions: &[Partition]) {
-        let mut g = self.lock();
-        for p in partitions {
-            g.assign(p);
-        }
-        drop(g);
-        self.events_pending.store(true, Ordering::Release);
-    }
-
-    fn revoking(&self, partitions: &[Partition]) -> Vec<(Partition, i64)> {
-        if !self.wait_until(REVOKE_WAIT, |o| !o.busy(partitions)) {
-            tracing::warn!(
-                "in-flight batches of revoked partitions did not finish in {REVOKE_WAIT:?}; abandoning them"
-            );
-        }
-        let mut g = self.lock();
-        let commits = partitions.iter().filter_map(|p| g.revoke(p).map(|o| (p.clone(), o))).collect();
-        drop(g);
-        self.events_pending.store(true, Ordering::Release);
-        commits
-    }
-
-    fn committed(&self, result: Result<(), String>, offsets: &[(Partition, i64)]) {
-        if let Err(e) = result {
-            tracing::warn!(error = %e, ?offsets, "offset commit failed; the offsets are committed again with the next batch");
-        } else {
-            tracing::debug!(?offsets, "offsets committed");
-        }
     }
 }

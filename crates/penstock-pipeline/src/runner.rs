@@ -140,11 +140,58 @@ pub async fn prepare_exactly_once(
     })
 }
 
+/// Opens the store of every stateful stage (creating its changelog topic, with as
+/// many partitions as the source topics have, when changelogs are on). Fails, naming
+/// the directory or topic, before anything is consumed.
+pub async fn open_state(p: &Pipeline) -> Result<Vec<(String, penstock_state::StateStore)>, PipelineError> {
+    let Some(cfg) = &p.state else { return Ok(Vec::new()) };
+    let settings = penstock_state::StateSettings { dir: cfg.dir.clone(), memory: cfg.memory };
+    let mut stores = Vec::new();
+    for (name, _) in p.stages.dedups() {
+        let changelog = if cfg.changelog {
+            let topic = penstock_state::changelog::topic_name(&p.name, name);
+            let source = p.source.clone();
+            let partitions = tokio::task::spawn_blocking(move || {
+                let topics = MetadataClient::new(&source.brokers, &source.properties, METADATA_TIMEOUT)?
+                    .topics(&source.topics)?;
+                Ok::<_, penstock_kafka::KafkaEdgeError>(
+                    topics.iter().map(|t| t.partitions.len() as i32).max().unwrap_or(1),
+                )
+            })
+            .await
+            .map_err(|e| PipelineError::Internal(e.to_string()))??;
+            let config = [("cleanup.policy".to_string(), "compact".to_string())];
+            penstock_kafka::create_topic(
+                &p.source.brokers,
+                &p.source.properties,
+                &topic,
+                partitions,
+                1,
+                &config,
+                METADATA_TIMEOUT,
+            )
+            .await
+            .map_err(|e| PipelineError::State(format!("changelog topic `{topic}`: {e}")))?;
+            Some(penstock_state::Changelog::new(&p.source, topic).map_err(|e| PipelineError::State(e.to_string()))?)
+        } else {
+            None
+        };
+        let store = penstock_state::StateStore::open(&settings, &p.name, name, changelog)
+            .map_err(|e| PipelineError::State(e.to_string()))?;
+        tracing::info!(stage = name, dir = %store.dir().display(), changelog = ?store.changelog_topic(), "stage state");
+        stores.push((name.to_string(), store));
+    }
+    Ok(stores)
+}
+
 /// Runs a pipeline until a signal, `--until-caught-up`, or a permanent failure.
 pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSummary, PipelineError> {
     let started = Instant::now();
     // One client (one connection pool) for everything the run asks ClickHouse.
     let client = ClickHouseClient::for_sink(&p.sink);
+    // Stage state first: a directory that cannot be written stops the run before any
+    // table is created.
+    let state = open_state(&p).await?;
     preflight(&p, &client).await?;
     let mut p = p;
     let evolver = if p.add_unknown_fields {
@@ -186,7 +233,11 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
         None => None,
         Some(chosen) => Some(prepare_exactly_once(&p, &client, chosen, &dead_letters).await?),
     };
-    let shared = Arc::new(Shared::new(recovery));
+    let stages = p.stages.build(|name| {
+        let store = state.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone());
+        Box::new(store.expect("every stateful stage has its store opened above"))
+    });
+    let shared = Arc::new(Shared::new(recovery).with_state(state));
     let stats = Arc::new(Stats::default());
     let consumer = penstock_kafka::subscribe(&p.source, &opts.client_id, shared.clone())?;
     let observers = opts.telemetry.clone().map(|t| {
@@ -210,7 +261,8 @@ pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSu
             replays: Vec::new(),
             dead_letters: dead_letters.clone(),
             evolver,
-            stages: p.stages.build(),
+            stages,
+            catch_ups: Vec::new(),
         },
         shared: shared.clone(),
         tx: Some(tx),

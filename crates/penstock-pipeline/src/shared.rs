@@ -21,6 +21,9 @@ pub struct Shared {
     acks_pending: AtomicBool,
     pub(crate) events_pending: AtomicBool,
     pub(crate) recovery: Option<Recovery>,
+    /// The stores of stateful stages, by label: prepared (restored) for each partition
+    /// as it is assigned, before its messages are read.
+    pub(crate) state: Vec<(String, penstock_state::StateStore)>,
 }
 
 impl Shared {
@@ -28,6 +31,18 @@ impl Shared {
     /// ledger when assigned.
     pub fn new(recovery: Option<Recovery>) -> Self {
         Shared { recovery, ..Default::default() }
+    }
+
+    /// With stateful stages' stores.
+    pub fn with_state(mut self, state: Vec<(String, penstock_state::StateStore)>) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// Where stage state must be brought forward from for a newly assigned partition:
+    /// `(from, to)` — re-read `[from, to)` for the stages only.
+    pub fn take_catch_up(&self, p: &Partition) -> Option<(i64, i64)> {
+        self.lock().catch_ups.remove(p)
     }
 
     /// The exactly-once recovery, when delivery is exactly once.

@@ -65,6 +65,10 @@ pub struct Intake {
     /// The pipeline's transforms, run over each batch as it is sealed (see
     /// [`crate::staging`]).
     pub(crate) stages: Stages,
+    /// Partitions whose delivered messages are being re-read to bring stage state
+    /// forward, each with the offset where delivery resumes (see `docs/state.md`);
+    /// almost always empty.
+    pub(crate) catch_ups: Vec<(Partition, i64)>,
 }
 
 /// Everything the source loop owns.
@@ -96,7 +100,16 @@ pub(crate) struct LoopState {
     wall: Timestamp,
     /// Messages delivered again by the consumer and dropped (already in a batch).
     redelivered: u64,
+    /// Ownership changes applied by the intake that the loop has still to finish
+    /// (backpressure, `--until-caught-up` targets).
+    assigned_since: Vec<Partition>,
+    revoked_since: Vec<Partition>,
+    /// When stage state was last reported.
+    state_reported: Instant,
 }
+
+/// How often stage state sizes are reported.
+const STATE_REPORT: Duration = Duration::from_secs(1);
 
 impl SourceLoop {
     /// Runs until stopped; returns after the final commit.
@@ -112,6 +125,9 @@ impl SourceLoop {
             poll_timeout: MAX_POLL,
             wall: wall_clock(),
             redelivered: 0,
+            assigned_since: Vec::new(),
+            revoked_since: Vec::new(),
+            state_reported: Instant::now(),
         };
         let mut idle = true;
         let mut now = Instant::now();
@@ -160,9 +176,16 @@ impl SourceLoop {
             return Err(PipelineError::Recovery(why));
         }
         if self.shared.has_events() {
+            self.intake.apply_ownership(st);
+        }
+        if !(st.assigned_since.is_empty() && st.revoked_since.is_empty()) {
             self.handle_ownership(st)?;
         }
-        self.commit_acks(Commit::Async);
+        self.commit_acks(Commit::Async)?;
+        if self.intake.stages.has_state() && st.state_reported.elapsed() >= STATE_REPORT {
+            self.report_state();
+            st.state_reported = Instant::now();
+        }
         while let Ok(buffers) = self.recycled.try_recv() {
             self.intake.batcher.recycle(buffers);
         }
@@ -283,6 +306,14 @@ impl Intake {
 impl Intake {
     fn handle_message(&mut self, msg: RawMessage<'_>, now: Instant, st: &mut LoopState) {
         let RawMessage { topic, partition, offset, payload, .. } = msg;
+        // A partition assigned during this poll: its recovery (replay, catch-up) is
+        // set up before its first message is batched.
+        if self.shared.has_events() {
+            self.apply_ownership(st);
+        }
+        if !self.catch_ups.is_empty() && self.catch_up_message(&msg, now, st) {
+            return;
+        }
         if !self.replays.is_empty() && self.replay_message(&msg, now, st) {
             return;
         }
@@ -327,6 +358,87 @@ impl Intake {
             if let Some(b) = self.batcher.seal(topic, partition) {
                 st.sealed.push(b);
             }
+        }
+    }
+}
+
+impl Intake {
+    /// Routes a message of a partition whose stage state is being brought forward.
+    /// Returns true when the message was re-read for the stages only; false once the
+    /// partition reached the offset where delivery resumes (then it is batched as
+    /// usual, or replayed).
+    fn catch_up_message(&mut self, msg: &RawMessage<'_>, now: Instant, st: &mut LoopState) -> bool {
+        let (topic, partition, offset) = (msg.topic, msg.partition, msg.offset);
+        let Some(i) = self.catch_ups.iter().position(|(p, _)| p.partition == partition && p.topic == topic) else {
+            return false;
+        };
+        let end = self.catch_ups[i].1;
+        if offset >= end {
+            // Reached (or passed, over a gap): what follows is delivered as usual.
+            let _ = self.catch_ups.swap_remove(i);
+            if let Some(b) = self.batcher.seal(topic, partition) {
+                st.sealed.push(b);
+            }
+            return false;
+        }
+        let shared = &self.shared;
+        let limits = self.batcher.limits();
+        let Some(batch) = self.batcher.batch_for(
+            topic,
+            partition,
+            Opening { message: offset, offset, at: now, batch_time: st.wall },
+            || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
+        ) else {
+            return true; // a re-delivery
+        };
+        batch.catch_up = true;
+        let meta = meta_of(msg, batch.batch_time);
+        let _ = take_message(&mut self.decoder, &self.dead_letters, batch, &meta, msg.payload);
+        batch.next_offset = offset + 1;
+        batch.messages += 1;
+        batch.payload_bytes += msg.payload.len() as u64;
+        if offset + 1 >= end || batch.is_full(&limits) {
+            if offset + 1 >= end {
+                let _ = self.catch_ups.swap_remove(i);
+            }
+            if let Some(b) = self.batcher.seal(topic, partition) {
+                st.sealed.push(b);
+            }
+        }
+        true
+    }
+
+    /// Applies ownership changes to what the intake holds (recovery plans, open
+    /// batches, stage state); the loop finishes the rest in its housekeeping.
+    fn apply_ownership(&mut self, st: &mut LoopState) {
+        let events = self.shared.take_events();
+        let mut revoked = Vec::new();
+        for e in events {
+            match e {
+                OwnershipEvent::Assigned(p, _) => {
+                    self.replays.retain(|(q, _)| *q != p);
+                    self.catch_ups.retain(|(q, _)| *q != p);
+                    if let Some(plan) = self.shared.take_replay(&p) {
+                        self.replays.push((p.clone(), plan));
+                    }
+                    if let Some((_, to)) = self.shared.take_catch_up(&p) {
+                        self.catch_ups.push((p.clone(), to));
+                    }
+                    st.assigned_since.push(p);
+                }
+                OwnershipEvent::Revoked(p) => revoked.push(p),
+            }
+        }
+        if !revoked.is_empty() {
+            self.replays.retain(|(q, _)| !revoked.contains(q));
+            self.catch_ups.retain(|(q, _)| !revoked.contains(q));
+            self.batcher.discard(&revoked);
+            st.pending.retain(|b| !b.ranges.iter().any(|r| revoked.contains(&r.partition)));
+            st.sealed.retain(|b| !b.ranges.iter().any(|r| revoked.contains(&r.partition)));
+            for p in &revoked {
+                self.stages.revoked(&p.topic, p.partition);
+            }
+            st.revoked_since.extend(revoked);
         }
     }
 }
@@ -398,11 +510,32 @@ impl SourceLoop {
     fn count_sealed(&mut self, st: &mut LoopState) -> Result<(), PipelineError> {
         for mut b in st.sealed.drain(..) {
             match crate::staging::run_stages(&mut self.intake.stages, &self.intake.dead_letters, &mut b) {
-                Ok(dropped) => Stats::add(&self.stats.rows_filtered, dropped),
+                Ok(d) if b.catch_up => {
+                    let _ = d; // verdicts of delivered rows: thrown away
+                }
+                Ok(d) => {
+                    Stats::add(&self.stats.rows_filtered, d.filtered);
+                    Stats::add(&self.stats.rows_deduplicated, d.deduplicated);
+                }
                 Err(e) => {
                     self.stop.request(StopReason::Failure);
                     return Err(e.into());
                 }
+            }
+            if b.catch_up {
+                // Delivered before the restart: its state is written down at once, the
+                // rows go nowhere.
+                for r in b.ranges.iter() {
+                    if let Err(e) =
+                        self.intake.stages.delivered(&r.partition.topic, r.partition.partition, r.next_offset)
+                    {
+                        self.stop.request(StopReason::Failure);
+                        return Err(e.into());
+                    }
+                }
+                Stats::add(&self.stats.caught_up, b.messages);
+                self.intake.batcher.recycle(b.buffers);
+                continue;
             }
             Stats::add(&self.stats.messages, b.messages);
             Stats::add(&self.stats.undecodable, b.undecodable);
@@ -444,29 +577,13 @@ impl SourceLoop {
         }
     }
 
+    /// Finishes ownership changes the intake applied: backpressure and
+    /// `--until-caught-up` bookkeeping.
     fn handle_ownership(&mut self, st: &mut LoopState) -> Result<(), PipelineError> {
-        let events = self.shared.take_events();
-        let mut revoked = Vec::new();
-        let mut assigned = Vec::new();
-        for e in events {
-            match e {
-                OwnershipEvent::Assigned(p, _) => assigned.push(p),
-                OwnershipEvent::Revoked(p) => revoked.push(p),
-            }
-        }
-        for p in &assigned {
-            self.intake.replays.retain(|(q, _)| q != p);
-            if let Some(plan) = self.shared.take_replay(p) {
-                self.intake.replays.push((p.clone(), plan));
-            }
-        }
-        if !revoked.is_empty() {
-            self.intake.replays.retain(|(q, _)| !revoked.contains(q));
-            self.intake.batcher.discard(&revoked);
-            st.pending.retain(|b| !b.ranges.iter().any(|r| revoked.contains(&r.partition)));
-            if let Some(c) = &mut self.catch_up {
-                revoked.iter().for_each(|p| c.revoked(p));
-            }
+        let assigned = std::mem::take(&mut st.assigned_since);
+        let revoked = std::mem::take(&mut st.revoked_since);
+        if let Some(c) = &mut self.catch_up {
+            revoked.iter().for_each(|p| c.revoked(p));
         }
         if !assigned.is_empty() {
             if st.paused {
@@ -501,10 +618,21 @@ impl SourceLoop {
         Ok(())
     }
 
-    fn commit_acks(&mut self, mode: Commit) {
+    /// Commits what the sink acknowledged — after stateful stages wrote down what
+    /// those rows did to their state (so the state never covers more than was
+    /// delivered, and a crash between the two only lengthens the next catch-up).
+    fn commit_acks(&mut self, mode: Commit) -> Result<(), PipelineError> {
         let acks = self.shared.take_acks();
         if acks.is_empty() {
-            return;
+            return Ok(());
+        }
+        if self.intake.stages.has_state() {
+            for (p, o) in &acks {
+                if let Err(e) = self.intake.stages.delivered(&p.topic, p.partition, *o) {
+                    self.stop.request(StopReason::Failure);
+                    return Err(e.into());
+                }
+            }
         }
         if let Some(c) = &mut self.catch_up {
             acks.iter().for_each(|(p, o)| c.delivered(p, *o));
@@ -516,6 +644,27 @@ impl SourceLoop {
             }
             Err(e) => tracing::warn!(error = %e, "offset commit failed; it is retried with the next acknowledgement"),
         }
+        Ok(())
+    }
+
+    /// Publishes stage state sizes (and restores) for metrics and status.
+    fn report_state(&self) {
+        let names: Vec<&str> = self.shared.state.iter().map(|(n, _)| n.as_str()).collect();
+        let kinds = self.intake.stages.kinds();
+        let label = |i: usize| {
+            // The n-th stateful stage has the n-th store's label.
+            let nth = kinds[..i].iter().filter(|k| **k == "dedup").count();
+            names.get(nth).map_or_else(|| format!("stage-{i}"), |n| (*n).to_string())
+        };
+        let partitions = self.intake.stages.state().into_iter().map(|(i, s)| (label(i), s)).collect();
+        let restores = self
+            .shared
+            .state
+            .iter()
+            .flat_map(|(n, store)| store.restores().into_iter().map(move |r| (n.clone(), r)))
+            .collect();
+        *self.stats.state.lock().unwrap_or_else(|e| e.into_inner()) =
+            crate::stats::StateReport { partitions, restores };
     }
 
     /// Draining: flush what is open (unless the stop is a failure), wait for the sink,
@@ -537,7 +686,10 @@ impl SourceLoop {
         }
         drop(self.tx.take());
         let idle = self.shared.wait_idle(DRAIN_WAIT);
-        self.commit_acks(Commit::Sync);
+        self.commit_acks(Commit::Sync)?;
+        if self.intake.stages.has_state() {
+            self.report_state();
+        }
         if !idle && flush {
             tracing::warn!("shutdown: some batches were not delivered; they will be read again on the next start");
         }

@@ -9,32 +9,55 @@
 
 use crate::batch::SealedBatch;
 use crate::dead_letter::DeadLetterTable;
-use penstock_stages::{StageError, Stages, StreamRows};
+use crate::origins::RowOrigins;
+use penstock_stages::{RowPositions, StageError, Stages, StreamRows};
+
+impl RowPositions for RowOrigins {
+    #[inline]
+    fn position(&self, row: usize) -> (i64, Option<i64>) {
+        let o = self.get(row);
+        (o.offset, o.timestamp_ms)
+    }
+}
+
+/// What the stages dropped from a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Dropped {
+    /// By filters.
+    pub(crate) filtered: u64,
+    /// As duplicates.
+    pub(crate) deduplicated: u64,
+}
 
 /// Runs the stages over a sealed batch, dead-letters the rows they could not compute
 /// (kind `transform_failed`, with the message they came from) and removes every row
-/// they dropped. Returns how many rows they dropped (filtered).
+/// they dropped. Returns how many rows they dropped.
 pub(crate) fn run_stages(
     stages: &mut Stages,
     dead_letters: &DeadLetterTable,
     batch: &mut SealedBatch,
-) -> Result<u64, StageError> {
+) -> Result<Dropped, StageError> {
     if stages.is_empty() {
-        return Ok(0);
+        return Ok(Dropped::default());
     }
     let streams: Vec<StreamRows<'_>> = batch
         .ranges
         .iter()
-        .map(|r| StreamRows { topic: &r.partition.topic, partition: r.partition.partition, rows: r.rows })
+        .map(|r| StreamRows {
+            topic: &r.partition.topic,
+            partition: r.partition.partition,
+            rows: r.rows,
+            next_offset: r.next_offset,
+        })
         .collect();
-    let outcome = stages.run(&mut batch.buffers.block, batch.batch_time, &streams)?;
+    let outcome = stages.run(&mut batch.buffers.block, batch.batch_time, &streams, &batch.buffers.origins)?;
     dead_letters.push_rows(batch, outcome.rejected, "transform_failed");
     if let Some(keep) = outcome.keep {
         batch.buffers.block.retain_rows(keep);
         batch.buffers.origins.retain_rows(keep);
         batch.ranges.recount(keep);
     }
-    Ok(outcome.dropped)
+    Ok(Dropped { filtered: outcome.dropped - outcome.deduplicated, deduplicated: outcome.deduplicated })
 }
 
 #[cfg(test)]
@@ -60,7 +83,7 @@ mod tests {
                 if v == 9 {
                     b.rejected.push((r, "nine".into()));
                 }
-                *k &= v % 2 == 0;
+                *k &= v.is_multiple_of(2);
             }
             Ok(())
         }
@@ -101,6 +124,7 @@ mod tests {
             replay: false,
             already_landed: 0,
             dead_landed: Vec::new(),
+            catch_up: false,
         }
     }
 

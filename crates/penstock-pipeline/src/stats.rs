@@ -16,6 +16,14 @@ pub struct Stats {
     pub rows_inserted: AtomicU64,
     /// Rows the transforms dropped (filters), not counting rows they rejected.
     pub rows_filtered: AtomicU64,
+    /// Rows dedup stages dropped as duplicates.
+    pub rows_deduplicated: AtomicU64,
+    /// Messages delivered before a restart and read again only to bring stage state
+    /// forward (not counted in `messages`).
+    pub caught_up: AtomicU64,
+    /// Stage state per partition and the restores taken, refreshed by the source
+    /// about once a second.
+    pub state: std::sync::Mutex<StateReport>,
     /// Insert bodies sent (bytes, after compression).
     pub bytes_sent: AtomicU64,
     /// Batches inserted.
@@ -46,6 +54,9 @@ impl Default for Stats {
             dead_lettered: AtomicU64::new(0),
             rows_inserted: AtomicU64::new(0),
             rows_filtered: AtomicU64::new(0),
+            rows_deduplicated: AtomicU64::new(0),
+            caught_up: AtomicU64::new(0),
+            state: Default::default(),
             bytes_sent: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             retries: AtomicU64::new(0),
@@ -70,6 +81,8 @@ impl Stats {
             dead_lettered: g(&self.dead_lettered),
             rows_inserted: g(&self.rows_inserted),
             rows_filtered: g(&self.rows_filtered),
+            rows_deduplicated: g(&self.rows_deduplicated),
+            caught_up: g(&self.caught_up),
             bytes_sent: g(&self.bytes_sent),
             batches: g(&self.batches),
             retries: g(&self.retries),
@@ -86,6 +99,20 @@ impl Stats {
     pub(crate) fn add(a: &AtomicU64, n: u64) {
         let _ = a.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// The stage state last reported.
+    pub fn state(&self) -> StateReport {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Stage state, as metrics and status show it.
+#[derive(Debug, Clone, Default)]
+pub struct StateReport {
+    /// `(stage label, partition state)` for every open partition of a stateful stage.
+    pub partitions: Vec<(String, penstock_stages::PartitionState)>,
+    /// Restores from changelogs, by stage label.
+    pub restores: Vec<(String, penstock_state::store::Restore)>,
 }
 
 /// Counter values at one moment.
@@ -101,6 +128,10 @@ pub struct StatsSnapshot {
     pub rows_inserted: u64,
     /// Rows the transforms dropped.
     pub rows_filtered: u64,
+    /// Rows dropped as duplicates.
+    pub rows_deduplicated: u64,
+    /// Messages re-read for stage state only.
+    pub caught_up: u64,
     /// Bytes sent.
     pub bytes_sent: u64,
     /// Batches inserted.

@@ -425,6 +425,19 @@ impl Telemetry {
             );
             counter(
                 &mut out,
+                "penstock_rows_deduplicated_total",
+                "Rows dedup stages dropped as duplicates.",
+                snap.rows_deduplicated,
+            );
+            counter(
+                &mut out,
+                "penstock_messages_caught_up_total",
+                "Delivered messages read again after a restart to bring stage state forward.",
+                snap.caught_up,
+            );
+            render_state(&mut out, &labels, &s.state());
+            counter(
+                &mut out,
                 "penstock_messages_undecodable_total",
                 "Messages that could not be decoded.",
                 snap.undecodable,
@@ -543,7 +556,7 @@ impl Telemetry {
         });
         format!(
             "{{\"pipelines\":[{{\"name\":{},\"table\":{},\"state\":\"{}\",\"clickhouse_reachable\":{},\
-             {}{}\"messages\":{},\"rows_inserted\":{},\"rows_filtered\":{},\"dead_lettered\":{},\"bytes_sent\":{},\"retries\":{},\
+             {}{}{}\"messages\":{},\"rows_inserted\":{},\"rows_filtered\":{},\"rows_deduplicated\":{},\"caught_up\":{},\"dead_lettered\":{},\"bytes_sent\":{},\"retries\":{},\
              \"partitions\":[{}],\"last_error\":{}}}]}}",
             json_str(&self.pipeline),
             json_str(&self.table),
@@ -551,9 +564,12 @@ impl Telemetry {
             self.clickhouse_reachable(),
             freshness.unwrap_or_default(),
             self.publish_json(),
+            self.stats.get().map(|s| state_json(&s.state())).unwrap_or_default(),
             snap.messages,
             snap.rows_inserted,
             snap.rows_filtered,
+            snap.rows_deduplicated,
+            snap.caught_up,
             snap.dead_lettered,
             snap.bytes_sent,
             snap.retries,
@@ -561,6 +577,88 @@ impl Telemetry {
             error.as_deref().map_or_else(|| "null".to_string(), json_str)
         )
     }
+}
+
+/// Stage state gauges: keys, bytes, entries not yet written (the changelog's lag
+/// behind the decisions) per stage and partition, and each restore's time.
+fn render_state(out: &mut String, labels: &str, state: &crate::stats::StateReport) {
+    if state.partitions.is_empty() && state.restores.is_empty() {
+        return;
+    }
+    let gauge = |out: &mut String, name: &str, help: &str, rows: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (l, v) in rows {
+            let _ = writeln!(out, "{name}{{{labels},{l}}} {v}");
+        }
+    };
+    let part = |stage: &str, topic: &str, partition: i32| {
+        format!("stage=\"{}\",topic=\"{}\",partition=\"{partition}\"", escape(stage), escape(topic))
+    };
+    let rows = |f: &dyn Fn(&penstock_stages::PartitionState) -> f64| -> Vec<(String, f64)> {
+        state.partitions.iter().map(|(n, p)| (part(n, &p.topic, p.partition), f(p))).collect()
+    };
+    gauge(
+        out,
+        "penstock_state_keys",
+        "Keys a stateful stage holds on disk, per source partition.",
+        &rows(&|p| p.keys as f64),
+    );
+    gauge(
+        out,
+        "penstock_state_bytes",
+        "Bytes of a stateful stage's store on disk, per source partition.",
+        &rows(&|p| p.bytes as f64),
+    );
+    gauge(
+        out,
+        "penstock_state_unwritten_entries",
+        "State entries decided but not yet written to the changelog and store (their batches are not delivered yet).",
+        &rows(&|p| p.unwritten as f64),
+    );
+    let restores: Vec<(String, f64)> =
+        state.restores.iter().map(|(n, r)| (part(n, &r.topic, r.partition), r.took.as_secs_f64())).collect();
+    gauge(
+        out,
+        "penstock_state_restore_seconds",
+        "How long restoring a partition's state from its changelog took.",
+        &restores,
+    );
+}
+
+/// Stage state as JSON: per partition, then the restores.
+fn state_json(state: &crate::stats::StateReport) -> String {
+    let parts: Vec<String> = state
+        .partitions
+        .iter()
+        .map(|(n, p)| {
+            format!(
+                "{{\"stage\":{},\"topic\":{},\"partition\":{},\"keys\":{},\"bytes\":{},\"unwritten\":{},\"covers\":{}}}",
+                json_str(n),
+                json_str(&p.topic),
+                p.partition,
+                p.keys,
+                p.bytes,
+                p.unwritten,
+                p.covers.map_or_else(|| "null".to_string(), |c| c.to_string())
+            )
+        })
+        .collect();
+    let restores: Vec<String> = state
+        .restores
+        .iter()
+        .map(|(n, r)| {
+            format!(
+                "{{\"stage\":{},\"topic\":{},\"partition\":{},\"records\":{},\"writes\":{},\"seconds\":{}}}",
+                json_str(n),
+                json_str(&r.topic),
+                r.partition,
+                r.records,
+                r.writes,
+                r.took.as_secs_f64()
+            )
+        })
+        .collect();
+    format!("\"state\":[{}],\"restores\":[{}],", parts.join(","), restores.join(","))
 }
 
 /// Starts the background probes of a run: ClickHouse reachability (every 5 s) and the

@@ -9,8 +9,11 @@
 //!   the checkpoint header that bounds recovery's scan;
 //! - [`ledger`]: exactly-once into ClickHouse — what to do with a partition given the
 //!   ledger's last entry and the group's committed offset (the ledger's I/O is in
-//!   `penstock-pipeline`'s `exactly_once` module).
+//!   `penstock-pipeline`'s `exactly_once` module);
+//! - [`failpoint`]: the crash points fault tests abort the process at, one per step of
+//!   these protocols (the only part that reads the environment).
 
+pub mod failpoint;
 pub mod kafka_sink;
 pub mod ledger;
 pub mod position;

@@ -399,7 +399,8 @@ mod tests {
                 next[s] += 1;
                 read += 1;
                 let d = dest[s][off as usize];
-                let Decision::Send { seq, checkpoint } = sender.decide(s, d, &pos(s, off), off % 3 == 0) else {
+                let Decision::Send { seq, checkpoint } = sender.decide(s, d, &pos(s, off), off.is_multiple_of(3))
+                else {
                     continue;
                 };
                 if sent_here[d] < land_limit[d] {

@@ -80,7 +80,8 @@ fn run(c: &mut Criterion, name: &str, stages: impl Fn() -> Vec<Box<dyn Stage>>) 
     g.bench_function("rows", |bch| {
         bch.iter(|| {
             let mut b = base.clone();
-            let o = s.run(&mut b, Timestamp { secs: 1_795_000_000, nanos: 0 }, &[]).unwrap();
+            let o =
+                s.run(&mut b, Timestamp { secs: 1_795_000_000, nanos: 0 }, &[], &penstock_stages::RowNumbers).unwrap();
             black_box(o.dropped);
         })
     });

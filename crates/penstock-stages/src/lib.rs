@@ -21,6 +21,7 @@ pub mod expr;
 pub mod filter;
 
 pub use compute::Compute;
+pub use dedup::{Dedup, DedupSpec};
 pub use filter::Filter;
 
 use penstock_codec::{Block, Timestamp};
@@ -35,10 +36,61 @@ pub struct StreamRows<'a> {
     pub partition: i32,
     /// Rows of the batch from this stream.
     pub rows: usize,
+    /// One past the stream's last offset in the batch (what its delivery acknowledges).
+    pub next_offset: i64,
+}
+
+/// Where each row of a batch came from: its message's offset and Kafka timestamp (ms).
+pub trait RowPositions {
+    /// Row `row`'s source offset and Kafka timestamp.
+    fn position(&self, row: usize) -> (i64, Option<i64>);
+}
+
+/// Positions for sources without offsets (the ClickHouse source): the row number,
+/// no timestamp. Stateful stages are refused on those paths when the file is loaded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowNumbers;
+
+impl RowPositions for RowNumbers {
+    fn position(&self, row: usize) -> (i64, Option<i64>) {
+        (row as i64, None)
+    }
+}
+
+/// Positions of a block decoded from one message: every row has its offset and
+/// timestamp.
+#[derive(Debug, Clone, Copy)]
+pub struct OneMessage {
+    /// The message's offset.
+    pub offset: i64,
+    /// Its Kafka timestamp (ms).
+    pub timestamp_ms: Option<i64>,
+}
+
+impl RowPositions for OneMessage {
+    fn position(&self, _row: usize) -> (i64, Option<i64>) {
+        (self.offset, self.timestamp_ms)
+    }
+}
+
+/// One source partition's stage state, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionState {
+    /// Source topic.
+    pub topic: String,
+    /// Source partition.
+    pub partition: i32,
+    /// Keys written down.
+    pub keys: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// Entries decided but not written down yet (their batches undelivered).
+    pub unwritten: u64,
+    /// The offset the written-down state covers.
+    pub covers: Option<i64>,
 }
 
 /// One batch as a stage sees it.
-#[derive(Debug)]
 pub struct StageBatch<'a> {
     /// The batch's columns. A stage may rewrite one column's values (same row count);
     /// it never adds or removes columns.
@@ -50,6 +102,8 @@ pub struct StageBatch<'a> {
     pub batch_time: Timestamp,
     /// Which rows came from which stream, in order (per-partition state keys on this).
     pub streams: &'a [StreamRows<'a>],
+    /// Each row's source offset and Kafka timestamp.
+    pub positions: &'a dyn RowPositions,
     /// Rows the stage could not compute (a bad cast, a division by zero), with why: the
     /// stage clears their flags too, and the pipeline dead-letters them.
     pub rejected: &'a mut Vec<(usize, String)>,
@@ -75,6 +129,24 @@ pub trait Stage: Send {
 
     /// Processes one batch; an `Err` is a message for [`StageError`].
     fn apply(&mut self, batch: &mut StageBatch<'_>) -> Result<(), String>;
+
+    /// True when the rows it drops are duplicates (counted apart from filtered rows).
+    fn deduplicates(&self) -> bool {
+        false
+    }
+
+    /// Everything of `topic`/`partition` before `next_offset` was delivered by the
+    /// sink: a stateful stage writes down what those rows did to its state.
+    fn delivered(&mut self, _topic: &str, _partition: i32, _next_offset: i64) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The partition was revoked: a stateful stage forgets what it holds in memory
+    /// for it (its written-down state is read again if it comes back).
+    fn revoked(&mut self, _topic: &str, _partition: i32) {}
+
+    /// A stateful stage's state per partition.
+    fn state(&self, _out: &mut Vec<PartitionState>) {}
 }
 
 /// The ordered stages of a pipeline (`transforms:`), run over every batch.
@@ -98,6 +170,8 @@ pub struct Outcome<'s> {
     pub rejected: &'s [(usize, String)],
     /// Rows the stages dropped in this batch (filtered, deduplicated; not the rejected).
     pub dropped: u64,
+    /// Of those, rows dropped as duplicates.
+    pub deduplicated: u64,
 }
 
 impl std::fmt::Debug for Stages {
@@ -140,19 +214,26 @@ impl Stages {
         block: &mut Block,
         batch_time: Timestamp,
         streams: &[StreamRows<'_>],
+        positions: &dyn RowPositions,
     ) -> Result<Outcome<'_>, StageError> {
         self.rejected.clear();
         if self.stages.is_empty() || block.is_empty() {
-            return Ok(Outcome { keep: None, rejected: &[], dropped: 0 });
+            return Ok(Outcome { keep: None, rejected: &[], dropped: 0, deduplicated: 0 });
         }
         self.keep.clear();
         self.keep.resize(block.rows(), true);
         let mut kept = block.rows();
-        let mut dropped = 0;
+        let (mut dropped, mut deduplicated) = (0, 0);
         for (index, stage) in self.stages.iter_mut().enumerate() {
             let before = self.rejected.len();
-            let mut batch =
-                StageBatch { block, keep: &mut self.keep, batch_time, streams, rejected: &mut self.rejected };
+            let mut batch = StageBatch {
+                block,
+                keep: &mut self.keep,
+                batch_time,
+                streams,
+                positions,
+                rejected: &mut self.rejected,
+            };
             stage.apply(&mut batch).map_err(|message| StageError { index, kind: stage.kind(), message })?;
             if block.rows() != self.keep.len() {
                 return Err(StageError {
@@ -168,10 +249,47 @@ impl Stages {
             let by_stage = (kept - now - (self.rejected.len() - before)) as u64;
             self.dropped[index] += by_stage;
             dropped += by_stage;
+            if stage.deduplicates() {
+                deduplicated += by_stage;
+            }
             kept = now;
         }
         let keep = (kept < block.rows()).then_some(self.keep.as_slice());
-        Ok(Outcome { keep, rejected: &self.rejected, dropped })
+        Ok(Outcome { keep, rejected: &self.rejected, dropped, deduplicated })
+    }
+
+    /// True when some stage keeps state (its writes follow deliveries).
+    pub fn has_state(&self) -> bool {
+        self.stages.iter().any(|s| s.deduplicates())
+    }
+
+    /// Everything of `topic`/`partition` before `next_offset` was delivered: stateful
+    /// stages write down what those rows did.
+    pub fn delivered(&mut self, topic: &str, partition: i32, next_offset: i64) -> Result<(), StageError> {
+        for (index, stage) in self.stages.iter_mut().enumerate() {
+            stage.delivered(topic, partition, next_offset).map_err(|message| StageError {
+                index,
+                kind: stage.kind(),
+                message,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The partition was revoked: stateful stages forget what they hold for it.
+    pub fn revoked(&mut self, topic: &str, partition: i32) {
+        self.stages.iter_mut().for_each(|s| s.revoked(topic, partition));
+    }
+
+    /// Every stateful stage's state per partition, with the stage's index.
+    pub fn state(&self) -> Vec<(usize, PartitionState)> {
+        let mut out = Vec::new();
+        let mut one = Vec::new();
+        for (i, s) in self.stages.iter().enumerate() {
+            s.state(&mut one);
+            out.extend(one.drain(..).map(|p| (i, p)));
+        }
+        out
     }
 }
 
@@ -257,16 +375,18 @@ mod tests {
     #[test]
     fn no_stage_keeps_everything_untouched() {
         let mut b = block(&[1, 2]);
-        assert!(Stages::none().run(&mut b, T, &[]).unwrap().keep.is_none());
+        assert!(Stages::none().run(&mut b, T, &[], &RowNumbers).unwrap().keep.is_none());
     }
 
     #[test]
     fn stages_run_in_order_and_count_what_each_dropped() {
         let mut stages = Stages::new(vec![Box::new(TimesTen), Box::new(DropOdd), Box::new(OnlyPartitionOne)]);
         let mut b = block(&[1, 2, 3, 4, 6]);
-        let streams =
-            [StreamRows { topic: "t", partition: 0, rows: 2 }, StreamRows { topic: "t", partition: 1, rows: 3 }];
-        let keep = stages.run(&mut b, T, &streams).unwrap().keep.unwrap().to_vec();
+        let streams = [
+            StreamRows { topic: "t", partition: 0, rows: 2, next_offset: 2 },
+            StreamRows { topic: "t", partition: 1, rows: 3, next_offset: 3 },
+        ];
+        let keep = stages.run(&mut b, T, &streams, &RowNumbers).unwrap().keep.unwrap().to_vec();
         assert_eq!(keep, vec![false, false, false, true, true]);
         assert_eq!(stages.dropped(), &[0, 2, 1]);
         b.retain_rows(&keep);
@@ -275,15 +395,15 @@ mod tests {
         assert_eq!(n10, vec![40, 60], "the computed column follows its rows");
         // Flags are reset per batch; counts add up.
         let mut b = block(&[2]);
-        let one = [StreamRows { topic: "t", partition: 1, rows: 1 }];
-        assert!(stages.run(&mut b, T, &one).unwrap().keep.is_none());
+        let one = [StreamRows { topic: "t", partition: 1, rows: 1, next_offset: 1 }];
+        assert!(stages.run(&mut b, T, &one, &RowNumbers).unwrap().keep.is_none());
         assert_eq!(stages.dropped(), &[0, 2, 1]);
     }
 
     #[test]
     fn a_stage_that_changes_the_row_count_is_an_error_naming_it() {
         let mut stages = Stages::new(vec![Box::new(TimesTen), Box::new(Broken)]);
-        let err = stages.run(&mut block(&[1, 2]), T, &[]).unwrap_err();
+        let err = stages.run(&mut block(&[1, 2]), T, &[], &RowNumbers).unwrap_err();
         assert_eq!(err.to_string(), "stage 1 (broken): changed the row count from 2 to 1");
     }
 }

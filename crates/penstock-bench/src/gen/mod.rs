@@ -314,7 +314,8 @@ impl Worker<'_> {
             if self.quota.is_some_and(|q| i >= q) {
                 break;
             }
-            if i % 64 == 0 && (self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d))
+            if i.is_multiple_of(64)
+                && (self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d))
             {
                 break;
             }
@@ -350,7 +351,7 @@ impl Worker<'_> {
             i += 1;
             // Published in steps for the progress display: one shared counter bumped per
             // event by every thread would bounce its cache line between cores.
-            if i % 64 == 0 {
+            if i.is_multiple_of(64) {
                 self.counters.sent.fetch_add(64, Ordering::Relaxed);
             }
         }

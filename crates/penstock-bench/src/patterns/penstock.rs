@@ -200,7 +200,7 @@ mod tests {
                 ]
             );
             assert_eq!(p.sink.batch.max_wait, s.max_wait.unwrap_or(Duration::from_millis(500)));
-            assert_eq!(p.stages.build().kinds().len(), if s.transforms { 2 } else { 0 });
+            assert_eq!(p.stages.build_stateless().kinds().len(), if s.transforms { 2 } else { 0 });
         }
     }
 }

@@ -233,8 +233,13 @@ impl Loop {
             let rows = batch.as_ref().map_or(0, |b| b.block.rows());
             if let Some(b) = &mut batch {
                 // The ClickHouse source is one stream; a dropped row is not sent.
-                let from = [StreamRows { topic: &self.p.name, partition: 0, rows: b.block.rows() }];
-                let outcome = match self.stages.run(&mut b.block, crate::source::wall_clock(), &from) {
+                let from = [StreamRows { topic: &self.p.name, partition: 0, rows: b.block.rows(), next_offset: 0 }];
+                let outcome = match self.stages.run(
+                    &mut b.block,
+                    crate::source::wall_clock(),
+                    &from,
+                    &penstock_stages::RowNumbers,
+                ) {
                     Ok(o) => o,
                     Err(e) => {
                         session.close();
@@ -348,7 +353,7 @@ impl Loop {
                     };
                     attempt += 1;
                     PublishStats::add(&self.stats.read_retries, 1);
-                    if attempt == 1 || attempt % 10 == 0 {
+                    if attempt == 1 || attempt.is_multiple_of(10) {
                         tracing::warn!(error = %e, attempt, "reading the source failed; retrying");
                     }
                     if sleep_unless_stopped(&self.stop, wait) {

@@ -105,7 +105,7 @@ pub async fn run_relay(r: Relay, opts: RunOptions, stop: Arc<Stop>) -> Result<Pu
     let work = {
         let (stop, stats, opts) = (stop.clone(), stats.clone(), opts.clone());
         move || {
-            let stages = r.stages.build();
+            let stages = r.stages.build_stateless();
             RelayLoop { r, decoder, keys, streams, destinations, stop, stats, opts, targets: None, lease, stages }.run()
         }
     };
@@ -252,7 +252,7 @@ impl RelayLoop {
                 Err(e) => {
                     // librdkafka reconnects by itself; say so now and then.
                     poll_errors += 1;
-                    if poll_errors == 1 || poll_errors % 100 == 0 {
+                    if poll_errors == 1 || poll_errors.is_multiple_of(100) {
                         tracing::warn!(error = %e, count = poll_errors, "reading the source failed; retrying");
                     }
                     PublishStats::add(&self.stats.read_retries, 1);
@@ -265,7 +265,7 @@ impl RelayLoop {
                 return Ok(Outcome::Recover(e));
             }
             turns += 1;
-            if (idle || turns % LEASE_EVERY == 0) && !still_writer(self.lease.as_deref()) {
+            if (idle || turns.is_multiple_of(LEASE_EVERY)) && !still_writer(self.lease.as_deref()) {
                 session.close();
                 return Ok(Outcome::Recover(SessionEnded::LeaseLost));
             }

@@ -241,7 +241,7 @@ impl RelaySession {
     /// Decodes one source message, runs the stages over its rows and sends those they
     /// keep (or its dead letter).
     pub fn handle(&mut self, m: RawMessage<'_>, stages: &mut Stages) -> Result<(), Halt> {
-        if self.handled % SERVE_EVERY == 0 {
+        if self.handled.is_multiple_of(SERVE_EVERY) {
             self.serve(Duration::ZERO);
             self.now = crate::source::wall_clock();
             self.sent_at = Instant::now();
@@ -260,10 +260,11 @@ impl RelaySession {
         self.block.clear();
         match self.decoder.decode_rows(m.payload, &meta, &mut self.block) {
             Ok(rows) => {
-                let from = [StreamRows { topic: m.topic, partition: m.partition, rows }];
+                let from = [StreamRows { topic: m.topic, partition: m.partition, rows, next_offset: m.offset + 1 }];
+                let at = penstock_stages::OneMessage { offset: m.offset, timestamp_ms: m.timestamp_ms };
                 // Rows a stage drops are not sent; the others keep their row numbers;
                 // rows a stage could not compute are dead-lettered in their place.
-                let outcome = stages.run(&mut self.block, self.now, &from)?;
+                let outcome = stages.run(&mut self.block, self.now, &from, &at)?;
                 PublishStats::add(&self.stats.rows_filtered, outcome.dropped);
                 for row in 0..rows {
                     if let Some((_, why)) = outcome.rejected.iter().find(|(r, _)| *r == row) {

@@ -44,7 +44,7 @@ pub fn write_decimal(v: i128, scale: u8, out: &mut Vec<u8>) {
     let _ = write!(out, "{}", abs / unit);
     let mut frac = abs % unit;
     let mut digits = usize::from(scale);
-    while digits > 0 && frac % 10 == 0 {
+    while digits > 0 && frac.is_multiple_of(10) {
         frac /= 10;
         digits -= 1;
     }

@@ -159,15 +159,41 @@ async fn check_publication(args: &CheckArgs, p: &penstock_config::Publication) -
 
 /// What runs between decode and sink: each computed column and transform, with its
 /// checked type.
-fn print_stages(stages: &penstock_config::StageSpecs) {
+fn print_stages(stages: &penstock_config::StageSpecs, fields: &[penstock_codec::FieldSpec]) {
     for (_, column, e) in &stages.computed {
         println!("ok   computed column `{column}` = {} ({})", e.text(), e.ty());
     }
     for (i, t) in stages.transforms.iter().enumerate() {
         match t {
             penstock_config::Transform::Filter(e) => println!("ok   transforms[{i}]: filter `{}`", e.text()),
+            penstock_config::Transform::Dedup { spec, name } => {
+                let keys: Vec<&str> = spec.keys.iter().map(|(_, n)| n.as_str()).collect();
+                let time = match spec.time {
+                    penstock_stages::dedup::DedupTime::Kafka => "_timestamp".to_string(),
+                    penstock_stages::dedup::DedupTime::Seconds(c) | penstock_stages::dedup::DedupTime::Ticks(c, _) => {
+                        fields[c].column.clone()
+                    }
+                };
+                println!(
+                    "ok   transforms[{i}]: dedup ({name}) by {} within {} ms of {time}",
+                    keys.join(", "),
+                    spec.window_ms
+                );
+                if !dedup_key_is_message_key(spec, fields) {
+                    println!(
+                        "warn transforms[{i}]: the dedup key is not the message key: state is kept per source partition, so a duplicate is caught only when it lands on the partition of its original — true for producer retries and re-sends of one key, not for the same {} sent with another key",
+                        keys.join(", ")
+                    );
+                }
+            }
         }
     }
+}
+
+/// True when rows with the same dedup key share a partition because the key is the
+/// message key (a single column taken from `_key`).
+fn dedup_key_is_message_key(spec: &penstock_stages::DedupSpec, fields: &[penstock_codec::FieldSpec]) -> bool {
+    matches!(spec.keys.as_slice(), [(c, _)] if matches!(fields[*c].source, penstock_codec::ValueSource::Key))
 }
 
 /// The last lines of a passing check of a Kafka sink: how it delivers.
@@ -197,7 +223,7 @@ async fn check_relay(args: &CheckArgs, r: &penstock_config::Relay) -> ExitCode {
         r.sink.topic,
         r.dead_letter_topic
     );
-    print_stages(&r.stages);
+    print_stages(&r.stages, &r.fields);
     match penstock_pipeline::relay::check(r).await {
         Ok(c) => {
             println!("ok   Kafka {}: source partitions {}", r.source.brokers, c.streams.join(", "));
@@ -234,7 +260,7 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         p.sink.database,
         p.sink.table
     );
-    print_stages(&p.stages);
+    print_stages(&p.stages, &p.fields);
     let mut failures = 0;
 
     let source = p.source.clone();

@@ -52,7 +52,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(summary) => {
             let s = summary.stats;
             let secs = summary.elapsed.as_secs_f64().max(1e-9);
-            let filtered = if s.rows_filtered > 0 { format!(", {} filtered", s.rows_filtered) } else { String::new() };
+            let mut filtered =
+                if s.rows_filtered > 0 { format!(", {} filtered", s.rows_filtered) } else { String::new() };
+            if s.rows_deduplicated > 0 {
+                filtered += &format!(", {} duplicates dropped", s.rows_deduplicated);
+            }
+            if s.caught_up > 0 {
+                filtered += &format!(", {} delivered messages re-read for stage state", s.caught_up);
+            }
             println!(
                 "{}: {} messages, {} rows inserted, {} dead-lettered ({} undecodable){filtered}, {} inserts, {} retries, in {:.1}s ({:.0} rows/s)",
                 match summary.reason {

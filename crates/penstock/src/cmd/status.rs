@@ -65,10 +65,11 @@ pub(crate) async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             if field(doc, p, "clickhouse_reachable") == "true" { "reachable" } else { "UNREACHABLE" }
         );
         println!(
-            "  messages {}  rows inserted {}  filtered {}  dead-lettered {}  bytes sent {}  retries {}",
+            "  messages {}  rows inserted {}  filtered {}  deduplicated {}  dead-lettered {}  bytes sent {}  retries {}",
             field(doc, p, "messages"),
             field(doc, p, "rows_inserted"),
             field(doc, p, "rows_filtered"),
+            field(doc, p, "rows_deduplicated"),
             field(doc, p, "dead_lettered"),
             field(doc, p, "bytes_sent"),
             field(doc, p, "retries")
@@ -83,6 +84,38 @@ pub(crate) async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 field(doc, part, "delivered"),
                 field(doc, part, "high_watermark"),
                 field(doc, part, "lag")
+            );
+        }
+        let state = JsonPath::resolve(&JsonPath::parse("x.state").expect("path").steps, doc, p, &mut Vec::new());
+        let state = state.map(|s| members(doc, s).collect::<Vec<_>>()).unwrap_or_default();
+        if !state.is_empty() {
+            println!(
+                "  {:<12} {:<27} {:>9} {:>12} {:>12} {:>10} {:>14}",
+                "state", "topic", "partition", "keys", "bytes", "unwritten", "covers"
+            );
+            for (_, s) in state {
+                println!(
+                    "  {:<12} {:<27} {:>9} {:>12} {:>12} {:>10} {:>14}",
+                    field(doc, s, "stage"),
+                    field(doc, s, "topic"),
+                    field(doc, s, "partition"),
+                    field(doc, s, "keys"),
+                    field(doc, s, "bytes"),
+                    field(doc, s, "unwritten"),
+                    field(doc, s, "covers")
+                );
+            }
+        }
+        let restores = JsonPath::resolve(&JsonPath::parse("x.restores").expect("path").steps, doc, p, &mut Vec::new());
+        for (_, r) in restores.map(|s| members(doc, s).collect::<Vec<_>>()).unwrap_or_default() {
+            println!(
+                "  restored {} {}/{} from its changelog: {} records, {} writes, in {} s",
+                field(doc, r, "stage"),
+                field(doc, r, "topic"),
+                field(doc, r, "partition"),
+                field(doc, r, "records"),
+                field(doc, r, "writes"),
+                field(doc, r, "seconds")
             );
         }
         let error = field(doc, p, "last_error");

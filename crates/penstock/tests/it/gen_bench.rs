@@ -13,7 +13,7 @@ use penstock_testkit::{unique_name, Services};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `(sent, duplicates, malformed, late)` from `penstock gen`'s output.
-fn gen_counts(out: &str) -> (u64, u64, u64, u64) {
+pub fn gen_counts(out: &str) -> (u64, u64, u64, u64) {
     let num_before = |line: &str, word: &str| -> u64 {
         let head = &line[..line.find(word).unwrap_or_else(|| panic!("no `{word}` in {line}"))];
         head.split_whitespace().last().unwrap().parse().unwrap()

@@ -10,6 +10,7 @@ mod broker_restart;
 mod clickhouse_outage;
 mod corpus;
 mod crash_loop;
+mod dedup;
 mod dedup_modes;
 mod end_to_end;
 mod field_options;

@@ -3,7 +3,10 @@
 //! `PENSTOCK_FAILPOINT=NAME` (or `NAME:N`, the N-th time) makes the process abort —
 //! no destructors, no flush, no commit, like `kill -9` — when it reaches that point.
 //! Points: `before_ledger_pending`, `after_ledger_pending`, `after_insert`,
-//! `after_dead_letters`, `after_ledger_done`, `after_commit`; for the Kafka sink `publish_after_recovery`, `publish_before_send`, `publish_after_send`, `publish_after_flush`. The check is one comparison per batch when unset.
+//! `after_dead_letters`, `after_ledger_done`, `after_commit`; for the Kafka sink `publish_after_recovery`,
+//! `publish_before_send`, `publish_after_send`, `publish_after_flush`; for stage state
+//! `after_changelog_write` (before the local write), `after_state_write`,
+//! `during_restore`. The check is one comparison per batch when unset.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

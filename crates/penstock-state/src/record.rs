@@ -1,0 +1,177 @@
+//! Byte layouts, little-endian throughout:
+//!
+//! - an entry (a bucket keyspace's value under the 16-byte key hash): offset i64,
+//!   time i64;
+//! - covers (the meta keyspace's value under `topic#partition`): next offset i64,
+//!   watermark i64;
+//! - a changelog record: one write of one partition's state, in chunks (a write can
+//!   hold more entries than a Kafka message may), each chunk
+//!   `version u8 = 1, topic (u16 length + bytes), from i64 (the covers before the
+//!   write; i64::MIN when none), next_offset i64, watermark i64, expire_below i64,
+//!   chunk u32, chunks u32, n u32, n × (bucket i64, key [16], offset i64, time i64)`.
+
+use penstock_stages::dedup::{Covers, Entry, KeyHash, StateWrite};
+
+/// Entries per changelog chunk: 40 bytes each, under Kafka's default 1 MB message.
+pub const CHUNK_ENTRIES: usize = 20_000;
+
+const VERSION: u8 = 1;
+const ENTRY: usize = 40;
+
+/// An entry's value bytes.
+pub fn entry_bytes(e: &Entry) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&e.offset.to_le_bytes());
+    b[8..].copy_from_slice(&e.time.to_le_bytes());
+    b
+}
+
+/// An entry from its value bytes.
+pub fn entry_from(b: &[u8]) -> Option<Entry> {
+    let b: &[u8; 16] = b.try_into().ok()?;
+    Some(Entry { offset: i64_at(b, 0), time: i64_at(b, 8) })
+}
+
+/// Covers' value bytes.
+pub fn covers_bytes(c: &Covers) -> [u8; 16] {
+    entry_bytes(&Entry { offset: c.next_offset, time: c.watermark })
+}
+
+/// Covers from value bytes.
+pub fn covers_from(b: &[u8]) -> Option<Covers> {
+    entry_from(b).map(|e| Covers { next_offset: e.offset, watermark: e.time })
+}
+
+fn i64_at(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_le_bytes(a)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+/// One chunk of a changelog record, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The source topic.
+    pub topic: String,
+    /// The covers before the write (`None`: the state was empty).
+    pub from: Option<i64>,
+    /// The write's covers and expiry.
+    pub covers: Covers,
+    /// Buckets below this may be dropped.
+    pub expire_below: i64,
+    /// This chunk's index, and how many the write has.
+    pub chunk: u32,
+    /// Chunks in the write.
+    pub chunks: u32,
+    /// Its entries.
+    pub entries: Vec<(i64, KeyHash, Entry)>,
+}
+
+/// The chunks of `write` of `topic`'s state (always at least one, so a write without
+/// entries still moves the covers).
+pub fn encode_chunks(topic: &str, from: Option<i64>, write: &StateWrite) -> Vec<Vec<u8>> {
+    let parts: Vec<&[(i64, KeyHash, Entry)]> =
+        if write.entries.is_empty() { vec![&[]] } else { write.entries.chunks(CHUNK_ENTRIES).collect() };
+    let chunks = parts.len() as u32;
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, entries)| {
+            let mut b = Vec::with_capacity(64 + topic.len() + entries.len() * ENTRY);
+            b.push(VERSION);
+            b.extend_from_slice(&(topic.len() as u16).to_le_bytes());
+            b.extend_from_slice(topic.as_bytes());
+            for v in [from.unwrap_or(i64::MIN), write.covers.next_offset, write.covers.watermark, write.expire_below] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [i as u32, chunks, entries.len() as u32] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            for (bucket, key, e) in entries {
+                b.extend_from_slice(&bucket.to_le_bytes());
+                b.extend_from_slice(&key.0);
+                b.extend_from_slice(&entry_bytes(e));
+            }
+            b
+        })
+        .collect()
+}
+
+/// Decodes a chunk; `Err` says what is wrong with it.
+pub fn decode_chunk(b: &[u8]) -> Result<Chunk, String> {
+    let short = || format!("changelog record of {} bytes is truncated", b.len());
+    if b.first() != Some(&VERSION) {
+        return Err(format!("changelog record version {:?} is not {VERSION}", b.first()));
+    }
+    let tl = usize::from(u16::from_le_bytes([*b.get(1).ok_or_else(short)?, *b.get(2).ok_or_else(short)?]));
+    let head = 3 + tl + 32 + 12;
+    if b.len() < head {
+        return Err(short());
+    }
+    let topic =
+        String::from_utf8(b[3..3 + tl].to_vec()).map_err(|_| "changelog record topic is not UTF-8".to_string())?;
+    let at = 3 + tl;
+    let from = i64_at(b, at);
+    let covers = Covers { next_offset: i64_at(b, at + 8), watermark: i64_at(b, at + 16) };
+    let expire_below = i64_at(b, at + 24);
+    let (chunk, chunks, n) = (u32_at(b, at + 32), u32_at(b, at + 36), u32_at(b, at + 40) as usize);
+    if b.len() != head + n * ENTRY {
+        return Err(format!("changelog record of {} bytes does not hold its {n} entries", b.len()));
+    }
+    let entries = b[head..]
+        .chunks_exact(ENTRY)
+        .map(|e| {
+            let mut key = [0u8; 16];
+            key.copy_from_slice(&e[8..24]);
+            (i64_at(e, 0), KeyHash(key), Entry { offset: i64_at(e, 24), time: i64_at(e, 32) })
+        })
+        .collect();
+    Ok(Chunk { topic, from: (from != i64::MIN).then_some(from), covers, expire_below, chunk, chunks, entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn chunks_round_trip(n in 0usize..45_000, from in proptest::option::of(0i64..1000)) {
+            let entries: Vec<_> = (0..n).map(|i| (i as i64 % 3, KeyHash([(i % 251) as u8; 16]), Entry { offset: i as i64, time: -(i as i64) })).collect();
+            let write = StateWrite { entries: entries.clone(), covers: Covers { next_offset: 77, watermark: 5 }, expire_below: -2 };
+            let chunks = encode_chunks("orders", from, &write);
+            prop_assert_eq!(chunks.len(), n.div_ceil(CHUNK_ENTRIES).max(1));
+            let mut got = Vec::new();
+            for (i, c) in chunks.iter().enumerate() {
+                prop_assert!(c.len() < 1_000_000);
+                let d = decode_chunk(c).unwrap();
+                prop_assert_eq!((d.chunk as usize, d.chunks as usize), (i, chunks.len()));
+                prop_assert_eq!((&d.topic[..], d.from, d.covers, d.expire_below), ("orders", from, write.covers, -2));
+                got.extend(d.entries);
+            }
+            prop_assert_eq!(got, entries);
+        }
+    }
+
+    #[test]
+    fn a_truncated_or_foreign_record_is_an_error_not_a_state() {
+        let c = &encode_chunks(
+            "t",
+            None,
+            &StateWrite {
+                entries: vec![(0, KeyHash([1; 16]), Entry { offset: 1, time: 2 })],
+                covers: Covers { next_offset: 2, watermark: 2 },
+                expire_below: 0,
+            },
+        )[0];
+        assert!(decode_chunk(&c[..c.len() - 1]).unwrap_err().contains("does not hold its 1 entries"));
+        assert!(decode_chunk(&c[..5]).unwrap_err().contains("truncated"));
+        assert!(decode_chunk(b"{\"json\":1}").unwrap_err().contains("version"));
+    }
+}

@@ -1,0 +1,168 @@
+//! Dedup on the real broker and server: duplicates within the window dropped before
+//! ClickHouse and one outside it kept; a second run adds nothing; a wiped state
+//! directory is restored from the changelog topic; and the example under a SIGKILL
+//! crash loop — with the state directory deleted between two restarts — lands every
+//! distinct event exactly once.
+
+use crate::crash_loop::{crash_through, finish};
+use crate::harness::*;
+use penstock_testkit::{unique_name, Services};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+/// Event `id` at `secs` after 2026-11-21 05:00:00 UTC.
+fn event(id: u64, secs: u64) -> String {
+    format!(
+        r#"{{"event_id":"{id:08x}-0000-4000-8000-{id:012x}","user_id":{id},"amount":1.00,"region":"r","event_type":"view","event_time":"{}"}}"#,
+        time_text(secs)
+    )
+}
+
+fn time_text(secs: u64) -> String {
+    let (h, m, s) = (5 + secs / 3600, secs / 60 % 60, secs % 60);
+    format!("2026-11-21T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// `examples/dedup.yaml`, pointed at this test's services, with `time` and batch size.
+fn dedup_pipeline(
+    s: &Services,
+    topic: &str,
+    db: &str,
+    state: &std::path::Path,
+    transform: &str,
+    max_rows: usize,
+) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo_root().join("examples/dedup.yaml")).expect("example");
+    let text = text
+        .replace("${PENSTOCK_KAFKA_BROKERS}", &s.kafka.bootstrap())
+        .replace("${PENSTOCK_TOPIC:-transactions}", topic)
+        .replace("${PENSTOCK_GROUP:-penstock-transactions-dedup}", &format!("group-{topic}"))
+        .replace("${PENSTOCK_CLICKHOUSE_URL}", &s.clickhouse.url())
+        .replace("${PENSTOCK_DATABASE:-default}", db)
+        .replace("${PENSTOCK_STATE_DIR:-./penstock-state}", state.to_str().unwrap())
+        .replace("  - dedup: { key: event_id, window: 1h }", transform)
+        .replace("max_rows: 200000", &format!("max_rows: {max_rows}"));
+    assert!(text.contains(transform), "the example's transform line moved");
+    let path = s.dir().join(format!("{topic}.yaml"));
+    std::fs::write(&path, text).expect("write pipeline");
+    path
+}
+
+#[test]
+fn duplicates_within_the_window_are_dropped_and_a_wiped_state_is_restored_from_the_changelog() {
+    let s = Services::start().expect("services");
+    let (topic, db) = (unique_name("dd"), unique_name("db"));
+    s.kafka.create_topic(&topic, 1).expect("topic");
+    s.clickhouse.query(&format!("CREATE DATABASE `{db}`"));
+    let state = s.dir().join("state");
+    // Event i at i s; again 30 min later (i % 3 == 0: duplicates); again 2 h later
+    // (i % 5 == 0: outside the window of the first, kept).
+    let n = 1_000u64;
+    let mut messages: Vec<String> = (0..n).map(|i| event(i, i)).collect();
+    messages.extend((0..n).filter(|i| i % 3 == 0).map(|i| event(i, i + 1800)));
+    messages.extend((0..n).filter(|i| i % 5 == 0).map(|i| event(i, i + 7200)));
+    let payloads: Vec<&[u8]> = messages.iter().map(|m| m.as_bytes()).collect();
+    produce_raw(&s, &topic, &payloads);
+    let (dups, late) = ((0..n).filter(|i| i % 3 == 0).count() as u64, (0..n).filter(|i| i % 5 == 0).count() as u64);
+    let pipeline =
+        dedup_pipeline(&s, &topic, &db, &state, "  - dedup: { key: event_id, window: 1h, time: event_time }", 300);
+    let path = pipeline.to_str().unwrap();
+
+    let check = penstock(&["check", path]);
+    let text = stdout(&check);
+    assert!(text.contains("ok   transforms[0]: dedup (dedup) by event_id within 3600000 ms of event_time"), "{text}");
+    assert!(text.contains("warn transforms[0]: the dedup key is not the message key"), "{text}");
+
+    let out = penstock(&["run", path, "--until-caught-up", "--http", "off"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = stdout(&out);
+    assert!(summary.contains(&format!("{} rows inserted", n + late)), "{summary}");
+    assert!(summary.contains(&format!("{dups} duplicates dropped")), "{summary}");
+    let ch = &s.clickhouse;
+    let t = format!("`{db}`.transactions_dedup");
+    let count = |sql: &str| ch.scalar::<u64>(&sql.replace("FROM T", &format!("FROM {t}")));
+    assert_eq!(count("SELECT count() FROM T"), n + late);
+    assert_eq!(count("SELECT uniqExact(event_id) FROM T"), n);
+    assert_eq!(count("SELECT countIf(toMinute(event_time) = 30 OR (toHour(event_time) = 5 AND toMinute(event_time) >= 30)) FROM T"), 0, "no 30-minute re-send landed");
+    assert_eq!(count("SELECT count() FROM T WHERE toHour(event_time) >= 7"), late, "the re-sends 2 h later are kept");
+
+    // Again: nothing new, nothing added.
+    let again = penstock(&["run", path, "--until-caught-up", "--http", "off"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(count("SELECT count() FROM T"), n + late);
+
+    // The state directory is lost; more re-sends arrive (of events 1 s to 999 s old,
+    // measured on the newest event time: within the window). The state comes back from
+    // the changelog, and the re-sends are dropped.
+    std::fs::remove_dir_all(&state).expect("wipe state");
+    let more: Vec<String> = (0..n).filter(|i| i % 7 == 0).map(|i| event(i, i + 7300)).collect();
+    let payloads: Vec<&[u8]> = more.iter().map(|m| m.as_bytes()).collect();
+    produce_raw(&s, &topic, &payloads);
+    let restored = penstock(&["run", path, "--until-caught-up", "--http", "off"]);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert!(stderr(&restored).contains("state restored from the changelog"), "{}", stderr(&restored));
+    // Those of them within an hour of a kept 2-h re-send (i % 5 == 0 too) are
+    // duplicates; the others are more than an hour after their last kept occurrence.
+    let kept_again = (0..n).filter(|i| i % 7 == 0 && i % 5 != 0).count() as u64;
+    assert!(stdout(&restored).contains(&format!("{} rows inserted", kept_again)), "{}", stdout(&restored));
+    assert_eq!(count("SELECT count() FROM T"), n + late + kept_again);
+}
+
+#[test]
+fn a_million_generated_events_with_duplicates_land_once_each_through_crashes_and_a_wiped_state() {
+    let s = Services::start().expect("services");
+    let (topic, db) = (unique_name("ddcrash"), unique_name("db"));
+    s.kafka.create_topic(&topic, 4).expect("topic");
+    s.clickhouse.query(&format!("CREATE DATABASE `{db}`"));
+    let brokers = s.kafka.bootstrap();
+    let gen = penstock(&[
+        "gen",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--count",
+        "1000000",
+        "--duplicates",
+        "0.1",
+        "--seed",
+        "13",
+    ]);
+    assert!(gen.status.success(), "gen failed:\n{}\n{}", stdout(&gen), stderr(&gen));
+    let state = s.dir().join("state");
+    let pipeline = dedup_pipeline(&s, &topic, &db, &state, "  - dedup: { key: event_id, window: 1h }", 10_000);
+    add_kafka_properties(&pipeline, &format!("group.instance.id: \"{topic}-member\""));
+    let pipeline = pipeline.to_str().unwrap();
+    let log = s.dir().join("dedup-crash.log");
+    let t = format!("`{db}`.transactions_dedup");
+    let mut rng = SmallRng::seed_from_u64(21);
+
+    // The state protocol's failpoints, then the delivery protocol's, then SIGKILL at
+    // random instants; the state directory is wiped half-way.
+    let mut plan: Vec<Option<String>> = Vec::new();
+    for fp in ["after_changelog_write:2", "after_state_write:3", "after_state_write:1", "after_changelog_write:5"] {
+        plan.push(Some(fp.to_string()));
+    }
+    for fp in ["after_insert:2", "after_ledger_done:3", "after_commit:2", "after_ledger_pending:4"] {
+        plan.push(Some(fp.to_string()));
+    }
+    plan.extend((0..5).map(|_| None));
+    let mut kills = crash_through(&s, pipeline, &t, &log, &plan, &mut rng);
+    std::fs::remove_dir_all(&state).expect("wipe state");
+    let mut plan = vec![Some("during_restore:3".to_string())];
+    plan.extend((0..7).map(|_| None));
+    kills += crash_through(&s, pipeline, &t, &log, &plan, &mut rng);
+    assert!(kills >= 20, "only {kills} crashes happened; the stream ended too early");
+
+    let status = finish(pipeline, &log);
+    assert!(status.success(), "final run failed:\n{}", tail_of(&log, 60));
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(log_text.contains("state restored from the changelog"), "the wiped state was restored");
+    assert!(log_text.contains("re-reading delivered messages to bring stage state forward"), "some restart caught up");
+
+    let (sent, dups, _, _) = crate::gen_bench::gen_counts(&stdout(&gen));
+    let ch = &s.clickhouse;
+    let rows: u64 = ch.scalar(&format!("SELECT count() FROM {t}"));
+    assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), sent - dups, "{}", tail_of(&log, 40));
+    assert_eq!(rows, sent - dups, "rows = distinct event ids: every duplicate dropped, nothing lost");
+}
