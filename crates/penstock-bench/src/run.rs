@@ -338,18 +338,25 @@ impl Bench {
                     .await
                     .context("Kafka engine")?
             }
-            PatternKind::Penstock | PatternKind::PenstockTuned | PatternKind::PenstockTransforms => {
+            PatternKind::Penstock
+            | PatternKind::PenstockTuned
+            | PatternKind::PenstockTransforms
+            | PatternKind::PenstockDedup => {
                 let settings = match pattern {
                     PatternKind::PenstockTuned => penstock::Settings::tuned(),
                     PatternKind::PenstockTransforms => penstock::Settings::with_transforms(),
+                    PatternKind::PenstockDedup => penstock::Settings::with_dedup(),
                     _ => penstock::Settings::defaults(),
                 };
+                let state_dir = self.plan.results.join("logs").join(format!("{db}-state"));
+                let state_dir = state_dir.to_string_lossy();
                 let endpoints = penstock::Endpoints {
                     brokers: &self.brokers,
                     topic,
                     group: &db,
                     clickhouse: &self.clickhouse_url,
                     database: &db,
+                    state_dir: &state_dir,
                 };
                 let pipeline = self.plan.results.join("logs").join(format!("{db}.yaml"));
                 std::fs::write(&pipeline, penstock::pipeline_yaml(&db, &endpoints, &settings))?;

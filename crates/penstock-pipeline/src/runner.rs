@@ -150,28 +150,30 @@ pub async fn open_state(p: &Pipeline) -> Result<Vec<(String, penstock_state::Sta
     for (name, _) in p.stages.dedups() {
         let changelog = if cfg.changelog {
             let topic = penstock_state::changelog::topic_name(&p.name, name);
-            let source = p.source.clone();
-            let partitions = tokio::task::spawn_blocking(move || {
-                let topics = MetadataClient::new(&source.brokers, &source.properties, METADATA_TIMEOUT)?
-                    .topics(&source.topics)?;
-                Ok::<_, penstock_kafka::KafkaEdgeError>(
-                    topics.iter().map(|t| t.partitions.len() as i32).max().unwrap_or(1),
-                )
+            let (source, wanted) = (p.source.clone(), topic.clone());
+            let (partitions, exists) = tokio::task::spawn_blocking(move || {
+                let meta = MetadataClient::new(&source.brokers, &source.properties, METADATA_TIMEOUT)?;
+                let topics = meta.topics(&source.topics)?;
+                let exists = meta.topics(std::slice::from_ref(&wanted)).is_ok();
+                let partitions = topics.iter().map(|t| t.partitions.len() as i32).max().unwrap_or(1);
+                Ok::<_, penstock_kafka::KafkaEdgeError>((partitions, exists))
             })
             .await
             .map_err(|e| PipelineError::Internal(e.to_string()))??;
-            let config = [("cleanup.policy".to_string(), "compact".to_string())];
-            penstock_kafka::create_topic(
-                &p.source.brokers,
-                &p.source.properties,
-                &topic,
-                partitions,
-                1,
-                &config,
-                METADATA_TIMEOUT,
-            )
-            .await
-            .map_err(|e| PipelineError::State(format!("changelog topic `{topic}`: {e}")))?;
+            if !exists {
+                let config = [("cleanup.policy".to_string(), "compact".to_string())];
+                penstock_kafka::create_topic(
+                    &p.source.brokers,
+                    &p.source.properties,
+                    &topic,
+                    partitions,
+                    1,
+                    &config,
+                    METADATA_TIMEOUT,
+                )
+                .await
+                .map_err(|e| PipelineError::State(format!("changelog topic `{topic}`: {e}")))?;
+            }
             Some(penstock_state::Changelog::new(&p.source, topic).map_err(|e| PipelineError::State(e.to_string()))?)
         } else {
             None

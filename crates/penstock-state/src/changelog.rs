@@ -44,12 +44,22 @@ pub fn topic_name(pipeline: &str, stage: &str) -> String {
 impl Changelog {
     /// The changelog `topic` on `source`'s brokers (with its client properties).
     pub fn new(source: &KafkaSource, topic: String) -> Result<Self, StateError> {
-        let mut props = source.properties.clone();
+        // The source's client properties that concern the connection (security, client
+        // id, sockets), not its consumer settings.
+        let connection = ["security.", "sasl.", "ssl.", "client.", "socket.", "broker.", "api."];
+        let mut props: Vec<(String, String)> =
+            source.properties.iter().filter(|(k, _)| connection.iter().any(|p| k.starts_with(p))).cloned().collect();
         props.push(("linger.ms".into(), "0".into()));
         props.push(("message.max.bytes".into(), "2000000".into()));
         let producer = CountingProducer::new(&source.brokers, &props)
             .map_err(|e| StateError::Changelog { topic: topic.clone(), message: e.to_string() })?;
-        Ok(Changelog { topic, source: source.clone(), producer })
+        // Restores read outside the pipeline's group: another group id, and never its
+        // static member id (a consumer closing with it would make the broker drop the
+        // pipeline's own member and revoke its partitions).
+        let mut source = source.clone();
+        source.group = format!("{}-changelog-restore", source.group);
+        source.properties.retain(|(k, _)| k != "group.instance.id");
+        Ok(Changelog { topic, source, producer })
     }
 
     /// The topic.

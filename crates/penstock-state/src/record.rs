@@ -1,10 +1,5 @@
-//! Byte layouts, little-endian throughout:
-//!
-//! - an entry (a bucket keyspace's value under the 16-byte key hash): offset i64,
-//!   time i64;
-//! - covers (the meta keyspace's value under `topic#partition`): next offset i64,
-//!   watermark i64;
-//! - a changelog record: one write of one partition's state, in chunks (a write can
+//! The changelog's byte layout, little-endian (the local store's is in
+//! [`crate::runs`]): a changelog record: one write of one partition's state, in chunks (a write can
 //!   hold more entries than a Kafka message may), each chunk
 //!   `version u8 = 1, topic (u16 length + bytes), from i64 (the covers before the
 //!   write; i64::MIN when none), next_offset i64, watermark i64, expire_below i64,
@@ -18,28 +13,12 @@ pub const CHUNK_ENTRIES: usize = 20_000;
 const VERSION: u8 = 1;
 const ENTRY: usize = 40;
 
-/// An entry's value bytes.
+/// An entry's bytes: offset, time.
 pub fn entry_bytes(e: &Entry) -> [u8; 16] {
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&e.offset.to_le_bytes());
     b[8..].copy_from_slice(&e.time.to_le_bytes());
     b
-}
-
-/// An entry from its value bytes.
-pub fn entry_from(b: &[u8]) -> Option<Entry> {
-    let b: &[u8; 16] = b.try_into().ok()?;
-    Some(Entry { offset: i64_at(b, 0), time: i64_at(b, 8) })
-}
-
-/// Covers' value bytes.
-pub fn covers_bytes(c: &Covers) -> [u8; 16] {
-    entry_bytes(&Entry { offset: c.next_offset, time: c.watermark })
-}
-
-/// Covers from value bytes.
-pub fn covers_from(b: &[u8]) -> Option<Covers> {
-    entry_from(b).map(|e| Covers { next_offset: e.offset, watermark: e.time })
 }
 
 fn i64_at(b: &[u8], at: usize) -> i64 {

@@ -1,28 +1,21 @@
-//! The embedded store of one stage: a fjall database under
-//! `<state.dir>/<pipeline>/<stage>`, with
+//! The store of one stage, under `<state.dir>/<pipeline>/<stage>`: one directory per
+//! source partition (`<topic>#<partition>`) holding its runs and manifest
+//! ([`crate::runs`]), and a `LOCK` file held while a process uses the store (one
+//! process per directory).
 //!
-//! - a `meta` keyspace: `topic#partition` → what that partition's state covers;
-//! - one keyspace per partition and time bucket, `topic#partition#bucket`: key hash →
-//!   entry. A bucket older than the window behind the watermark holds only expired
-//!   entries and is dropped whole (no per-key TTL, no tombstones).
-//!
-//! A partition's write (its entries, its covers, in one batch) is synced before it
-//! returns; a crash in the middle leaves the last complete write (fjall's journal).
-//! Memory: the block cache (`state.memory`, shared by every partition) and small
-//! memtables per keyspace bound it whatever the key count.
+//! A partition's write (its entries, its covers) is atomic and synced before it
+//! returns; a crash in the middle leaves the last complete write. Memory: the
+//! partitions' filters, within `state.memory` whatever the key count, and the
+//! kernel's page cache (not the process's) for the blocks read.
 
 use crate::changelog::Changelog;
-use crate::record::{covers_bytes, covers_from, entry_bytes, entry_from};
+use crate::runs::{covers_in, FilterBudget, PartitionRuns};
 use crate::StateError;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use penstock_stages::dedup::{Covers, Entry, KeyHash, KeyStore, PartitionKeys, StateSize, StateWrite};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Memtable size of a bucket keyspace: written down to a table at this size.
-const MEMTABLE: u64 = 4 << 20;
 
 /// Where a pipeline keeps its stage state, and how much memory it may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,11 +44,12 @@ pub struct Restore {
 }
 
 struct Inner {
-    db: Database,
-    meta: Keyspace,
     dir: PathBuf,
     changelog: Option<Changelog>,
     restores: Mutex<Vec<Restore>>,
+    budget: Arc<FilterBudget>,
+    /// Held (locked) while the store is open.
+    _lock: std::fs::File,
 }
 
 /// One stage's store (cheap to clone: the rebalance hook prepares partitions with
@@ -71,8 +65,8 @@ impl std::fmt::Debug for StateStore {
     }
 }
 
-fn store_err(e: fjall::Error) -> String {
-    e.to_string()
+fn store_err(dir: &std::path::Path, e: std::io::Error) -> StateError {
+    StateError::Store(format!("{}: {e}", dir.display()))
 }
 
 impl StateStore {
@@ -86,17 +80,18 @@ impl StateStore {
         let dir = settings.dir.join(pipeline).join(stage);
         let dir_err = |message: String| StateError::Directory { dir: settings.dir.display().to_string(), message };
         std::fs::create_dir_all(&dir).map_err(|e| dir_err(format!("cannot create {}: {e}", dir.display())))?;
-        // fjall opens read-only trees happily; prove the directory takes a write first.
-        let probe = dir.join(".penstock-write-probe");
-        std::fs::write(&probe, b"ok")
-            .and_then(|()| std::fs::remove_file(&probe))
+        let lock_path = dir.join("LOCK");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
             .map_err(|e| dir_err(format!("cannot write in {}: {e}", dir.display())))?;
-        let db = Database::builder(&dir)
-            .cache_size(settings.memory)
-            .open()
-            .map_err(|e| dir_err(format!("cannot open the store in {}: {e}", dir.display())))?;
-        let meta = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(|e| StateError::Store(store_err(e)))?;
-        let inner = Inner { db, meta, dir, changelog, restores: Mutex::new(Vec::new()) };
+        lock.try_lock().map_err(|_| {
+            dir_err(format!("{} is in use by another process (one process per state directory)", dir.display()))
+        })?;
+        let budget = Arc::new(FilterBudget { limit: settings.memory, used: AtomicU64::new(0) });
+        let inner = Inner { dir, changelog, restores: Mutex::new(Vec::new()), budget, _lock: lock };
         Ok(StateStore { inner: Arc::new(inner) })
     }
 
@@ -115,14 +110,14 @@ impl StateStore {
         self.inner.restores.lock().map(|g| g.clone()).unwrap_or_default()
     }
 
-    fn meta_key(topic: &str, partition: i32) -> String {
-        format!("{topic}#{partition}")
+    fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.inner.dir.join(format!("{topic}#{partition}"))
     }
 
     /// What `topic`/`partition`'s local state covers.
     pub fn covers(&self, topic: &str, partition: i32) -> Result<Option<Covers>, StateError> {
-        let v = self.inner.meta.get(Self::meta_key(topic, partition)).map_err(|e| StateError::Store(store_err(e)))?;
-        Ok(v.and_then(|v| covers_from(&v)))
+        let dir = self.partition_dir(topic, partition);
+        covers_in(&dir).map_err(|e| store_err(&dir, e))
     }
 
     /// Makes `topic`/`partition`'s state ready before its messages are read: the local
@@ -146,11 +141,11 @@ impl StateStore {
             if delivered.is_some_and(|d| head.covers.next_offset > d) {
                 return; // beyond what the sink delivered: not part of the state
             }
-            let at = part.covers.map(|c| c.next_offset);
+            let at = part.runs.covers().map(|c| c.next_offset);
             let apply = match (head.from, at) {
                 (None, _) => {
                     // The writer started from nothing: so does the state.
-                    if let Err(e) = part.clear() {
+                    if let Err(e) = part.runs.clear().map_err(|e| e.to_string()) {
                         failure = Some(e);
                         return;
                     }
@@ -180,7 +175,7 @@ impl StateStore {
                 covers: head.covers,
                 expire_below: head.expire_below,
             };
-            match part.write_local(&write, PersistMode::Buffer) {
+            match part.runs.write(&write).map_err(|e| e.to_string()) {
                 Ok(()) => {
                     writes += 1;
                     penstock_protocol::failpoint::hit("during_restore");
@@ -191,8 +186,7 @@ impl StateStore {
         if let Some(e) = failure {
             return Err(StateError::Store(e));
         }
-        self.inner.db.persist(PersistMode::SyncAll).map_err(|e| StateError::Store(store_err(e)))?;
-        let covers = part.covers.map(|c| c.next_offset);
+        let covers = part.runs.covers().map(|c| c.next_offset);
         let r = Restore { topic: topic.into(), partition, records, writes, covers, took: started.elapsed() };
         tracing::info!(
             topic,
@@ -210,22 +204,9 @@ impl StateStore {
     }
 
     fn partition(&self, topic: &str, partition: i32) -> Result<StorePartition, StateError> {
-        let prefix = format!("{}#", Self::meta_key(topic, partition));
-        let mut buckets = BTreeMap::new();
-        for name in self.inner.db.list_keyspace_names() {
-            let Some(b) = name.strip_prefix(prefix.as_str()).and_then(|b| b.parse::<i64>().ok()) else { continue };
-            let ks = self.keyspace(&name)?;
-            let _ = buckets.insert(b, ks);
-        }
-        let covers = self.covers(topic, partition)?;
-        Ok(StorePartition { store: self.clone(), topic: topic.into(), partition, prefix, buckets, covers })
-    }
-
-    fn keyspace(&self, name: &str) -> Result<Keyspace, StateError> {
-        self.inner
-            .db
-            .keyspace(name, || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE))
-            .map_err(|e| StateError::Store(store_err(e)))
+        let dir = self.partition_dir(topic, partition);
+        let runs = PartitionRuns::open(&dir, self.inner.budget.clone()).map_err(|e| store_err(&dir, e))?;
+        Ok(StorePartition { store: self.clone(), topic: topic.into(), partition, runs })
     }
 }
 
@@ -240,74 +221,31 @@ struct StorePartition {
     store: StateStore,
     topic: String,
     partition: i32,
-    /// `topic#partition#`.
-    prefix: String,
-    buckets: BTreeMap<i64, Keyspace>,
-    covers: Option<Covers>,
-}
-
-impl StorePartition {
-    /// Writes `w` locally (no changelog) with `durability`.
-    fn write_local(&mut self, w: &StateWrite, durability: PersistMode) -> Result<(), String> {
-        let inner = &self.store.inner;
-        let mut batch = inner.db.batch().durability(Some(durability));
-        for (b, k, e) in &w.entries {
-            let ks = match self.buckets.get(b) {
-                Some(ks) => ks.clone(),
-                None => {
-                    let ks = self.store.keyspace(&format!("{}{b}", self.prefix)).map_err(|e| e.to_string())?;
-                    let _ = self.buckets.insert(*b, ks.clone());
-                    ks
-                }
-            };
-            batch.insert(&ks, k.0, entry_bytes(e));
-        }
-        batch.insert(&inner.meta, StateStore::meta_key(&self.topic, self.partition), covers_bytes(&w.covers));
-        batch.commit().map_err(store_err)?;
-        self.covers = Some(w.covers);
-        // Expired buckets go after the write that expired them; a crash between leaves
-        // them for the next write (their entries are invisible anyway).
-        let keep = self.buckets.split_off(&w.expire_below);
-        for (_, ks) in std::mem::replace(&mut self.buckets, keep) {
-            inner.db.delete_keyspace(ks).map_err(store_err)?;
-        }
-        Ok(())
-    }
-
-    /// Forgets everything (a changelog write that starts from nothing).
-    fn clear(&mut self) -> Result<(), String> {
-        for (_, ks) in std::mem::take(&mut self.buckets) {
-            self.store.inner.db.delete_keyspace(ks).map_err(store_err)?;
-        }
-        self.store.inner.meta.remove(StateStore::meta_key(&self.topic, self.partition)).map_err(store_err)?;
-        self.covers = None;
-        Ok(())
-    }
+    runs: PartitionRuns,
 }
 
 impl PartitionKeys for StorePartition {
     fn covers(&self) -> Option<Covers> {
-        self.covers
+        self.runs.covers()
     }
 
     #[inline]
     fn get(&self, bucket: i64, key: &KeyHash) -> Result<Option<Entry>, String> {
-        let Some(ks) = self.buckets.get(&bucket) else { return Ok(None) };
-        Ok(ks.get(key.0).map_err(store_err)?.and_then(|v| entry_from(&v)))
+        self.runs.get(bucket, key).map_err(|e| e.to_string())
     }
 
     fn write(&mut self, w: &StateWrite) -> Result<(), String> {
         if let Some(c) = &self.store.inner.changelog {
-            c.publish(&self.topic, self.partition, self.covers.map(|c| c.next_offset), w).map_err(|e| e.to_string())?;
+            let from = self.runs.covers().map(|c| c.next_offset);
+            c.publish(&self.topic, self.partition, from, w).map_err(|e| e.to_string())?;
         }
-        self.write_local(w, PersistMode::SyncData)?;
+        self.runs.write(w).map_err(|e| e.to_string())?;
         penstock_protocol::failpoint::hit("after_state_write");
         Ok(())
     }
 
     fn size(&self) -> StateSize {
-        let keys = self.buckets.values().map(|k| k.approximate_len() as u64).sum();
-        let bytes = self.buckets.values().map(Keyspace::disk_space).sum();
+        let (keys, bytes, _) = self.runs.size();
         StateSize { keys, bytes }
     }
 }
@@ -353,9 +291,18 @@ mod tests {
         assert!(matches!(part.row(&k(999), 101, 6_000).unwrap(), Verdict::New(6)));
         part.seal(102);
         part.delivered(102).unwrap();
-        let names = store.inner.db.list_keyspace_names();
-        assert!(names.iter().all(|n| !n.ends_with("#0")), "bucket 0 dropped: {names:?}");
+        let manifest = std::fs::read(store.partition_dir("t", 3).join("MANIFEST")).unwrap();
+        assert!(!manifest.is_empty());
+        assert_eq!(part.size().keys, 1, "buckets 0 to 4 dropped, the key of bucket 6 left");
         assert_eq!(part.row(&k(7), 102, 6_001).unwrap(), Verdict::New(6), "expired, then dropped");
+    }
+
+    #[test]
+    fn a_second_process_on_the_same_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = StateStore::open(&settings(dir.path()), "p", "dedup", None).unwrap();
+        let err = StateStore::open(&settings(dir.path()), "p", "dedup", None).unwrap_err().to_string();
+        assert!(err.contains("in use by another process"), "{err}");
     }
 
     #[test]

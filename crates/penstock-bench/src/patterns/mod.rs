@@ -36,16 +36,19 @@ pub enum PatternKind {
     PenstockTuned,
     /// Penstock's defaults plus a computed column and a filter (the stages' cost).
     PenstockTransforms,
+    /// Penstock's defaults plus dedup by event_id (the state's cost).
+    PenstockDedup,
 }
 
 impl PatternKind {
     /// Every pattern, in the order they run.
-    pub const ALL: [PatternKind; 5] = [
+    pub const ALL: [PatternKind; 6] = [
         PatternKind::KafkaEngine,
         PatternKind::KafkaEngineTuned,
         PatternKind::Penstock,
         PatternKind::PenstockTuned,
         PatternKind::PenstockTransforms,
+        PatternKind::PenstockDedup,
     ];
 
     /// Whether ClickHouse's Kafka engine runs this pattern.
@@ -61,6 +64,7 @@ impl PatternKind {
             PatternKind::Penstock => "penstock",
             PatternKind::PenstockTuned => "penstock-tuned",
             PatternKind::PenstockTransforms => "penstock-transforms",
+            PatternKind::PenstockDedup => "penstock-dedup",
         }
     }
 
@@ -80,6 +84,7 @@ impl PatternKind {
             PatternKind::Penstock => penstock::describe(&penstock::Settings::defaults()),
             PatternKind::PenstockTuned => penstock::describe(&penstock::Settings::tuned()),
             PatternKind::PenstockTransforms => penstock::describe(&penstock::Settings::with_transforms()),
+            PatternKind::PenstockDedup => penstock::describe(&penstock::Settings::with_dedup()),
         }
     }
 }
@@ -144,9 +149,9 @@ mod tests {
         for p in PatternKind::ALL {
             assert_eq!(PatternKind::parse(p.name()), Ok(p));
         }
-        assert!(PatternKind::parse("flink")
-            .unwrap_err()
-            .contains("kafka-engine, kafka-engine-tuned, penstock, penstock-tuned, penstock-transforms"));
+        assert!(PatternKind::parse("flink").unwrap_err().contains(
+            "kafka-engine, kafka-engine-tuned, penstock, penstock-tuned, penstock-transforms, penstock-dedup"
+        ));
     }
 
     #[test]

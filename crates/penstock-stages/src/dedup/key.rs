@@ -12,6 +12,41 @@ use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyHash(pub [u8; 16]);
 
+/// Hashes `(bucket, key)` pairs for the in-memory maps of dedup state: the key is an
+/// XXH3 hash already, so its first eight bytes, mixed with the bucket, are the hash
+/// (SipHash would cost more than the lookup it serves).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for the key's bytes (through `[u8; 16]`'s Hash); take the first 8.
+        let mut a = [0u8; 8];
+        let n = bytes.len().min(8);
+        a[..n].copy_from_slice(&bytes[..n]);
+        self.0 ^= u64::from_le_bytes(a);
+    }
+
+    #[inline]
+    fn write_i64(&mut self, v: i64) {
+        self.0 ^= (v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, _: usize) {
+        // The array length `[u8; 16]`'s Hash writes first: constant, nothing to mix.
+    }
+}
+
+/// A map keyed by `(bucket, key)` with [`KeyHasher`].
+pub type KeyMap<V> = std::collections::HashMap<(i64, KeyHash), V, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// The time a dedup window is measured on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DedupTime {

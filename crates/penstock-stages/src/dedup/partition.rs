@@ -10,8 +10,16 @@
 //! exactly the state the first pass had.
 
 use super::decide::{bucket_of, decide, Entry, Verdict};
+use super::key::KeyMap;
 use super::{Covers, KeyHash, PartitionKeys, StateSize, StateWrite};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+/// Written entries the overlay may keep beyond twice the unwritten ones before it is
+/// pruned (small in tests, so the crash model prunes often).
+#[cfg(not(test))]
+const PRUNE_SLACK: usize = 4096;
+#[cfg(test)]
+const PRUNE_SLACK: usize = 2;
 
 /// The entries one sealed batch made, waiting for its delivery.
 #[derive(Debug)]
@@ -28,8 +36,16 @@ pub struct PartitionDedup {
     window: i64,
     /// Largest time applied (ahead of delivery).
     watermark: i64,
-    /// Entries made since the last write-down, for lookups.
-    overlay: HashMap<(i64, KeyHash), Entry>,
+    /// Entries made since they were last pruned, for lookups, each with the number
+    /// of the batch that made it. Those of written batches equal what the store
+    /// holds, so they are pruned in bulk (amortized), never one by one per write.
+    overlay: KeyMap<(Entry, u64)>,
+    /// The number of the batch being decided; batches numbered below `written` are
+    /// written down.
+    batch: u64,
+    written: u64,
+    /// Entries of batches not written down yet (open and pending).
+    unwritten: usize,
     /// The batch being decided.
     open: Vec<(i64, KeyHash, Entry)>,
     /// Sealed batches not yet delivered, in offset order.
@@ -37,6 +53,10 @@ pub struct PartitionDedup {
     keys: Box<dyn PartitionKeys>,
     /// What the written-down state covers.
     covers: Option<Covers>,
+    /// True once this instance sealed a batch: only then may a delivery that no
+    /// decided row belongs to move the covers (an instance opened after a revocation
+    /// has seen nothing of what was delivered before it).
+    active: bool,
 }
 
 impl std::fmt::Debug for PartitionDedup {
@@ -57,11 +77,15 @@ impl PartitionDedup {
         PartitionDedup {
             window: window.max(1),
             watermark: covers.map_or(i64::MIN, |c| c.watermark),
-            overlay: HashMap::new(),
+            overlay: KeyMap::default(),
+            batch: 0,
+            written: 0,
+            unwritten: 0,
             open: Vec::new(),
             pending: VecDeque::new(),
             keys,
             covers,
+            active: false,
         }
     }
 
@@ -72,7 +96,7 @@ impl PartitionDedup {
 
     /// Entries decided but not written down yet.
     pub fn unwritten(&self) -> usize {
-        self.overlay.len() + self.open.len()
+        self.unwritten
     }
 
     /// The written-down state's size.
@@ -85,13 +109,14 @@ impl PartitionDedup {
     pub fn row(&mut self, key: &KeyHash, offset: i64, time: i64) -> Result<Verdict, String> {
         let (overlay, keys) = (&self.overlay, &self.keys);
         let lookup = |b: i64, k: &KeyHash| match overlay.get(&(b, *k)) {
-            Some(e) => Ok(Some(*e)),
+            Some((e, _)) => Ok(Some(*e)),
             None => keys.get(b, k),
         };
         let row = Entry { offset, time };
         let v = decide(lookup, key, row, self.window, self.watermark)?;
         if let Verdict::New(b) = v {
-            let _ = self.overlay.insert((b, *key), row);
+            let _ = self.overlay.insert((b, *key), (row, self.batch));
+            self.unwritten += 1;
             self.open.push((b, *key, row));
         }
         self.watermark = self.watermark.max(time);
@@ -100,11 +125,16 @@ impl PartitionDedup {
 
     /// The open batch is sealed: its rows end before `end`.
     pub fn seal(&mut self, end: i64) {
+        self.active = true;
         let entries = std::mem::take(&mut self.open);
         match self.pending.back_mut() {
-            // Several stage runs over one range (never today) fold into one delta.
+            // Several stage runs over one range (never today) fold into one delta, and
+            // keep one batch number.
             Some(d) if d.end == end => d.entries.extend(entries),
-            _ => self.pending.push_back(Delta { end, watermark: self.watermark, entries }),
+            _ => {
+                self.pending.push_back(Delta { end, watermark: self.watermark, entries });
+                self.batch += 1;
+            }
         }
         if let Some(d) = self.pending.back_mut() {
             d.watermark = self.watermark;
@@ -120,7 +150,7 @@ impl PartitionDedup {
             // reached this stage): the state may still move its covers up, when nothing
             // decided before it waits.
             let behind = self.covers.is_none_or(|c| c.next_offset < next_offset);
-            if !(behind && self.pending.is_empty() && self.open.is_empty()) {
+            if !(behind && self.active && self.pending.is_empty() && self.open.is_empty()) {
                 return Ok(false);
             }
             let covers = Covers { next_offset, watermark: self.watermark };
@@ -140,10 +170,13 @@ impl PartitionDedup {
         let write = StateWrite { entries, covers, expire_below: self.expire_below(watermark) };
         self.keys.write(&write)?;
         self.covers = Some(covers);
-        for (b, k, e) in &write.entries {
-            if self.overlay.get(&(*b, *k)) == Some(e) {
-                let _ = self.overlay.remove(&(*b, *k));
-            }
+        self.unwritten -= write.entries.len();
+        // Batches numbered below this one are written: every batch sealed before the
+        // pending ones left.
+        self.written = self.batch - self.pending.len() as u64;
+        if self.overlay.len() > 2 * self.unwritten + PRUNE_SLACK {
+            let written = self.written;
+            self.overlay.retain(|_, (_, n)| *n >= written);
         }
         Ok(true)
     }
@@ -312,6 +345,9 @@ mod tests {
         assert!(!p.delivered(3).unwrap(), "nothing new");
         assert!(p.delivered(10).unwrap(), "an acknowledged range no row of reached: the covers move up");
         assert_eq!(p.covers().unwrap().next_offset, 10);
+        let mut fresh = PartitionDedup::new(store.open("t", 0).unwrap(), 1_000);
+        assert!(!fresh.delivered(20).unwrap(), "an instance that decided nothing never moves the covers");
+        assert_eq!(fresh.covers().unwrap().next_offset, 10);
     }
 
     #[test]

@@ -179,8 +179,25 @@ pub fn crash_through(
                     kills += 1;
                     continue;
                 }
-                // Start-up reads catch-up targets for ~3 s; kill while batches flow.
-                std::thread::sleep(Duration::from_millis(rng.random_range(3000..5000)));
+                // Kill while batches flow: once this run has inserted something (start-up
+                // reads catch-up targets for a few seconds, longer in a fresh group on
+                // Tansu), at a random instant after.
+                let rows_before: u64 = s
+                    .clickhouse
+                    .try_query(&format!("SELECT count() FROM {table}"))
+                    .map_or(0, |v| v.trim().parse().unwrap_or(0));
+                let flowing = std::time::Instant::now() + Duration::from_secs(30);
+                while std::time::Instant::now() < flowing && child.try_wait().unwrap().is_none() {
+                    let now: u64 = s
+                        .clickhouse
+                        .try_query(&format!("SELECT count() FROM {table}"))
+                        .map_or(0, |v| v.trim().parse().unwrap_or(0));
+                    if now > rows_before {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
                 let _ = child.kill(); // SIGKILL
                 child.wait().expect("wait")
             }
