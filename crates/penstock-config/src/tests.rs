@@ -469,3 +469,40 @@ fn computed_columns_and_filters_are_checked_where_they_are_written() {
     let e = err(&with("", "transforms:\n  - fliter: \"1\"\n"));
     assert!(e.message.contains("fliter"), "{e}");
 }
+
+#[test]
+fn dedup_is_checked_where_it_is_written_and_needs_a_state_directory() {
+    let with = |transforms: &str, state: &str| format!("{GOOD}transforms:\n{transforms}{state}");
+    let state = "state: { dir: /var/lib/penstock }\n";
+    let p = parse(&with("  - dedup: { key: event_id, window: 1h }\n", state), "p.yaml", env).unwrap();
+    let dedups: Vec<_> = p.stages.dedups().map(|(n, s)| (n.to_string(), s.clone())).collect();
+    assert_eq!(dedups.len(), 1);
+    assert_eq!(dedups[0].0, "dedup");
+    assert_eq!(dedups[0].1.keys, vec![(0, "event_id".to_string())]);
+    assert_eq!((dedups[0].1.window_ms, &dedups[0].1.time), (3_600_000, &penstock_stages::dedup::DedupTime::Kafka));
+    let cfg = p.state.clone().unwrap();
+    assert_eq!((cfg.dir.to_str().unwrap(), cfg.memory, cfg.changelog), ("/var/lib/penstock", 64 << 20, true));
+    // Two keys and an event-time column; a second dedup gets its own label.
+    let two = "  - dedup: { key: [user_id, region], window: 10m, time: event_time }\n  - dedup: { key: event_id, window: 1d }\n";
+    let p = parse(&with(two, state), "p.yaml", env).unwrap();
+    let labels: Vec<&str> = p.stages.dedups().map(|(n, _)| n).collect();
+    assert_eq!(labels, vec!["dedup", "dedup-2"]);
+    assert_eq!(p.stages.dedups().next().unwrap().1.time, penstock_stages::dedup::DedupTime::Seconds(4));
+
+    let e = err(&with("  - dedup: { key: order_id, window: 1h }\n", state));
+    assert_eq!((e.line, e.path.as_str()), (Some(28), "transforms[0].dedup"), "{e}");
+    assert!(e.message.contains("key `order_id` is not a column") && e.message.contains("`event_id`"), "{e}");
+    let e = err(&with("  - dedup: { key: event_id, window: 1h, time: region }\n", state));
+    assert!(e.message.contains("must be `_timestamp` or a DateTime/DateTime64 column, but `region` is String"), "{e}");
+    let e = err(&with("  - dedup: { key: event_id, window: 1h, time: when }\n", state));
+    assert!(e.message.contains("time `when` is not a column"), "{e}");
+    let e = err(&with("  - dedup: { key: event_id, window: forever }\n", state));
+    assert!(e.message.contains("not a duration"), "{e}");
+    let e = err(&with("  - dedup: { key: event_id, window: 1h, repartition: true }\n", state));
+    assert!(e.message.contains("`repartition: true` is not available yet"), "{e}");
+    let e = err(&with("  - dedup: { key: event_id, window: 1h }\n", ""));
+    assert_eq!(e.path, "state", "{e}");
+    assert!(e.message.contains("add `state: { dir:"), "{e}");
+    let e = err(&with("  - dedup: { key: event_id, window: 1h }\n", "state: { dir: /x, memory: 10KiB }\n"));
+    assert!(e.message.contains("at least 1MiB"), "{e}");
+}

@@ -51,6 +51,10 @@ pub struct OpenBatch {
     pub already_landed: u64,
     /// For a replayed batch: offsets of its range already in the dead-letter table.
     pub dead_landed: Vec<i64>,
+    /// For a replayed batch: offsets of its range whose rows already landed. They are
+    /// decoded and pass the stages like the others (stage state must see them), then
+    /// leave the batch before it is inserted.
+    pub landed: Vec<i64>,
     /// Rows the sink delivered before a restart, read again only to bring stage state
     /// forward (see `docs/state.md`): never inserted.
     pub catch_up: bool,
@@ -231,6 +235,8 @@ pub struct SealedBatch {
     pub already_landed: u64,
     /// For a replayed batch: offsets of its range already in the dead-letter table.
     pub dead_landed: Vec<i64>,
+    /// For a replayed batch: offsets whose rows already landed (dropped after the stages).
+    pub landed: Vec<i64>,
     /// Rows delivered before a restart, read again for stage state only.
     pub catch_up: bool,
 }

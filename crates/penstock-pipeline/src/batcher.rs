@@ -112,6 +112,7 @@ impl Batcher {
             replay_end: None,
             already_landed: 0,
             dead_landed: Vec::new(),
+            landed: Vec::new(),
             catch_up: false,
         }))
     }
@@ -141,6 +142,7 @@ impl Batcher {
             replay: b.replay_end.is_some(),
             already_landed: b.already_landed,
             dead_landed: b.dead_landed,
+            landed: b.landed,
             catch_up: b.catch_up,
             buffers: b.buffers,
             messages: b.messages,

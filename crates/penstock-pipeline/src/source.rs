@@ -102,8 +102,9 @@ pub(crate) struct LoopState {
     redelivered: u64,
     /// Ownership changes applied by the intake that the loop has still to finish
     /// (backpressure, `--until-caught-up` targets).
-    assigned_since: Vec<Partition>,
-    revoked_since: Vec<Partition>,
+    /// In the order they happened (a partition can be revoked and assigned again
+    /// within one poll).
+    ownership_since: Vec<OwnershipEvent>,
     /// When stage state was last reported.
     state_reported: Instant,
 }
@@ -125,8 +126,7 @@ impl SourceLoop {
             poll_timeout: MAX_POLL,
             wall: wall_clock(),
             redelivered: 0,
-            assigned_since: Vec::new(),
-            revoked_since: Vec::new(),
+            ownership_since: Vec::new(),
             state_reported: Instant::now(),
         };
         let mut idle = true;
@@ -178,7 +178,7 @@ impl SourceLoop {
         if self.shared.has_events() {
             self.intake.apply_ownership(st);
         }
-        if !(st.assigned_since.is_empty() && st.revoked_since.is_empty()) {
+        if !st.ownership_since.is_empty() {
             self.handle_ownership(st)?;
         }
         self.commit_acks(Commit::Async)?;
@@ -411,34 +411,30 @@ impl Intake {
     /// Applies ownership changes to what the intake holds (recovery plans, open
     /// batches, stage state); the loop finishes the rest in its housekeeping.
     fn apply_ownership(&mut self, st: &mut LoopState) {
-        let events = self.shared.take_events();
-        let mut revoked = Vec::new();
-        for e in events {
-            match e {
+        // One event at a time, in order: a revocation followed by a new assignment of
+        // the same partition must leave the new assignment's plans in place.
+        for e in self.shared.take_events() {
+            match &e {
                 OwnershipEvent::Assigned(p, _) => {
-                    self.replays.retain(|(q, _)| *q != p);
-                    self.catch_ups.retain(|(q, _)| *q != p);
-                    if let Some(plan) = self.shared.take_replay(&p) {
+                    self.replays.retain(|(q, _)| q != p);
+                    self.catch_ups.retain(|(q, _)| q != p);
+                    if let Some(plan) = self.shared.take_replay(p) {
                         self.replays.push((p.clone(), plan));
                     }
-                    if let Some((_, to)) = self.shared.take_catch_up(&p) {
+                    if let Some((_, to)) = self.shared.take_catch_up(p) {
                         self.catch_ups.push((p.clone(), to));
                     }
-                    st.assigned_since.push(p);
                 }
-                OwnershipEvent::Revoked(p) => revoked.push(p),
+                OwnershipEvent::Revoked(p) => {
+                    self.replays.retain(|(q, _)| q != p);
+                    self.catch_ups.retain(|(q, _)| q != p);
+                    self.batcher.discard(std::slice::from_ref(p));
+                    st.pending.retain(|b| !b.ranges.iter().any(|r| r.partition == *p));
+                    st.sealed.retain(|b| !b.ranges.iter().any(|r| r.partition == *p));
+                    self.stages.revoked(&p.topic, p.partition);
+                }
             }
-        }
-        if !revoked.is_empty() {
-            self.replays.retain(|(q, _)| !revoked.contains(q));
-            self.catch_ups.retain(|(q, _)| !revoked.contains(q));
-            self.batcher.discard(&revoked);
-            st.pending.retain(|b| !b.ranges.iter().any(|r| revoked.contains(&r.partition)));
-            st.sealed.retain(|b| !b.ranges.iter().any(|r| revoked.contains(&r.partition)));
-            for p in &revoked {
-                self.stages.revoked(&p.topic, p.partition);
-            }
-            st.revoked_since.extend(revoked);
+            st.ownership_since.push(e);
         }
     }
 }
@@ -475,14 +471,16 @@ impl Intake {
         };
         if batch.replay_end.is_none() {
             batch.dead_landed.clone_from(&plan.dead_landed);
+            batch.landed.clone_from(&plan.landed);
         }
         batch.replay_end = Some(next);
+        // Rows that already landed are decoded too: they pass the stages with the
+        // others (stage state must see them), and leave the batch after the stages.
         if plan.landed.binary_search(&offset).is_ok() {
             batch.already_landed += 1;
-        } else {
-            let meta = meta_of(msg, plan.batch_time);
-            let _ = take_message(&mut self.decoder, &self.dead_letters, batch, &meta, msg.payload);
         }
+        let meta = meta_of(msg, plan.batch_time);
+        let _ = take_message(&mut self.decoder, &self.dead_letters, batch, &meta, msg.payload);
         batch.next_offset = offset + 1;
         batch.messages += 1;
         batch.payload_bytes += msg.payload.len() as u64;
@@ -522,6 +520,7 @@ impl SourceLoop {
                     return Err(e.into());
                 }
             }
+            crate::staging::drop_landed(&mut b);
             if b.catch_up {
                 // Delivered before the restart: its state is written down at once, the
                 // rows go nowhere.
@@ -580,10 +579,17 @@ impl SourceLoop {
     /// Finishes ownership changes the intake applied: backpressure and
     /// `--until-caught-up` bookkeeping.
     fn handle_ownership(&mut self, st: &mut LoopState) -> Result<(), PipelineError> {
-        let assigned = std::mem::take(&mut st.assigned_since);
-        let revoked = std::mem::take(&mut st.revoked_since);
-        if let Some(c) = &mut self.catch_up {
-            revoked.iter().for_each(|p| c.revoked(p));
+        let mut assigned: Vec<Partition> = Vec::new();
+        for e in std::mem::take(&mut st.ownership_since) {
+            match e {
+                OwnershipEvent::Assigned(p, _) => assigned.push(p),
+                OwnershipEvent::Revoked(p) => {
+                    assigned.retain(|q| *q != p);
+                    if let Some(c) = &mut self.catch_up {
+                        c.revoked(&p);
+                    }
+                }
+            }
         }
         if !assigned.is_empty() {
             if st.paused {

@@ -60,6 +60,24 @@ pub(crate) fn run_stages(
     Ok(Dropped { filtered: outcome.dropped - outcome.deduplicated, deduplicated: outcome.deduplicated })
 }
 
+/// A replayed batch: removes the rows that already landed (they passed the stages
+/// with the others, so stage state saw them, but are in the table). Returns how many.
+pub(crate) fn drop_landed(batch: &mut SealedBatch) -> usize {
+    if batch.landed.is_empty() {
+        return 0;
+    }
+    let origins = &batch.buffers.origins;
+    let keep: Vec<bool> =
+        (0..origins.len()).map(|r| batch.landed.binary_search(&origins.get(r).offset).is_err()).collect();
+    let dropped = keep.iter().filter(|k| !**k).count();
+    if dropped > 0 {
+        batch.buffers.block.retain_rows(&keep);
+        batch.buffers.origins.retain_rows(&keep);
+        batch.ranges.recount(&keep);
+    }
+    dropped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +142,7 @@ mod tests {
             replay: false,
             already_landed: 0,
             dead_landed: Vec::new(),
+            landed: Vec::new(),
             catch_up: false,
         }
     }
@@ -141,6 +160,17 @@ mod tests {
         assert_eq!((r.first_offset, r.next_offset, r.rows), (100, 105, 2), "the range still covers every message");
         assert_eq!(stages.dropped(), &[2], "the rejected row is not counted as filtered");
         assert_eq!(b.buffers.dead.rows(), 1, "the row that could not be computed is a dead letter");
+    }
+
+    #[test]
+    fn rows_that_already_landed_leave_a_replayed_batch_after_the_stages() {
+        let mut b = batch(&[2, 4, 6, 8]);
+        b.landed = vec![100, 102];
+        assert_eq!(drop_landed(&mut b), 2);
+        let offsets: Vec<i64> = (0..b.buffers.origins.len()).map(|r| b.buffers.origins.get(r).offset).collect();
+        assert_eq!(offsets, vec![101, 103]);
+        assert_eq!(b.buffers.block.columns()[0].data(), &[4, 8]);
+        assert_eq!(b.ranges.single().unwrap().rows, 2);
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 1_000_000)]
     drain: u64,
     /// Patterns to run, comma-separated: kafka-engine, kafka-engine-tuned, penstock, penstock-tuned,
-    /// penstock-transforms (the defaults plus a computed column and a filter; not run unless named).
+    /// penstock-transforms (the defaults plus a computed column and a filter), penstock-dedup (the defaults plus dedup by event_id; neither run unless named).
     #[arg(
         long,
         value_delimiter = ',',

@@ -190,6 +190,28 @@ fn print_stages(stages: &penstock_config::StageSpecs, fields: &[penstock_codec::
     }
 }
 
+/// The state directory of stateful stages: it can be created, written and locked.
+fn check_state(p: &penstock_config::Pipeline) -> usize {
+    let Some(cfg) = &p.state else { return 0 };
+    let settings = penstock_state::StateSettings { dir: cfg.dir.clone(), memory: cfg.memory };
+    let mut failures = 0;
+    for (name, _) in p.stages.dedups() {
+        match penstock_state::StateStore::open(&settings, &p.name, name, None) {
+            Ok(store) => println!(
+                "ok   state of {name}: {} ({} MiB of filters at most; changelog {})",
+                store.dir().display(),
+                cfg.memory >> 20,
+                if cfg.changelog { penstock_state::changelog::topic_name(&p.name, name) } else { "off".into() }
+            ),
+            Err(e) => {
+                failures += 1;
+                println!("FAIL state of {name}: {e}");
+            }
+        }
+    }
+    failures
+}
+
 /// True when rows with the same dedup key share a partition because the key is the
 /// message key (a single column taken from `_key`).
 fn dedup_key_is_message_key(spec: &penstock_stages::DedupSpec, fields: &[penstock_codec::FieldSpec]) -> bool {
@@ -261,7 +283,7 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         p.sink.table
     );
     print_stages(&p.stages, &p.fields);
-    let mut failures = 0;
+    let mut failures = check_state(&p);
 
     let source = p.source.clone();
     let kafka = tokio::task::spawn_blocking(move || {

@@ -72,6 +72,26 @@ fn duplicates_within_the_window_are_dropped_and_a_wiped_state_is_restored_from_t
     let text = stdout(&check);
     assert!(text.contains("ok   transforms[0]: dedup (dedup) by event_id within 3600000 ms of event_time"), "{text}");
     assert!(text.contains("warn transforms[0]: the dedup key is not the message key"), "{text}");
+    assert!(text.contains("ok   state of dedup:"), "{text}");
+
+    // A state directory that cannot be written stops the run before anything starts:
+    // no table is created.
+    let blocked = s.dir().join("not-a-directory");
+    std::fs::write(&blocked, b"a file").expect("file");
+    let refused_file = s.dir().join("refused.yaml");
+    let text = std::fs::read_to_string(&pipeline).unwrap().replace(state.to_str().unwrap(), blocked.to_str().unwrap());
+    std::fs::write(&refused_file, text).unwrap();
+    let refused = penstock(&["run", refused_file.to_str().unwrap(), "--until-caught-up", "--http", "off"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("not-a-directory") && stderr(&refused).contains("cannot create"),
+        "{}",
+        stderr(&refused)
+    );
+    let tables = s.clickhouse.query(&format!("SELECT count() FROM system.tables WHERE database = '{db}'"));
+    assert_eq!(tables.trim(), "0", "nothing was created");
+    let check = penstock(&["check", refused_file.to_str().unwrap()]);
+    assert!(stdout(&check).contains("FAIL state of dedup"), "{}", stdout(&check));
 
     let out = penstock(&["run", path, "--until-caught-up", "--http", "off"]);
     assert!(out.status.success(), "{}", stderr(&out));
