@@ -229,6 +229,19 @@ pub(crate) fn meta_of<'m>(msg: &RawMessage<'m>, now: Timestamp) -> MessageMeta<'
     }
 }
 
+/// The open batch of `topic`/`partition` for a message (opening one as `opening`
+/// says, under the partition's current epoch); `None` for a message delivered again.
+#[inline]
+fn open_batch<'b>(
+    batcher: &'b mut Batcher,
+    shared: &Shared,
+    topic: &str,
+    partition: i32,
+    opening: Opening,
+) -> Option<&'b mut crate::batch::OpenBatch> {
+    batcher.batch_for(topic, partition, opening, || shared.epoch_of(&Partition { topic: topic.to_string(), partition }))
+}
+
 /// Decodes one message into `batch`: its rows with their origin, or — when it cannot
 /// be decoded — a dead letter (the error is returned for logging).
 #[inline]
@@ -321,13 +334,8 @@ impl Intake {
             self.adopt_unknown_fields(payload, st);
         }
         let limits = self.batcher.limits();
-        let shared = &self.shared;
-        let Some(batch) = self.batcher.batch_for(
-            topic,
-            partition,
-            Opening { message: offset, offset, at: now, batch_time: st.wall },
-            || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
-        ) else {
+        let opening = Opening { message: offset, offset, at: now, batch_time: st.wall };
+        let Some(batch) = open_batch(&mut self.batcher, &self.shared, topic, partition, opening) else {
             st.redelivered += 1;
             return;
         };
@@ -381,14 +389,9 @@ impl Intake {
             }
             return false;
         }
-        let shared = &self.shared;
         let limits = self.batcher.limits();
-        let Some(batch) = self.batcher.batch_for(
-            topic,
-            partition,
-            Opening { message: offset, offset, at: now, batch_time: st.wall },
-            || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
-        ) else {
+        let opening = Opening { message: offset, offset, at: now, batch_time: st.wall };
+        let Some(batch) = open_batch(&mut self.batcher, &self.shared, topic, partition, opening) else {
             return true; // a re-delivery
         };
         batch.catch_up = true;
@@ -460,13 +463,8 @@ impl Intake {
             return false;
         }
         let plan = &self.replays[i].1;
-        let shared = &self.shared;
-        let Some(batch) = self.batcher.batch_for(
-            topic,
-            partition,
-            Opening { message: offset, offset: first, at: now, batch_time: plan.batch_time },
-            || shared.epoch_of(&Partition { topic: topic.to_string(), partition }),
-        ) else {
+        let opening = Opening { message: offset, offset: first, at: now, batch_time: plan.batch_time };
+        let Some(batch) = open_batch(&mut self.batcher, &self.shared, topic, partition, opening) else {
             return true; // a re-delivery
         };
         if batch.replay_end.is_none() {

@@ -625,7 +625,8 @@ fn render_state(out: &mut String, labels: &str, state: &crate::stats::StateRepor
     );
 }
 
-/// Stage state as JSON: per partition, then the restores.
+/// Stage state as JSON (`stage_state`, `state_restores`: the pipeline's own `state`
+/// is its run state): per partition, then the restores.
 fn state_json(state: &crate::stats::StateReport) -> String {
     let parts: Vec<String> = state
         .partitions
@@ -658,7 +659,7 @@ fn state_json(state: &crate::stats::StateReport) -> String {
             )
         })
         .collect();
-    format!("\"state\":[{}],\"restores\":[{}],", parts.join(","), restores.join(","))
+    format!("\"stage_state\":[{}],\"state_restores\":[{}],", parts.join(","), restores.join(","))
 }
 
 /// Starts the background probes of a run: ClickHouse reachability (every 5 s) and the
@@ -792,6 +793,59 @@ mod tests {
 
     /// The alert rules and the Grafana dashboard in `deploy/` only use metrics Penstock
     /// exports (histograms through their `_bucket` series).
+    #[test]
+    fn stage_state_is_exported_per_partition_and_kept_apart_from_the_run_state() {
+        let t = Telemetry::new("dd", "db.t");
+        let stats = Arc::new(Stats::default());
+        Stats::add(&stats.rows_deduplicated, 9);
+        *stats.state.lock().unwrap() = crate::stats::StateReport {
+            partitions: vec![(
+                "dedup".into(),
+                penstock_stages::PartitionState {
+                    topic: "tx".into(),
+                    partition: 2,
+                    keys: 1000,
+                    bytes: 32_016,
+                    unwritten: 7,
+                    covers: Some(1200),
+                },
+            )],
+            restores: vec![(
+                "dedup".into(),
+                penstock_state::store::Restore {
+                    topic: "tx".into(),
+                    partition: 2,
+                    records: 3,
+                    writes: 2,
+                    covers: Some(1000),
+                    took: std::time::Duration::from_millis(1500),
+                },
+            )],
+        };
+        t.attach(stats, Arc::new(Shared::new(None)));
+        t.set_state(State::Running);
+        let m = t.render_prometheus();
+        let labels = "pipeline=\"dd\",table=\"db.t\",stage=\"dedup\",topic=\"tx\",partition=\"2\"";
+        for line in [
+            "penstock_rows_deduplicated_total{pipeline=\"dd\",table=\"db.t\"} 9".to_string(),
+            format!("penstock_state_keys{{{labels}}} 1000"),
+            format!("penstock_state_bytes{{{labels}}} 32016"),
+            format!("penstock_state_unwritten_entries{{{labels}}} 7"),
+            format!("penstock_state_restore_seconds{{{labels}}} 1.5"),
+        ] {
+            assert!(m.contains(&line), "{line} missing:\n{m}");
+        }
+        let json = t.pipelines_json();
+        assert!(json.contains("\"state\":\"running\""), "{json}");
+        assert!(json.contains("\"rows_deduplicated\":9"), "{json}");
+        assert!(
+            json.contains("\"stage_state\":[{\"stage\":\"dedup\",\"topic\":\"tx\",\"partition\":2,\"keys\":1000,\"bytes\":32016,\"unwritten\":7,\"covers\":1200}]"),
+            "{json}"
+        );
+        assert!(json.contains("\"state_restores\":[{\"stage\":\"dedup\",\"topic\":\"tx\",\"partition\":2,\"records\":3,\"writes\":2,\"seconds\":1.5}]"), "{json}");
+        assert_eq!(json.matches("\"state\":").count(), 1, "one `state` key per pipeline: {json}");
+    }
+
     #[test]
     fn publication_counters_are_exported_and_listed() {
         let t = Telemetry::new("out", "kafka:topic");

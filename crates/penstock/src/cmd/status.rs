@@ -40,6 +40,25 @@ fn field(doc: &[u8], span: Span, path: &str) -> String {
     }
 }
 
+/// The elements of the array at `path` below `span` (none when it is missing).
+fn elements(doc: &[u8], span: Span, path: &str) -> Vec<Span> {
+    let steps = JsonPath::parse(&format!("x.{path}")).map(|p| p.steps).unwrap_or_default();
+    JsonPath::resolve(&steps, doc, span, &mut Vec::new())
+        .map(|s| members(doc, s).map(|(_, m)| m).collect())
+        .unwrap_or_default()
+}
+
+/// Prints one row of `columns` (width, field) read from `span`, right-aligned but the
+/// first two.
+fn row(doc: &[u8], span: Span, columns: &[(usize, &str)]) {
+    let mut line = String::from(" ");
+    for (i, (w, name)) in columns.iter().enumerate() {
+        let v = field(doc, span, name);
+        line += &if i < 2 { format!(" {v:<w$}") } else { format!(" {v:>w$}") };
+    }
+    println!("{line}");
+}
+
 pub(crate) async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let (addr, token) = (args.http.clone(), args.http_token.clone());
     let (code, body) =
@@ -75,39 +94,31 @@ pub(crate) async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             field(doc, p, "retries")
         );
         println!("  {:<40} {:>9} {:>14} {:>14} {:>10}", "topic", "partition", "delivered", "high", "lag");
-        let parts = JsonPath::resolve(&JsonPath::parse("x.partitions").expect("path").steps, doc, p, &mut Vec::new());
-        for (_, part) in parts.map(|s| members(doc, s).collect::<Vec<_>>()).unwrap_or_default() {
-            println!(
-                "  {:<40} {:>9} {:>14} {:>14} {:>10}",
-                field(doc, part, "topic"),
-                field(doc, part, "partition"),
-                field(doc, part, "delivered"),
-                field(doc, part, "high_watermark"),
-                field(doc, part, "lag")
-            );
+        let partition_columns =
+            [(40, "topic"), (9, "partition"), (14, "delivered"), (14, "high_watermark"), (10, "lag")];
+        for part in elements(doc, p, "partitions") {
+            row(doc, part, &partition_columns);
         }
-        let state = JsonPath::resolve(&JsonPath::parse("x.state").expect("path").steps, doc, p, &mut Vec::new());
-        let state = state.map(|s| members(doc, s).collect::<Vec<_>>()).unwrap_or_default();
+        let state = elements(doc, p, "stage_state");
         if !state.is_empty() {
             println!(
                 "  {:<12} {:<27} {:>9} {:>12} {:>12} {:>10} {:>14}",
                 "state", "topic", "partition", "keys", "bytes", "unwritten", "covers"
             );
-            for (_, s) in state {
-                println!(
-                    "  {:<12} {:<27} {:>9} {:>12} {:>12} {:>10} {:>14}",
-                    field(doc, s, "stage"),
-                    field(doc, s, "topic"),
-                    field(doc, s, "partition"),
-                    field(doc, s, "keys"),
-                    field(doc, s, "bytes"),
-                    field(doc, s, "unwritten"),
-                    field(doc, s, "covers")
-                );
+            let state_columns = [
+                (12, "stage"),
+                (27, "topic"),
+                (9, "partition"),
+                (12, "keys"),
+                (12, "bytes"),
+                (10, "unwritten"),
+                (14, "covers"),
+            ];
+            for s in state {
+                row(doc, s, &state_columns);
             }
         }
-        let restores = JsonPath::resolve(&JsonPath::parse("x.restores").expect("path").steps, doc, p, &mut Vec::new());
-        for (_, r) in restores.map(|s| members(doc, s).collect::<Vec<_>>()).unwrap_or_default() {
+        for r in elements(doc, p, "state_restores") {
             println!(
                 "  restored {} {}/{} from its changelog: {} records, {} writes, in {} s",
                 field(doc, r, "stage"),
