@@ -60,14 +60,20 @@ impl Shared {
     /// Stage state of a newly assigned partition whose delivery resumes at `delivered`
     /// (`start`: the offset recovery chose, if it chose): each store is prepared
     /// (restored from its changelog when it has no local state); when the oldest
-    /// covers less than was delivered, consumption starts there and `[covers,
-    /// delivered)` is re-read for the stages only. Returns where the partition starts.
+    /// covers less than was delivered (a store with no state covers nothing: offset
+    /// 0), consumption starts there and `[covers, delivered)` is re-read for the
+    /// stages only. Returns where the partition starts.
     fn prepare_state(&self, p: &Partition, delivered: Option<i64>, start: Option<i64>) -> Option<i64> {
         let mut from: Option<i64> = None;
         for (name, store) in &self.state {
             match store.prepare(&p.topic, p.partition, delivered) {
                 Ok(Some(c)) => from = Some(from.map_or(c, |f| f.min(c))),
-                Ok(None) => {}
+                // No state anywhere (never written, or lost with no changelog to restore
+                // from, or lost before its first write reached the changelog): it
+                // covers nothing, so everything delivered is re-read from the start.
+                // (Starting at `delivered` with an empty state let a duplicate of a row
+                // delivered before the crash pass as new.)
+                Ok(None) => from = Some(0),
                 Err(e) => {
                     let why =
                         format!("cannot prepare the state of stage `{name}` for {}/{}: {e}", p.topic, p.partition);
