@@ -66,7 +66,7 @@ impl StageSpecs {
         for t in &self.transforms {
             match t {
                 Transform::Filter(e) => stages.push(Box::new(Filter::new(e.clone()))),
-                Transform::Dedup { spec, name } => stages.push(Box::new(Dedup::new(spec.clone(), store(name)))),
+                Transform::Dedup { spec, name } => stages.push(Box::new(Dedup::new(spec.clone(), name, store(name)))),
             }
         }
         Stages::new(stages)

@@ -653,14 +653,7 @@ impl SourceLoop {
 
     /// Publishes stage state sizes (and restores) for metrics and status.
     fn report_state(&self) {
-        let names: Vec<&str> = self.shared.state.iter().map(|(n, _)| n.as_str()).collect();
-        let kinds = self.intake.stages.kinds();
-        let label = |i: usize| {
-            // The n-th stateful stage has the n-th store's label.
-            let nth = kinds[..i].iter().filter(|k| **k == "dedup").count();
-            names.get(nth).map_or_else(|| format!("stage-{i}"), |n| (*n).to_string())
-        };
-        let partitions = self.intake.stages.state().into_iter().map(|(i, s)| (label(i), s)).collect();
+        let partitions = self.intake.stages.state();
         let restores = self
             .shared
             .state

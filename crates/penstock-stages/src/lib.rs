@@ -145,8 +145,8 @@ pub trait Stage: Send {
     /// for it (its written-down state is read again if it comes back).
     fn revoked(&mut self, _topic: &str, _partition: i32) {}
 
-    /// A stateful stage's state per partition.
-    fn state(&self, _out: &mut Vec<PartitionState>) {}
+    /// A stateful stage's state per partition, with the stage's label.
+    fn state(&self, _out: &mut Vec<(String, PartitionState)>) {}
 }
 
 /// The ordered stages of a pipeline (`transforms:`), run over every batch.
@@ -281,14 +281,10 @@ impl Stages {
         self.stages.iter_mut().for_each(|s| s.revoked(topic, partition));
     }
 
-    /// Every stateful stage's state per partition, with the stage's index.
-    pub fn state(&self) -> Vec<(usize, PartitionState)> {
+    /// Every stateful stage's state per partition, with the stage's label.
+    pub fn state(&self) -> Vec<(String, PartitionState)> {
         let mut out = Vec::new();
-        let mut one = Vec::new();
-        for (i, s) in self.stages.iter().enumerate() {
-            s.state(&mut one);
-            out.extend(one.drain(..).map(|p| (i, p)));
-        }
+        self.stages.iter().for_each(|s| s.state(&mut out));
         out
     }
 }

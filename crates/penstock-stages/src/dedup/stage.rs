@@ -21,6 +21,8 @@ pub struct DedupSpec {
 /// The dedup stage.
 pub struct Dedup {
     spec: DedupSpec,
+    /// Its label (`dedup`, `dedup-2`, ...), as its store and metrics name it.
+    label: String,
     key_columns: Vec<usize>,
     store: Box<dyn KeyStore>,
     /// Open partitions (few: a linear search beats hashing a topic name per batch).
@@ -34,10 +36,10 @@ impl std::fmt::Debug for Dedup {
 }
 
 impl Dedup {
-    /// The stage, its state in `store`.
-    pub fn new(spec: DedupSpec, store: Box<dyn KeyStore>) -> Self {
+    /// The stage labelled `label`, its state in `store`.
+    pub fn new(spec: DedupSpec, label: &str, store: Box<dyn KeyStore>) -> Self {
         let key_columns = spec.keys.iter().map(|(i, _)| *i).collect();
-        Dedup { spec, key_columns, store, parts: Vec::new() }
+        Dedup { spec, label: label.to_string(), key_columns, store, parts: Vec::new() }
     }
 
     fn part(&mut self, topic: &str, partition: i32) -> Result<usize, String> {
@@ -93,17 +95,20 @@ impl Stage for Dedup {
         self.parts.retain(|((t, p), _)| !(*p == partition && t == topic));
     }
 
-    fn state(&self, out: &mut Vec<PartitionState>) {
+    fn state(&self, out: &mut Vec<(String, PartitionState)>) {
         for ((topic, partition), p) in &self.parts {
             let StateSize { keys, bytes } = p.size();
-            out.push(PartitionState {
-                topic: topic.clone(),
-                partition: *partition,
-                keys,
-                bytes,
-                unwritten: p.unwritten() as u64,
-                covers: p.covers().map(|c| c.next_offset),
-            });
+            out.push((
+                self.label.clone(),
+                PartitionState {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    keys,
+                    bytes,
+                    unwritten: p.unwritten() as u64,
+                    covers: p.covers().map(|c| c.next_offset),
+                },
+            ));
         }
     }
 }
