@@ -1,5 +1,7 @@
 //! The Kafka edge of Penstock, on rdkafka (librdkafka).
 //!
+//! - [`batch_producer`]: a producer without a polling thread, for writers that send
+//!   in rounds and flush (stage state's changelog);
 //! - [`assigned`]: a consumer of an explicit assignment, for pipelines whose progress
 //!   the sink owns (Kafka → Kafka);
 //! - [`consumer`]: a group consumer with auto-commit off, rebalances reported to the
@@ -12,6 +14,7 @@
 //! - [`partitioner`]: the Java client's murmur2 partition of a key.
 
 pub mod assigned;
+pub mod batch_producer;
 pub mod consumer;
 pub mod error;
 pub mod lease;
@@ -22,6 +25,7 @@ pub mod publish;
 pub mod sample;
 
 pub use assigned::{AssignedConsumer, RawMessage, StartAt};
+pub use batch_producer::BatchProducer;
 pub use consumer::{subscribe, Commit, GroupConsumer, Partition, RebalanceHook};
 pub use error::{KafkaEdgeError, Result};
 pub use lease::{default_instance, WriterLease};

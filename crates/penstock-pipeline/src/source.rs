@@ -685,6 +685,9 @@ impl SourceLoop {
         let idle = self.shared.wait_idle(DRAIN_WAIT);
         self.commit_acks(Commit::Sync)?;
         if self.intake.stages.has_state() {
+            // What was delivered is written down now (the state's writer coalesces
+            // writes for a while), so the next start has nothing to catch up.
+            self.intake.stages.flush()?;
             self.report_state();
         }
         if !idle && flush {

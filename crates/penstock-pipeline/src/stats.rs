@@ -112,7 +112,7 @@ pub struct StateReport {
     /// `(stage label, partition state)` for every open partition of a stateful stage.
     pub partitions: Vec<(String, penstock_stages::PartitionState)>,
     /// Restores from changelogs, by stage label.
-    pub restores: Vec<(String, penstock_state::store::Restore)>,
+    pub restores: Vec<(String, penstock_state::Restore)>,
 }
 
 /// Counter values at one moment.

@@ -812,7 +812,7 @@ mod tests {
             )],
             restores: vec![(
                 "dedup".into(),
-                penstock_state::store::Restore {
+                penstock_state::Restore {
                     topic: "tx".into(),
                     partition: 2,
                     records: 3,

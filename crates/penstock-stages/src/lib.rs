@@ -141,6 +141,12 @@ pub trait Stage: Send {
         Ok(())
     }
 
+    /// Waits until a stateful stage's state holds every delivery handed to it (at a
+    /// graceful stop, so the next start has nothing to catch up).
+    fn flush(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The partition was revoked: a stateful stage forgets what it holds in memory
     /// for it (its written-down state is read again if it comes back).
     fn revoked(&mut self, _topic: &str, _partition: i32) {}
@@ -272,6 +278,14 @@ impl Stages {
                 kind: stage.kind(),
                 message,
             })?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every stateful stage's state holds the deliveries handed to it.
+    pub fn flush(&mut self) -> Result<(), StageError> {
+        for (index, stage) in self.stages.iter_mut().enumerate() {
+            stage.flush().map_err(|message| StageError { index, kind: stage.kind(), message })?;
         }
         Ok(())
     }

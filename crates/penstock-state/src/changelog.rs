@@ -13,9 +13,8 @@ use crate::record::{decode_chunk, encode_chunks, Chunk};
 use crate::StateError;
 use penstock_config::KafkaSource;
 use penstock_kafka::assigned::{AssignedConsumer, StartAt};
-use penstock_kafka::{CountingProducer, Partition};
+use penstock_kafka::{BatchProducer, Partition};
 use penstock_stages::dedup::StateWrite;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How long a write waits for the broker to take its records.
@@ -27,7 +26,7 @@ const READ_STALL: Duration = Duration::from_secs(60);
 pub struct Changelog {
     topic: String,
     source: KafkaSource,
-    producer: CountingProducer,
+    producer: BatchProducer,
 }
 
 impl std::fmt::Debug for Changelog {
@@ -49,9 +48,8 @@ impl Changelog {
         let connection = ["security.", "sasl.", "ssl.", "client.", "socket.", "broker.", "api."];
         let mut props: Vec<(String, String)> =
             source.properties.iter().filter(|(k, _)| connection.iter().any(|p| k.starts_with(p))).cloned().collect();
-        props.push(("linger.ms".into(), "0".into()));
         props.push(("message.max.bytes".into(), "2000000".into()));
-        let producer = CountingProducer::new(&source.brokers, &props)
+        let producer = BatchProducer::new(&source.brokers, &props)
             .map_err(|e| StateError::Changelog { topic: topic.clone(), message: e.to_string() })?;
         // Restores read outside the pipeline's group: another group id, and never its
         // static member id (a consumer closing with it would make the broker drop the
@@ -80,13 +78,31 @@ impl Changelog {
         from: Option<i64>,
         write: &StateWrite,
     ) -> Result<(), StateError> {
-        let failed = self.producer.counts().failed.load(Ordering::Relaxed);
+        let failed = self.failures();
+        self.send(topic, partition, from, write)?;
+        self.flush(failed)
+    }
+
+    /// Deliveries that failed so far (give it to [`Changelog::flush`]).
+    pub fn failures(&self) -> u64 {
+        self.producer.failures()
+    }
+
+    /// Enqueues the records of `write` of `topic`/`partition` (whose state covered
+    /// `from` before it); [`Changelog::flush`] waits for them.
+    pub fn send(&self, topic: &str, partition: i32, from: Option<i64>, write: &StateWrite) -> Result<(), StateError> {
         let key = format!("{topic}#{partition}#{}", write.covers.next_offset);
         for chunk in encode_chunks(topic, from, write) {
-            self.producer.send(&self.topic, key.as_bytes(), &chunk, Some(partition)).map_err(|e| self.err(e))?;
+            self.producer.send(&self.topic, key.as_bytes(), &chunk, partition, 0).map_err(|e| self.err(e))?;
         }
+        Ok(())
+    }
+
+    /// Waits until the broker has every record sent, and checks that none failed since
+    /// `failures` were counted.
+    pub fn flush(&self, failures: u64) -> Result<(), StateError> {
         self.producer.flush(PUBLISH_TIMEOUT).map_err(|e| self.err(format!("records not delivered: {e}")))?;
-        if self.producer.counts().failed.load(Ordering::Relaxed) != failed {
+        if self.failures() != failures {
             return Err(self.err("the broker refused a record (see the log)"));
         }
         penstock_protocol::failpoint::hit("after_changelog_write");

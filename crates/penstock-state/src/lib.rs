@@ -2,9 +2,14 @@
 //!
 //! - [`store`]: the store of one stage under the pipeline's `state.dir`, one
 //!   directory per source partition, locked by one process;
+//! - [`writer`]: the store's writer thread, the one owner of its partitions' runs:
+//!   writes handed over by the source thread, coalesced, applied off it;
+//! - [`view`]: what lookups read — an immutable picture of a partition's filters and
+//!   runs, published by the writer after each write;
 //! - [`runs`]: a partition's state on disk — sorted immutable runs per time bucket,
 //!   a manifest replaced atomically with what the state covers, Bloom filters in
 //!   memory; expired buckets dropped whole.
+//! - [`restore`]: bringing a partition's state back from its changelog.
 //! - [`changelog`]: every write also goes, first, to a Kafka topic, so a process that
 //!   gets a partition without local state (another machine, a wiped disk) restores it.
 //! - [`record`]: the byte layouts of entries, covers and changelog records (pure).
@@ -17,10 +22,14 @@
 
 pub mod changelog;
 pub mod record;
+pub mod restore;
 pub mod runs;
 pub mod store;
+pub mod view;
+pub mod writer;
 
 pub use changelog::Changelog;
+pub use restore::Restore;
 pub use store::{StateSettings, StateStore};
 
 /// Why state cannot be opened, written or restored.

@@ -3,53 +3,52 @@
 //! ([`crate::runs`]), and a `LOCK` file held while a process uses the store (one
 //! process per directory).
 //!
-//! A partition's write (its entries, its covers) is atomic and synced before it
-//! returns; a crash in the middle leaves the last complete write. Memory: the
-//! partitions' filters, within `state.memory` whatever the key count, and the
-//! kernel's page cache (not the process's) for the blocks read.
+//! The store's writer thread ([`crate::writer`]) owns the partitions' runs: the source
+//! thread hands it writes ([`PartitionKeys::write`]) and reads an immutable view it
+//! publishes ([`crate::view`]), taken once per batch. A partition's write (its entries,
+//! its covers) is atomic and synced; a crash in the middle leaves the last complete
+//! write. Memory: the partitions' filters, within `state.memory` whatever the key
+//! count; the writes queued for the writer (bounded); and the kernel's page cache (not
+//! the process's) for the blocks read.
 
 use crate::changelog::Changelog;
-use crate::runs::{covers_in, FilterBudget, PartitionRuns};
+use crate::restore::Restore;
+use crate::runs::{covers_in, FilterBudget};
+use crate::view::View;
+use crate::writer::{Job, PartId, Slot, Writer, WriterHandle};
 use crate::StateError;
-use penstock_stages::dedup::{Covers, Entry, KeyHash, KeyStore, PartitionKeys, StateSize, StateWrite};
+use penstock_stages::dedup::{Covers, Entry, KeyHash, KeyStore, PartitionKeys, Row, StateSize, StateWrite};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// Where a pipeline keeps its stage state, and how much memory it may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateSettings {
     /// The pipeline's state directory (`state.dir`).
     pub dir: PathBuf,
-    /// Block cache bytes per stage (`state.memory`).
+    /// Filter bytes per stage (`state.memory`).
     pub memory: u64,
-}
-
-/// What a restore from the changelog did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Restore {
-    /// Source topic and partition.
-    pub topic: String,
-    /// Source partition.
-    pub partition: i32,
-    /// Changelog records read.
-    pub records: u64,
-    /// Writes applied.
-    pub writes: u64,
-    /// What the restored state covers.
-    pub covers: Option<i64>,
-    /// How long it took.
-    pub took: Duration,
 }
 
 struct Inner {
     dir: PathBuf,
-    changelog: Option<Changelog>,
-    restores: Mutex<Vec<Restore>>,
-    budget: Arc<FilterBudget>,
+    changelog_topic: Option<String>,
+    restores: Arc<Mutex<Vec<Restore>>>,
+    writer: WriterHandle,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Held (locked) while the store is open.
     _lock: std::fs::File,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The writer applies what is queued, then ends.
+        let _ = self.writer.send(Job::Stop);
+        if let Some(t) = self.thread.lock().ok().and_then(|mut g| g.take()) {
+            let _ = t.join();
+        }
+    }
 }
 
 /// One stage's store (cheap to clone: the rebalance hook prepares partitions with
@@ -65,12 +64,9 @@ impl std::fmt::Debug for StateStore {
     }
 }
 
-fn store_err(dir: &std::path::Path, e: std::io::Error) -> StateError {
-    StateError::Store(format!("{}: {e}", dir.display()))
-}
-
 impl StateStore {
-    /// Opens (creating) the store of `stage` of `pipeline` under `settings.dir`.
+    /// Opens (creating) the store of `stage` of `pipeline` under `settings.dir`, and
+    /// starts its writer thread.
     pub fn open(
         settings: &StateSettings,
         pipeline: &str,
@@ -91,7 +87,12 @@ impl StateStore {
             dir_err(format!("{} is in use by another process (one process per state directory)", dir.display()))
         })?;
         let budget = Arc::new(FilterBudget { limit: settings.memory, used: AtomicU64::new(0) });
-        let inner = Inner { dir, changelog, restores: Mutex::new(Vec::new()), budget, _lock: lock };
+        let restores = Arc::new(Mutex::new(Vec::new()));
+        let changelog_topic = changelog.as_ref().map(|c| c.topic().to_string());
+        let (writer, thread) = Writer::new(dir.clone(), changelog, budget, restores.clone())
+            .spawn()
+            .map_err(|e| StateError::Store(format!("cannot start the state writer: {e}")))?;
+        let inner = Inner { dir, changelog_topic, restores, writer, thread: Mutex::new(Some(thread)), _lock: lock };
         Ok(StateStore { inner: Arc::new(inner) })
     }
 
@@ -102,7 +103,7 @@ impl StateStore {
 
     /// The changelog topic, when there is one.
     pub fn changelog_topic(&self) -> Option<&str> {
-        self.inner.changelog.as_ref().map(Changelog::topic)
+        self.inner.changelog_topic.as_deref()
     }
 
     /// Restores taken so far (for status and metrics).
@@ -114,138 +115,89 @@ impl StateStore {
         self.inner.dir.join(format!("{topic}#{partition}"))
     }
 
-    /// What `topic`/`partition`'s local state covers.
+    /// What `topic`/`partition`'s local state covers, as written on disk now.
     pub fn covers(&self, topic: &str, partition: i32) -> Result<Option<Covers>, StateError> {
         let dir = self.partition_dir(topic, partition);
-        covers_in(&dir).map_err(|e| store_err(&dir, e))
+        covers_in(&dir).map_err(|e| StateError::Store(format!("{}: {e}", dir.display())))
     }
 
     /// Makes `topic`/`partition`'s state ready before its messages are read: the local
-    /// state when there is one, else the changelog's (writes beyond `delivered`, the
-    /// sink's delivered position, ignored). Returns the offset the state covers: the
-    /// source re-reads from there to `delivered` to bring it forward.
+    /// state when there is one (after the writes queued for it are applied), else the
+    /// changelog's (writes beyond `delivered`, the sink's delivered position, ignored).
+    /// Returns the offset the state covers: the source re-reads from there to
+    /// `delivered` to bring it forward.
     pub fn prepare(&self, topic: &str, partition: i32, delivered: Option<i64>) -> Result<Option<i64>, StateError> {
-        if let Some(c) = self.covers(topic, partition)? {
-            return Ok(Some(c.next_offset));
-        }
-        let Some(changelog) = &self.inner.changelog else { return Ok(None) };
-        let started = Instant::now();
-        let mut part = self.partition(topic, partition)?;
-        let (mut writes, mut stopped) = (0u64, false);
-        let mut failure = None;
-        let records = changelog.read(topic, partition, |chunks| {
-            if stopped || failure.is_some() {
-                return;
-            }
-            let head = &chunks[0];
-            if delivered.is_some_and(|d| head.covers.next_offset > d) {
-                return; // beyond what the sink delivered: not part of the state
-            }
-            let at = part.runs.covers().map(|c| c.next_offset);
-            let apply = match (head.from, at) {
-                (None, _) => {
-                    // The writer started from nothing: so does the state.
-                    if let Err(e) = part.runs.clear().map_err(|e| e.to_string()) {
-                        failure = Some(e);
-                        return;
-                    }
-                    true
-                }
-                (Some(from), Some(at)) => from <= at && head.covers.next_offset > at,
-                (Some(_), None) => false, // its start was lost: wait for a write from nothing
-            };
-            if let (Some(from), Some(at)) = (head.from, at) {
-                if from > at {
-                    tracing::warn!(
-                        topic,
-                        partition,
-                        at,
-                        from,
-                        "changelog has a gap; the rest is re-read from the source"
-                    );
-                    stopped = true;
-                    return;
-                }
-            }
-            if !apply {
-                return;
-            }
-            let write = StateWrite {
-                entries: chunks.iter().flat_map(|c| c.entries.iter().copied()).collect(),
-                covers: head.covers,
-                expire_below: head.expire_below,
-            };
-            match part.runs.write(&write).map_err(|e| e.to_string()) {
-                Ok(()) => {
-                    writes += 1;
-                    penstock_protocol::failpoint::hit("during_restore");
-                }
-                Err(e) => failure = Some(e),
-            }
-        })?;
-        if let Some(e) = failure {
-            return Err(StateError::Store(e));
-        }
-        let covers = part.runs.covers().map(|c| c.next_offset);
-        let r = Restore { topic: topic.into(), partition, records, writes, covers, took: started.elapsed() };
-        tracing::info!(
-            topic,
-            partition,
-            records,
-            writes,
-            covers,
-            took_ms = r.took.as_millis() as u64,
-            "state restored from the changelog"
-        );
-        if let Ok(mut g) = self.inner.restores.lock() {
-            g.push(r);
-        }
-        Ok(covers)
+        let part: PartId = (topic.to_string(), partition);
+        self.inner.writer.ask(|reply| Job::Prepare(part, delivered, reply)).map_err(StateError::Store)?
     }
 
-    fn partition(&self, topic: &str, partition: i32) -> Result<StorePartition, StateError> {
-        let dir = self.partition_dir(topic, partition);
-        let runs = PartitionRuns::open(&dir, self.inner.budget.clone()).map_err(|e| store_err(&dir, e))?;
-        Ok(StorePartition { store: self.clone(), topic: topic.into(), partition, runs })
+    /// Waits until every write handed to the store is applied.
+    pub fn flush(&self) -> Result<(), StateError> {
+        self.inner.writer.ask(|reply| Job::Flush(None, reply)).map_err(StateError::Store)?.map_err(StateError::Store)
     }
 }
 
 impl KeyStore for StateStore {
     fn open(&mut self, topic: &str, partition: i32) -> Result<Box<dyn PartitionKeys>, String> {
-        Ok(Box::new(self.partition(topic, partition).map_err(|e| e.to_string())?))
+        let part: PartId = (topic.to_string(), partition);
+        let slot = self.inner.writer.ask(|reply| Job::Open(part.clone(), reply))??;
+        let view = slot.view.lock().map_err(|e| e.to_string())?.clone();
+        Ok(Box::new(StorePartition { part, slot, view, writer: self.inner.writer.clone() }))
     }
 }
 
-/// One partition's state in the store.
+/// One partition's state as its source side sees it.
 struct StorePartition {
-    store: StateStore,
-    topic: String,
-    partition: i32,
-    runs: PartitionRuns,
+    part: PartId,
+    slot: Arc<Slot>,
+    view: Arc<View>,
+    writer: WriterHandle,
+}
+
+impl Drop for StorePartition {
+    fn drop(&mut self) {
+        let _ = self.writer.send(Job::Close(self.part.clone()));
+    }
 }
 
 impl PartitionKeys for StorePartition {
     fn covers(&self) -> Option<Covers> {
-        self.runs.covers()
+        self.view.covers
+    }
+
+    fn refresh(&mut self) -> Result<Option<Covers>, String> {
+        if let Some(why) = self.slot.failed.lock().map_err(|e| e.to_string())?.clone() {
+            return Err(why);
+        }
+        self.view = self.slot.view.lock().map_err(|e| e.to_string())?.clone();
+        Ok(self.view.covers)
+    }
+
+    #[inline]
+    fn may_contain(&self, bucket: i64, key: &KeyHash) -> bool {
+        self.view.may_contain(bucket, key)
+    }
+
+    fn probe(&self, rows: &[Row], window: i64, out: &mut Vec<u8>) {
+        self.view.probe(rows, window, out);
     }
 
     #[inline]
     fn get(&self, bucket: i64, key: &KeyHash) -> Result<Option<Entry>, String> {
-        self.runs.get(bucket, key).map_err(|e| e.to_string())
+        self.view.get(bucket, key).map_err(|e| e.to_string())
     }
 
-    fn write(&mut self, w: &StateWrite) -> Result<(), String> {
-        if let Some(c) = &self.store.inner.changelog {
-            let from = self.runs.covers().map(|c| c.next_offset);
-            c.publish(&self.topic, self.partition, from, w).map_err(|e| e.to_string())?;
-        }
-        self.runs.write(w).map_err(|e| e.to_string())?;
-        penstock_protocol::failpoint::hit("after_state_write");
+    fn write(&mut self, w: StateWrite) -> Result<(), String> {
+        self.writer.write(self.part.clone(), w, &self.slot)
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        self.writer.ask(|reply| Job::Flush(Some(self.part.clone()), reply))??;
         Ok(())
     }
 
     fn size(&self) -> StateSize {
-        let (keys, bytes, _) = self.runs.size();
+        let (keys, bytes) = self.view.size();
         StateSize { keys, bytes }
     }
 }
@@ -279,6 +231,7 @@ mod tests {
             }
             part.seal(100);
             part.delivered(100).unwrap();
+            part.flush().unwrap();
             assert_eq!(part.size().keys, 50);
         }
         let mut store = StateStore::open(&settings(dir.path()), "p", "dedup", None).unwrap();
@@ -291,6 +244,7 @@ mod tests {
         assert!(matches!(part.row(&k(999), 101, 6_000).unwrap(), Verdict::New(6)));
         part.seal(102);
         part.delivered(102).unwrap();
+        part.flush().unwrap();
         let manifest = std::fs::read(store.partition_dir("t", 3).join("MANIFEST")).unwrap();
         assert!(!manifest.is_empty());
         assert_eq!(part.size().keys, 1, "buckets 0 to 4 dropped, the key of bucket 6 left");

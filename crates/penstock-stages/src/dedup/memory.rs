@@ -34,18 +34,30 @@ impl PartitionKeys for MemoryPartition {
         self.state.lock().ok().and_then(|g| g.1)
     }
 
+    fn refresh(&mut self) -> Result<Option<Covers>, String> {
+        Ok(self.covers())
+    }
+
+    fn may_contain(&self, bucket: i64, key: &KeyHash) -> bool {
+        self.state.lock().is_ok_and(|g| g.0.get(&bucket).is_some_and(|m| m.contains_key(key)))
+    }
+
     fn get(&self, bucket: i64, key: &KeyHash) -> Result<Option<Entry>, String> {
         let g = self.state.lock().map_err(|e| e.to_string())?;
         Ok(g.0.get(&bucket).and_then(|m| m.get(key)).copied())
     }
 
-    fn write(&mut self, w: &StateWrite) -> Result<(), String> {
+    fn write(&mut self, w: StateWrite) -> Result<(), String> {
         let mut g = self.state.lock().map_err(|e| e.to_string())?;
         for (b, k, e) in &w.entries {
             let _ = g.0.entry(*b).or_default().insert(*k, *e);
         }
         g.0 = g.0.split_off(&w.expire_below);
         g.1 = Some(w.covers);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
         Ok(())
     }
 

@@ -2,7 +2,8 @@
 //!
 //! - [`decide`]: one row's verdict against the entries of its key — pure.
 //! - [`PartitionDedup`]: a source partition's decisions batch after batch, the entries
-//!   not yet written down (ahead of delivery) and the write of those a delivery covers.
+//!   not yet written down (ahead of delivery, or handed to the store's writer) and the
+//!   write of those a delivery covers; [`overlay`] holds those entries, by key.
 //! - [`Dedup`]: the stage over blocks (key columns hashed, time read, rows dropped).
 //! - [`KeyStore`] / [`PartitionKeys`]: where the written-down entries live — the
 //!   embedded store of `penstock-state` in the pipeline, [`MemoryStore`] in tests.
@@ -10,13 +11,14 @@
 pub mod decide;
 pub mod key;
 pub mod memory;
+pub mod overlay;
 pub mod partition;
 pub mod stage;
 
 pub use decide::{bucket_of, decide, Entry, Verdict};
 pub use key::{DedupTime, KeyHash};
 pub use memory::MemoryStore;
-pub use partition::PartitionDedup;
+pub use partition::{PartitionDedup, Row};
 pub use stage::{Dedup, DedupSpec};
 
 /// What a partition's written-down state covers: every row below `next_offset` has
@@ -57,14 +59,38 @@ pub trait KeyStore: Send {
     fn open(&mut self, topic: &str, partition: i32) -> Result<Box<dyn PartitionKeys>, String>;
 }
 
-/// One source partition's written-down state.
+/// One source partition's written-down state, as the partition's decisions see it.
+///
+/// Writes are handed over and applied later, in order, atomically and durably (the
+/// on-disk store applies them on a writer thread, coalesced); until a write is applied
+/// its entries stay in the partition's overlay, so lookups never miss them. Lookups see
+/// what was applied up to the last [`PartitionKeys::refresh`].
 pub trait PartitionKeys: Send {
-    /// What the state covers; `None` when nothing was ever written.
+    /// What the applied writes cover; `None` when nothing was ever written.
     fn covers(&self) -> Option<Covers>;
+    /// Takes in the writes applied since the last call (lookups see them from now on)
+    /// and returns what they cover: a write's entries may leave the overlay once the
+    /// covers reach its end. `Err` when a write failed (the pipeline stops).
+    fn refresh(&mut self) -> Result<Option<Covers>, String>;
+    /// False when `bucket` certainly holds no entry of `key` (a filter).
+    fn may_contain(&self, bucket: i64, key: &KeyHash) -> bool;
+    /// For each row, bit `j` set when bucket `bucket_of(time - window) + j` may hold its
+    /// key (`j` ≤ 2: a row's window spans at most three buckets). One call per batch,
+    /// so a store can keep its per-bucket lookups out of the per-row path.
+    fn probe(&self, rows: &[Row], window: i64, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend(rows.iter().map(|r| {
+            let lo = bucket_of(r.time.saturating_sub(window), window);
+            let hi = bucket_of(r.time.saturating_add(window), window);
+            (0..=(hi - lo).min(2)).fold(0u8, |m, j| m | (u8::from(self.may_contain(lo + j, &r.key)) << j))
+        }));
+    }
     /// The entry of `key` in time bucket `bucket`.
     fn get(&self, bucket: i64, key: &KeyHash) -> Result<Option<Entry>, String>;
-    /// Applies `write` atomically and durably.
-    fn write(&mut self, write: &StateWrite) -> Result<(), String>;
+    /// Hands `write` over, to be applied after the writes handed before it.
+    fn write(&mut self, write: StateWrite) -> Result<(), String>;
+    /// Waits until every write handed over is applied.
+    fn flush(&mut self) -> Result<(), String>;
     /// Its size now.
     fn size(&self) -> StateSize;
 }

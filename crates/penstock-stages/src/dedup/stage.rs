@@ -4,7 +4,7 @@
 //! letters), never guessed.
 
 use super::key::key_of;
-use super::{DedupTime, KeyStore, PartitionDedup, StateSize, Verdict};
+use super::{DedupTime, KeyStore, PartitionDedup, Row, StateSize, Verdict};
 use crate::{PartitionState, Stage, StageBatch};
 
 /// A checked `dedup:`.
@@ -27,6 +27,10 @@ pub struct Dedup {
     store: Box<dyn KeyStore>,
     /// Open partitions (few: a linear search beats hashing a topic name per batch).
     parts: Vec<((String, i32), PartitionDedup)>,
+    /// A stream's rows to decide, their block rows, and the verdicts (reused).
+    rows: Vec<Row>,
+    row_index: Vec<usize>,
+    verdicts: Vec<Verdict>,
 }
 
 impl std::fmt::Debug for Dedup {
@@ -39,7 +43,16 @@ impl Dedup {
     /// The stage labelled `label`, its state in `store`.
     pub fn new(spec: DedupSpec, label: &str, store: Box<dyn KeyStore>) -> Self {
         let key_columns = spec.keys.iter().map(|(i, _)| *i).collect();
-        Dedup { spec, label: label.to_string(), key_columns, store, parts: Vec::new() }
+        Dedup {
+            spec,
+            label: label.to_string(),
+            key_columns,
+            store,
+            parts: Vec::new(),
+            rows: Vec::new(),
+            row_index: Vec::new(),
+            verdicts: Vec::new(),
+        }
     }
 
     fn part(&mut self, topic: &str, partition: i32) -> Result<usize, String> {
@@ -65,7 +78,8 @@ impl Stage for Dedup {
         let mut first = 0;
         for s in b.streams {
             let i = self.part(s.topic, s.partition)?;
-            let part = &mut self.parts[i].1;
+            self.rows.clear();
+            self.row_index.clear();
             for row in first..first + s.rows {
                 if !b.keep[row] {
                     continue;
@@ -75,9 +89,14 @@ impl Stage for Dedup {
                     b.rejected.push((row, "dedup: the row has no time to measure the window on".into()));
                     continue;
                 };
-                let key = key_of(b.block, &self.key_columns, row);
-                if part.row(&key, offset, time)? == Verdict::Duplicate {
-                    b.keep[row] = false;
+                self.rows.push(Row { key: key_of(b.block, &self.key_columns, row), offset, time });
+                self.row_index.push(row);
+            }
+            let part = &mut self.parts[i].1;
+            part.rows(&self.rows, &mut self.verdicts)?;
+            for (row, v) in self.row_index.iter().zip(&self.verdicts) {
+                if *v == Verdict::Duplicate {
+                    b.keep[*row] = false;
                 }
             }
             part.seal(s.next_offset);
@@ -89,6 +108,10 @@ impl Stage for Dedup {
     fn delivered(&mut self, topic: &str, partition: i32, next_offset: i64) -> Result<(), String> {
         let i = self.part(topic, partition)?;
         self.parts[i].1.delivered(next_offset).map(|_| ())
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        self.parts.iter_mut().try_for_each(|(_, p)| p.flush())
     }
 
     fn revoked(&mut self, topic: &str, partition: i32) {

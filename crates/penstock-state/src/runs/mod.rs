@@ -2,34 +2,47 @@
 //! delivered batch adds a set of new keys, lookups are by key, and a whole time bucket
 //! expires at once. Each write turns its entries into one sorted, immutable run per
 //! bucket it touches (written and synced, then named in the manifest, which is
-//! replaced atomically with the new covers); runs of a bucket are merged while the
-//! newest is at least half the size of the one before it, so a bucket holds
-//! O(log n) runs and each entry is rewritten O(log n) times; an expired bucket leaves
-//! the manifest and its files are deleted.
+//! replaced atomically with the new covers); an expired bucket leaves the manifest and
+//! its files are deleted.
 //!
-//! In memory: one blocked Bloom filter per bucket (≈ 1.25–2.5 bytes a key) and the
-//! first key of every 4 KiB block of each run (1/8 byte a key). A lookup the filter
-//! rules out costs one cache line; one it passes reads one block per run, newest
-//! first. No cache of its own: the kernel's page cache keeps the blocks read often.
-//! The filters stay within the configured memory: once the store's filters reach it, a
-//! bucket's filter is no longer enlarged (more false positives, never a missed key).
+//! Runs of a bucket are merged size-tiered: the newest [`FANOUT`] runs are merged into
+//! one when the oldest of them is no more than twice the largest of the others (runs
+//! of one tier), so a bucket of `n` keys written `w` at a time holds
+//! O(FANOUT · log_FANOUT(n/w)) runs and each entry is rewritten log_FANOUT(n/w) times
+//! (half as often as merging pairs). The store's writer thread writes rarely and
+//! large (it coalesces deliveries), which keeps `n/w` small.
+//!
+//! In memory: one blocked Bloom filter per bucket (2 bytes a key) and the first key of
+//! every 4 KiB block of each run (1/8 byte a key). A lookup the filter rules out costs
+//! one cache line; one it passes reads one block per run, newest first. No cache of its
+//! own: the kernel's page cache keeps the blocks read often. The filters stay within
+//! the configured memory: once the store's filters reach it, a bucket's filter is no
+//! longer enlarged (more false positives, never a missed key). A new bucket's filter
+//! is sized from the bucket before it (a steady stream fills each bucket alike), so it
+//! is rarely rebuilt.
+//!
+//! This is the writer's side: lookups read a [`View`] it publishes after each write.
 
 pub mod bloom;
 pub mod manifest;
 pub mod run;
+pub mod sort;
 
+use crate::view::{BucketView, View};
 use bloom::Bloom;
 use manifest::Manifest;
 use penstock_stages::dedup::{Covers, Entry, KeyHash, StateWrite};
-use run::{Item, Run};
+use run::{Record, Run};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Runs a bucket may hold before the two newest are merged whatever their sizes.
-const MAX_RUNS: usize = 16;
+/// Runs merged at once, and the ratio between tiers.
+pub const FANOUT: usize = 4;
+/// Runs a bucket may hold before the newest are merged whatever their sizes.
+const MAX_RUNS: usize = 24;
 
 /// The memory the filters of one store may take, shared by its partitions.
 #[derive(Debug, Default)]
@@ -40,16 +53,11 @@ pub struct FilterBudget {
     pub used: AtomicU64,
 }
 
-struct Bucket {
-    runs: Vec<Run>,
-    bloom: Bloom,
-}
-
 /// One partition's runs; see the module docs.
 pub struct PartitionRuns {
     dir: PathBuf,
     manifest: Manifest,
-    buckets: BTreeMap<i64, Bucket>,
+    buckets: BTreeMap<i64, BucketView>,
     budget: Arc<FilterBudget>,
 }
 
@@ -84,15 +92,24 @@ impl PartitionRuns {
                 .iter()
                 .map(|id| std::fs::metadata(run::path_of(dir, *id)).map(|m| m.len() / run::ENTRY as u64))
                 .sum::<io::Result<u64>>()?;
-            let mut bloom = p.new_filter(count * 2);
-            let runs = ids.iter().map(|id| Run::open(dir, *id, |k| bloom.insert(k))).collect::<io::Result<Vec<_>>>()?;
-            let _ = p.buckets.insert(b, Bucket { runs, bloom });
+            let bloom = p.new_filter(count * 2);
+            let runs = ids
+                .iter()
+                .map(|id| Run::open(dir, *id, |k| bloom.insert(k)).map(Arc::new))
+                .collect::<io::Result<Vec<_>>>()?;
+            let _ = p.buckets.insert(b, BucketView { runs, bloom: Arc::new(bloom) });
         }
         p.delete_unreferenced()?;
         Ok(p)
     }
 
+    /// A filter for about `capacity` keys, as large as the budget allows.
     fn new_filter(&self, capacity: u64) -> Bloom {
+        let room = self.budget.limit.saturating_sub(self.budget.used.load(Ordering::Relaxed));
+        let mut capacity = capacity;
+        while capacity > 4096 && Bloom::bytes_for(capacity) > room {
+            capacity /= 2;
+        }
         let bloom = Bloom::with_capacity(capacity);
         let _ = self.budget.used.fetch_add(bloom.bytes(), Ordering::Relaxed);
         bloom
@@ -120,46 +137,36 @@ impl PartitionRuns {
         self.manifest.covers
     }
 
-    /// The entry of `key` in `bucket`.
-    #[inline]
-    pub fn get(&self, bucket: i64, key: &KeyHash) -> io::Result<Option<Entry>> {
-        let Some(b) = self.buckets.get(&bucket) else { return Ok(None) };
-        if !b.bloom.may_contain(key) {
-            return Ok(None);
-        }
-        for r in b.runs.iter().rev() {
-            if let Some(e) = r.get(key)? {
-                return Ok(Some(e));
-            }
-        }
-        Ok(None)
+    /// The state as lookups see it now.
+    pub fn view(&self) -> View {
+        View { covers: self.manifest.covers, buckets: self.buckets.clone() }
     }
 
     /// `(keys, bytes on disk, filter bytes)`.
     pub fn size(&self) -> (u64, u64, u64) {
         let runs = || self.buckets.values().flat_map(|b| b.runs.iter());
         let filters = self.buckets.values().map(|b| b.bloom.bytes()).sum();
-        (runs().map(Run::count).sum(), runs().map(Run::bytes).sum(), filters)
+        (runs().map(|r| r.count()).sum(), runs().map(|r| r.bytes()).sum(), filters)
+    }
+
+    /// Calls `f(bucket, key, entry)` for every live entry (each bucket's runs merged,
+    /// so each key once per bucket): what a snapshot of the state holds.
+    pub fn for_each_entry(&self, mut f: impl FnMut(i64, KeyHash, Entry)) -> io::Result<()> {
+        for (b, bucket) in &self.buckets {
+            let refs: Vec<&Run> = bucket.runs.iter().map(|r| &**r).collect();
+            for rec in run::merge_runs(&refs)? {
+                let (key, e) = run::decode(&rec?);
+                f(*b, key, e);
+            }
+        }
+        Ok(())
     }
 
     /// Applies `w` atomically and durably: new runs synced, then the manifest.
     pub fn write(&mut self, w: &StateWrite) -> io::Result<()> {
         let mut gone = Vec::new();
-        // Entries by bucket and key, the last made winning.
-        let mut items: Vec<(i64, KeyHash, usize)> =
-            w.entries.iter().enumerate().map(|(i, (b, k, _))| (*b, *k, i)).collect();
-        items.sort_unstable();
-        let mut start = 0;
-        while start < items.len() {
-            let bucket = items[start].0;
-            let end = start + items[start..].partition_point(|(b, _, _)| *b == bucket);
-            let group = &items[start..end];
-            let unique = group.iter().enumerate().filter(|(j, (_, k, _))| group.get(j + 1).is_none_or(|n| n.1 != *k));
-            let sorted: Vec<Item> = unique.map(|(_, (_, k, i))| (*k, w.entries[*i].2)).collect();
-            if bucket >= w.expire_below {
-                self.add_run(bucket, &sorted, &mut gone)?;
-            }
-            start = end;
+        for (bucket, sorted) in sort::runs_of(&w.entries, w.expire_below) {
+            self.add_run(bucket, &sorted, &mut gone)?;
         }
         let keep = self.buckets.split_off(&w.expire_below);
         for (_, b) in std::mem::replace(&mut self.buckets, keep) {
@@ -196,44 +203,48 @@ impl PartitionRuns {
         id
     }
 
-    /// Adds a run of `sorted` to `bucket`, merges runs as the module docs say, and
-    /// enlarges the bucket's filter when it is over capacity and the budget allows.
-    fn add_run(&mut self, bucket: i64, sorted: &[Item], gone: &mut Vec<u64>) -> io::Result<()> {
+    /// Adds a run of `sorted` records to `bucket`, merges runs as the module docs say,
+    /// and enlarges the bucket's filter when it is over capacity and the budget allows.
+    fn add_run(&mut self, bucket: i64, sorted: &[Record], gone: &mut Vec<u64>) -> io::Result<()> {
         if sorted.is_empty() {
             return Ok(());
         }
         let id = self.next_id();
-        let run = Run::write(&self.dir, id, sorted.iter().copied())?;
+        let run = Arc::new(Run::write_records(&self.dir, id, sorted.iter().copied())?);
         if !self.buckets.contains_key(&bucket) {
-            let bloom = self.new_filter(sorted.len() as u64 * 4);
-            let _ = self.buckets.insert(bucket, Bucket { runs: Vec::new(), bloom });
+            // Sized from the bucket before (a steady stream fills buckets alike).
+            let before = self.buckets.range(..bucket).next_back().map_or(0, |(_, b)| b.bloom.count());
+            let bloom = Arc::new(self.new_filter((sorted.len() as u64 * 16).max(before + before / 4)));
+            let _ = self.buckets.insert(bucket, BucketView { runs: Vec::new(), bloom });
         }
         let b = self.buckets.get_mut(&bucket).expect("inserted above");
-        sorted.iter().for_each(|(k, _)| b.bloom.insert(k));
+        b.bloom.insert_all(sorted.iter().map(run::key_of));
         b.runs.push(run);
         loop {
             let b = self.buckets.get_mut(&bucket).expect("present");
             let n = b.runs.len();
-            if n < 2 || (b.runs[n - 1].count() * 2 < b.runs[n - 2].count() && n <= MAX_RUNS) {
+            if n < FANOUT {
+                break;
+            }
+            let group = &b.runs[n - FANOUT..];
+            let largest_newer = group[1..].iter().map(|r| r.count()).max().unwrap_or(0);
+            if group[0].count() > 2 * largest_newer && n <= MAX_RUNS {
                 break;
             }
             let id = self.next_id();
             let b = self.buckets.get_mut(&bucket).expect("present");
-            let (older, newer) = (&b.runs[n - 2], &b.runs[n - 1]);
+            let refs: Vec<&Run> = b.runs[n - FANOUT..].iter().map(|r| &**r).collect();
             let merged = {
-                let records = run::merge(older.records()?, newer.records()?);
                 let mut failed = None;
-                let ok = records.map_while(|r| r.map_err(|e| failed = Some(e)).ok());
+                let ok = run::merge_runs(&refs)?.map_while(|r| r.map_err(|e| failed = Some(e)).ok());
                 let merged = Run::write_records(&self.dir, id, ok)?;
                 if let Some(e) = failed {
                     return Err(e);
                 }
                 merged
             };
-            let newer = b.runs.pop().expect("two runs");
-            let older = b.runs.pop().expect("two runs");
-            gone.extend([older.id, newer.id]);
-            b.runs.push(merged);
+            gone.extend(b.runs.drain(n - FANOUT..).map(|r| r.id));
+            b.runs.push(Arc::new(merged));
         }
         self.grow_filter(bucket)
     }
@@ -243,20 +254,31 @@ impl PartitionRuns {
         if b.bloom.count() <= b.bloom.capacity() {
             return Ok(());
         }
-        let keys: u64 = b.runs.iter().map(Run::count).sum();
-        let wanted = Bloom::with_capacity(keys * 2).bytes();
-        let used = self.budget.used.load(Ordering::Relaxed);
-        if used.saturating_sub(b.bloom.bytes()) + wanted > self.budget.limit {
+        // Up to four times what it holds (a growing bucket rebuilds its filter, reading
+        // every key again, once per quadrupling, not per doubling), as the budget allows.
+        let keys: u64 = b.runs.iter().map(|r| r.count()).sum();
+        let room = self.budget.limit.saturating_sub(self.budget.used.load(Ordering::Relaxed)) + b.bloom.bytes();
+        let mut capacity = keys * 4;
+        while capacity > keys && Bloom::bytes_for(capacity) > room {
+            capacity /= 2;
+        }
+        if Bloom::bytes_for(capacity) > room || Bloom::bytes_for(capacity) <= b.bloom.bytes() {
             return Ok(()); // at the memory bound: the filter stays, fuller
         }
-        let mut bloom = self.new_filter(keys * 2);
+        let bloom = Bloom::with_capacity(capacity);
+        let _ = self.budget.used.fetch_add(bloom.bytes(), Ordering::Relaxed);
         for r in &b.runs {
-            for item in r.items()? {
-                bloom.insert(&item?.0);
+            let mut failed = None;
+            bloom.insert_all(
+                r.records()?.map_while(|rec| rec.map_err(|e| failed = Some(e)).ok()).map(|rec| run::key_of(&rec)),
+            );
+            if let Some(e) = failed {
+                let _ = self.budget.used.fetch_sub(bloom.bytes(), Ordering::Relaxed);
+                return Err(e);
             }
         }
         let b = self.buckets.get_mut(&bucket).expect("present");
-        let old = std::mem::replace(&mut b.bloom, bloom);
+        let old = std::mem::replace(&mut b.bloom, Arc::new(bloom));
         let _ = self.budget.used.fetch_sub(old.bytes(), Ordering::Relaxed);
         Ok(())
     }
@@ -310,7 +332,7 @@ mod tests {
                 prop_assert_eq!(p.covers(), Some(covers));
                 for b in -1i64..5 {
                     for key in 0u16..300 {
-                        prop_assert_eq!(p.get(b, &k(key)).unwrap(), model.get(&(b, k(key))).copied());
+                        prop_assert_eq!(p.view().get(b, &k(key)).unwrap(), model.get(&(b, k(key))).copied());
                     }
                 }
             }
@@ -336,7 +358,7 @@ mod tests {
         std::fs::write(dir.path().join("MANIFEST.tmp"), b"half").unwrap();
         let p = PartitionRuns::open(dir.path(), budget()).unwrap();
         assert_eq!(p.covers().unwrap().next_offset, 2);
-        assert_eq!(p.get(0, &k(2)).unwrap(), None);
+        assert_eq!(p.view().get(0, &k(2)).unwrap(), None);
         assert!(!run::path_of(dir.path(), 99).exists() && !dir.path().join("MANIFEST.tmp").exists());
     }
 
@@ -355,6 +377,6 @@ mod tests {
             .unwrap();
         }
         assert!(tight.used.load(Ordering::Relaxed) <= 70_000);
-        assert!((0..20_000u16).all(|n| p.get(0, &k(n)).unwrap().is_some()));
+        assert!((0..20_000u16).all(|n| p.view().get(0, &k(n)).unwrap().is_some()));
     }
 }

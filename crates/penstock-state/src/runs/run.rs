@@ -23,7 +23,9 @@ pub type Item = (KeyHash, Entry);
 /// One entry as stored.
 pub type Record = [u8; ENTRY];
 
-fn key_of(rec: &Record) -> KeyHash {
+/// A record's key.
+#[inline]
+pub fn key_of(rec: &Record) -> KeyHash {
     let mut k = [0u8; 16];
     k.copy_from_slice(&rec[..16]);
     KeyHash(k)
@@ -50,7 +52,8 @@ fn encode(item: &Item, out: &mut [u8; ENTRY]) {
     out[24..].copy_from_slice(&item.1.time.to_le_bytes());
 }
 
-fn decode(b: &[u8]) -> Item {
+/// A record's key and entry.
+pub fn decode(b: &[u8]) -> Item {
     let mut key = [0u8; 16];
     key.copy_from_slice(&b[..16]);
     let mut o = [0u8; 8];
@@ -87,25 +90,32 @@ impl Run {
     /// Writes run `id` in `dir` from encoded records (sorted by key, unique), synced.
     pub fn write_records(dir: &Path, id: u64, records: impl Iterator<Item = Record>) -> std::io::Result<Run> {
         let path = path_of(dir, id);
-        let file = File::create(&path)?;
+        // One handle, written and then read through (no second open per run).
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
         let mut w = BufWriter::with_capacity(1 << 18, file);
         w.write_all(MAGIC)?;
         w.write_all(&0u64.to_le_bytes())?; // the count, filled in below
         let (mut count, mut fences, mut sum) = (0u64, Vec::new(), Xxh3::new());
+        // A block at a time: one checksum update and one buffered write per 4 KiB.
+        let mut block = Vec::with_capacity(BLOCK * ENTRY);
         for rec in records {
             if count.is_multiple_of(BLOCK as u64) {
                 fences.push(key_of(&rec));
+                if !block.is_empty() {
+                    sum.update(&block);
+                    w.write_all(&block)?;
+                    block.clear();
+                }
             }
-            sum.update(&rec);
-            w.write_all(&rec)?;
+            block.extend_from_slice(&rec);
             count += 1;
         }
+        sum.update(&block);
+        w.write_all(&block)?;
         w.write_all(&sum.digest().to_le_bytes())?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.write_all_at(&count.to_le_bytes(), 8)?;
         file.sync_data()?;
-        // Read back through a handle opened for reading.
-        let file = File::open(&path)?;
         Ok(Run { id, file, count, fences })
     }
 
@@ -191,46 +201,46 @@ impl Run {
     }
 }
 
-/// What a merge orders by: the key (an item's, or a record's first 16 bytes).
-pub trait Keyed {
-    /// The key bytes.
-    fn key_bytes(&self) -> &[u8];
+/// A record's key as a number that orders as its bytes do.
+#[inline]
+pub fn order_of(rec: &Record) -> u128 {
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&rec[..16]);
+    u128::from_be_bytes(k)
 }
 
-impl Keyed for Item {
-    fn key_bytes(&self) -> &[u8] {
-        &self.0 .0
+/// Merges runs given oldest first (each sorted by key) into one sorted stream: on an
+/// equal key the newest run's record wins. Few runs at a time (a merge takes a
+/// handful), so the smallest head is found by a scan, not a heap.
+pub fn merge_runs<'r>(runs: &[&'r Run]) -> std::io::Result<impl Iterator<Item = std::io::Result<Record>> + 'r> {
+    let mut cursors = Vec::with_capacity(runs.len());
+    for r in runs {
+        let mut it = r.records()?;
+        let head = it.next().transpose()?.map(|h| (order_of(&h), h));
+        cursors.push((it, head));
     }
-}
-
-impl Keyed for Record {
-    fn key_bytes(&self) -> &[u8] {
-        &self[..16]
-    }
-}
-
-/// Merges `newer` over `older` (both sorted by key): on an equal key the newer wins.
-pub fn merge<T: Keyed, E>(
-    older: impl Iterator<Item = Result<T, E>>,
-    newer: impl Iterator<Item = Result<T, E>>,
-) -> impl Iterator<Item = Result<T, E>> {
-    let mut a = older.peekable();
-    let mut b = newer.peekable();
-    std::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (None, None) => None,
-        (Some(_), None) => a.next(),
-        (None, Some(_)) => b.next(),
-        (Some(Err(_)), _) => a.next(),
-        (_, Some(Err(_))) => b.next(),
-        (Some(Ok(x)), Some(Ok(y))) => match x.key_bytes().cmp(y.key_bytes()) {
-            std::cmp::Ordering::Less => a.next(),
-            std::cmp::Ordering::Greater => b.next(),
-            std::cmp::Ordering::Equal => {
-                let _ = a.next();
-                b.next()
+    Ok(std::iter::from_fn(move || {
+        let mut best: Option<(u128, usize)> = None;
+        for (i, (_, head)) in cursors.iter().enumerate() {
+            if let Some((k, _)) = head {
+                // `<=`: a later (newer) run wins a tie.
+                if best.is_none_or(|(b, _)| *k <= b) {
+                    best = Some((*k, i));
+                }
             }
-        },
-    })
+        }
+        let (key, winner) = best?;
+        let rec = cursors[winner].1.expect("the winner has a head").1;
+        for (it, head) in cursors.iter_mut() {
+            if head.as_ref().is_some_and(|(k, _)| *k == key) {
+                match it.next().transpose() {
+                    Ok(next) => *head = next.map(|h| (order_of(&h), h)),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        }
+        Some(Ok(rec))
+    }))
 }
 
 #[cfg(test)]
@@ -275,11 +285,21 @@ mod tests {
     }
 
     #[test]
-    fn the_newer_run_wins_a_merge() {
+    fn the_newest_run_wins_a_merge() {
+        let dir = tempfile::tempdir().unwrap();
         let e = |o| Entry { offset: o, time: 0 };
-        let older = vec![(k(1), e(1)), (k(2), e(2)), (k(4), e(4))].into_iter().map(Ok::<_, ()>);
-        let newer = vec![(k(2), e(20)), (k(3), e(30))].into_iter().map(Ok::<_, ()>);
-        let got: Vec<Item> = merge(older, newer).map(Result::unwrap).collect();
-        assert_eq!(got, vec![(k(1), e(1)), (k(2), e(20)), (k(3), e(30)), (k(4), e(4))]);
+        let runs = [
+            vec![(k(1), e(1)), (k(2), e(2)), (k(4), e(4))],
+            vec![(k(2), e(20)), (k(3), e(30))],
+            vec![(k(3), e(300)), (k(5), e(500))],
+        ];
+        let runs: Vec<Run> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Run::write(dir.path(), i as u64, r.iter().copied()).unwrap())
+            .collect();
+        let refs: Vec<&Run> = runs.iter().collect();
+        let got: Vec<Item> = merge_runs(&refs).unwrap().map(|r| decode(&r.unwrap())).collect();
+        assert_eq!(got, vec![(k(1), e(1)), (k(2), e(20)), (k(3), e(300)), (k(4), e(4)), (k(5), e(500))]);
     }
 }

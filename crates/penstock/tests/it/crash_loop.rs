@@ -52,7 +52,7 @@ fn a_million_events_exactly_once_through_twenty_crashes() {
         }
     }
     plan.extend((0..12).map(|_| None));
-    let kills = crash_through(&s, pipeline, &t, &log, &plan, &mut rng);
+    let kills = crash_through(&s, pipeline, &t, &log, &plan, &mut rng, 300..2500);
     assert!(kills >= 20, "only {kills} crashes happened; the stream ended too early");
 
     let status = finish(pipeline, &log);
@@ -136,6 +136,7 @@ pub fn crash_through(
     log: &std::path::Path,
     plan: &[Option<String>],
     rng: &mut SmallRng,
+    kill_within_ms: std::ops::Range<u64>,
 ) -> usize {
     let original = std::fs::read_to_string(pipeline).expect("pipeline file");
     let (mut kills, mut stalls) = (0, 0);
@@ -197,7 +198,7 @@ pub fn crash_through(
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
+                std::thread::sleep(Duration::from_millis(rng.random_range(kill_within_ms.clone())));
                 let _ = child.kill(); // SIGKILL
                 child.wait().expect("wait")
             }

@@ -37,7 +37,7 @@ fn replicated_table_drops_replayed_blocks_through_crashes() {
     let mut plan: Vec<Option<String>> = FAILPOINTS.iter().map(|fp| Some(format!("{fp}:3"))).collect();
     plan.extend([None, None]);
     let mut rng = SmallRng::seed_from_u64(5);
-    let kills = crash_through(&s, pipeline, &t, &log, &plan, &mut rng);
+    let kills = crash_through(&s, pipeline, &t, &log, &plan, &mut rng, 300..2500);
     assert!(kills >= 5, "only {kills} crashes happened; the stream ended too early");
 
     let status = finish(pipeline, &log);

@@ -203,7 +203,7 @@ fn transforms_stay_exactly_once_through_crashes() {
     let mut rng = SmallRng::seed_from_u64(13);
     let mut plan: Vec<Option<String>> = FAILPOINTS.iter().map(|fp| Some(format!("{fp}:2"))).collect();
     plan.extend((0..4).map(|_| None));
-    let kills = crash_through(&s, path, &t, &log, &plan, &mut rng);
+    let kills = crash_through(&s, path, &t, &log, &plan, &mut rng, 300..2500);
     assert!(kills >= 6, "only {kills} crashes happened");
     assert!(finish(path, &log).success(), "final run failed:\n{}", tail_of(&log, 60));
 
