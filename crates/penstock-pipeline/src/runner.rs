@@ -145,7 +145,7 @@ pub async fn prepare_exactly_once(
 /// the directory or topic, before anything is consumed.
 pub async fn open_state(p: &Pipeline) -> Result<Vec<(String, penstock_state::StateStore)>, PipelineError> {
     let Some(cfg) = &p.state else { return Ok(Vec::new()) };
-    let settings = penstock_state::StateSettings { dir: cfg.dir.clone(), memory: cfg.memory };
+    let settings = penstock_state::StateSettings::new(cfg.dir.clone(), cfg.memory);
     let mut stores = Vec::new();
     for (name, _) in p.stages.dedups() {
         let changelog = if cfg.changelog {

@@ -649,10 +649,11 @@ fn state_json(state: &crate::stats::StateReport) -> String {
         .iter()
         .map(|(n, r)| {
             format!(
-                "{{\"stage\":{},\"topic\":{},\"partition\":{},\"records\":{},\"writes\":{},\"seconds\":{}}}",
+                "{{\"stage\":{},\"topic\":{},\"partition\":{},\"from_offset\":{},\"records\":{},\"writes\":{},\"seconds\":{}}}",
                 json_str(n),
                 json_str(&r.topic),
                 r.partition,
+                r.from_offset.map_or_else(|| "null".to_string(), |o| o.to_string()),
                 r.records,
                 r.writes,
                 r.took.as_secs_f64()
@@ -815,6 +816,7 @@ mod tests {
                 penstock_state::Restore {
                     topic: "tx".into(),
                     partition: 2,
+                    from_offset: Some(40),
                     records: 3,
                     writes: 2,
                     covers: Some(1000),
@@ -842,7 +844,7 @@ mod tests {
             json.contains("\"stage_state\":[{\"stage\":\"dedup\",\"topic\":\"tx\",\"partition\":2,\"keys\":1000,\"bytes\":32016,\"unwritten\":7,\"covers\":1200}]"),
             "{json}"
         );
-        assert!(json.contains("\"state_restores\":[{\"stage\":\"dedup\",\"topic\":\"tx\",\"partition\":2,\"records\":3,\"writes\":2,\"seconds\":1.5}]"), "{json}");
+        assert!(json.contains("\"state_restores\":[{\"stage\":\"dedup\",\"topic\":\"tx\",\"partition\":2,\"from_offset\":40,\"records\":3,\"writes\":2,\"seconds\":1.5}]"), "{json}");
         assert_eq!(json.matches("\"state\":").count(), 1, "one `state` key per pipeline: {json}");
     }
 

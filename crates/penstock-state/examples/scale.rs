@@ -80,7 +80,7 @@ fn key(n: u64) -> KeyHash {
 fn main() {
     let a = args();
     let tmp = tempfile::tempdir().expect("temp dir");
-    let settings = StateSettings { dir: tmp.path().join("state"), memory: a.memory_mib << 20 };
+    let settings = StateSettings::new(tmp.path().join("state"), a.memory_mib << 20);
     let topic = format!("scale-{}", std::process::id());
     let changelog_topic = format!("penstock-scale-{}-dedup-changelog", std::process::id());
     let source = a.brokers.as_ref().map(|b| penstock_config::KafkaSource {
@@ -179,7 +179,7 @@ fn main() {
     drop(part);
     if let Some(s) = &source {
         let restored_dir = tmp.path().join("restored");
-        let settings = StateSettings { dir: restored_dir.clone(), memory: a.memory_mib << 20 };
+        let settings = StateSettings::new(restored_dir.clone(), a.memory_mib << 20);
         let changelog = Changelog::new(s, changelog_topic.clone()).expect("changelog");
         let fresh_store = StateStore::open(&settings, "scale", "dedup", Some(changelog)).expect("store");
         let t = Instant::now();

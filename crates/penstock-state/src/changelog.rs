@@ -2,19 +2,29 @@
 //! (`penstock-<pipeline>-<stage>-changelog`, the source partition's number) *before*
 //! it is written locally, so the local state never holds what the changelog lacks.
 //!
-//! Restore reads a partition's records in order and applies each complete write that
-//! continues the state it has (its `from` at or below the covers reached, its covers
-//! above them — an overlap replays identical entries, because a write is a function of
-//! the rows it covers); a write that starts from nothing resets the state; a gap stops
-//! the restore there, and the pipeline re-reads the source from the covers reached.
-//! Writes beyond the sink's delivered position are ignored.
+//! **Snapshots bound a restore.** When a partition's writes since its last snapshot
+//! reach the size of its state, the writer publishes the whole live state as one write
+//! from nothing (a snapshot, streamed from the runs). A restore scans the changelog's
+//! tail, a growing window at a time, for the latest *complete* write from nothing
+//! ([`Changelog::latest_start`]), and reads from there: what it reads is at most the
+//! state's size twice, however long the pipeline has run, and correctness never
+//! depends on the broker compacting the topic (unverified on Tansu 0.6).
+//!
+//! **Keys serve compaction only.** A write is keyed `<topic>#<partition>#w<slot>#<n>`
+//! (the n-th write since the snapshot of key slot `slot`) and a snapshot's chunk `i`
+//! `<topic>#<partition>#s<slot>#<i>`; each snapshot takes the other slot, so on a broker
+//! that compacts, the topic keeps about two snapshots and the writes after them, and a
+//! snapshot cut short never replaces the chunks of the last complete one. A restore
+//! looks at no key: should compaction ever drop a record it needed, the restore stops
+//! at the gap and the source is re-read from there (see [`crate::restore`]).
 
-use crate::record::{decode_chunk, encode_chunks, Chunk};
+use crate::record::{decode_chunk, decode_head, encode_chunks, Chunk, ChunkWriter};
+use crate::runs::manifest::Chain;
 use crate::StateError;
 use penstock_config::KafkaSource;
 use penstock_kafka::assigned::{AssignedConsumer, StartAt};
 use penstock_kafka::{BatchProducer, Partition};
-use penstock_stages::dedup::StateWrite;
+use penstock_stages::dedup::{Covers, Entry, KeyHash, StateWrite};
 use std::time::{Duration, Instant};
 
 /// How long a write waits for the broker to take its records.
@@ -49,6 +59,9 @@ impl Changelog {
         let mut props: Vec<(String, String)> =
             source.properties.iter().filter(|(k, _)| connection.iter().any(|p| k.starts_with(p))).cloned().collect();
         props.push(("message.max.bytes".into(), "2000000".into()));
+        // A snapshot streams many records: librdkafka holds at most this much of them
+        // (its default is 1 GiB), and `send` waits for room.
+        props.push(("queue.buffering.max.kbytes".into(), "32768".into()));
         let producer = BatchProducer::new(&source.brokers, &props)
             .map_err(|e| StateError::Changelog { topic: topic.clone(), message: e.to_string() })?;
         // Restores read outside the pipeline's group: another group id, and never its
@@ -79,7 +92,7 @@ impl Changelog {
         write: &StateWrite,
     ) -> Result<(), StateError> {
         let failed = self.failures();
-        self.send(topic, partition, from, write)?;
+        let _ = self.send(topic, partition, from, write, Chain::default())?;
         self.flush(failed)
     }
 
@@ -89,13 +102,57 @@ impl Changelog {
     }
 
     /// Enqueues the records of `write` of `topic`/`partition` (whose state covered
-    /// `from` before it); [`Changelog::flush`] waits for them.
-    pub fn send(&self, topic: &str, partition: i32, from: Option<i64>, write: &StateWrite) -> Result<(), StateError> {
-        let key = format!("{topic}#{partition}#{}", write.covers.next_offset);
+    /// `from` before it), the `chain.writes`-th write after the snapshot of
+    /// `chain.slot`; [`Changelog::flush`] waits for them. Returns the bytes sent.
+    pub fn send(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: Option<i64>,
+        write: &StateWrite,
+        chain: Chain,
+    ) -> Result<u64, StateError> {
+        let key = format!("{topic}#{partition}#w{}#{}", chain.slot, chain.writes);
+        let mut bytes = 0;
         for chunk in encode_chunks(topic, from, write) {
             self.producer.send(&self.topic, key.as_bytes(), &chunk, partition, 0).map_err(|e| self.err(e))?;
+            bytes += chunk.len() as u64;
         }
-        Ok(())
+        Ok(bytes)
+    }
+
+    /// Enqueues a snapshot of `topic`/`partition`: every live entry (`entries`), as a
+    /// write from nothing to `covers`, keyed in `slot`. Returns the bytes sent.
+    pub fn send_snapshot(
+        &self,
+        topic: &str,
+        partition: i32,
+        slot: u8,
+        covers: Covers,
+        expire_below: i64,
+        entries: impl FnOnce(&mut dyn FnMut(i64, KeyHash, Entry)) -> std::io::Result<()>,
+    ) -> Result<u64, StateError> {
+        let mut w = ChunkWriter::new(topic, None, covers, expire_below);
+        let (mut n, mut bytes, mut failed) = (0u32, 0u64, None);
+        let mut send = |chunk: Vec<u8>, n: &mut u32| {
+            let key = format!("{topic}#{partition}#s{slot}#{n}");
+            *n += 1;
+            bytes += chunk.len() as u64;
+            self.producer.send(&self.topic, key.as_bytes(), &chunk, partition, 0)
+        };
+        entries(&mut |bucket, key, entry| {
+            if failed.is_none() {
+                if let Some(chunk) = w.push((bucket, key, entry)) {
+                    failed = send(chunk, &mut n).err();
+                }
+            }
+        })
+        .map_err(|e| self.err(format!("reading the state for a snapshot: {e}")))?;
+        if let Some(e) = failed {
+            return Err(self.err(e));
+        }
+        send(w.finish(), &mut n).map_err(|e| self.err(e))?;
+        Ok(bytes)
     }
 
     /// Waits until the broker has every record sent, and checks that none failed since
@@ -109,47 +166,111 @@ impl Changelog {
         Ok(())
     }
 
-    /// Reads every record of `partition` there is now, in order, handing each
-    /// complete write of `topic` to `apply` (a partial write at the end — a crash
-    /// between its chunks — is left out). Returns the records read.
-    pub fn read(&self, topic: &str, partition: i32, mut apply: impl FnMut(Vec<Chunk>)) -> Result<u64, StateError> {
+    /// The offset where the latest complete write from nothing (a snapshot, or the
+    /// first write ever) of `topic`/`partition` starts, among those within what the sink
+    /// delivered (`delivered`); `None` when there is none (read from the beginning).
+    /// Scans the tail, four times further back each time it finds none, reading
+    /// records' headers only.
+    pub fn latest_start(&self, topic: &str, partition: i32, delivered: Option<i64>) -> Result<Option<i64>, StateError> {
         let p = Partition { topic: self.topic.clone(), partition };
+        let (low, high) = self.watermarks(&p)?;
+        let mut window = 256i64;
+        loop {
+            let start = high.saturating_sub(window).max(low);
+            let mut latest = None;
+            // The write being scanned: where it starts, whether from nothing, the next chunk.
+            let mut open: Option<(i64, bool, u32)> = None;
+            let _ = self.scan(&p, start, high, |offset, payload| {
+                let (c, _) = decode_head(payload).map_err(|e| format!("offset {offset}: {e}"))?;
+                if c.topic != topic {
+                    return Ok(());
+                }
+                open = match open {
+                    _ if c.chunk == 0 => Some((offset, c.from.is_none(), 1)),
+                    Some((at, nothing, next)) if c.chunk == next => Some((at, nothing, next + 1)),
+                    _ => None,
+                };
+                if c.chunk + 1 == c.chunks {
+                    if let Some((at, true, _)) = open {
+                        if delivered.is_none_or(|d| c.covers.next_offset <= d) {
+                            latest = Some(at);
+                        }
+                    }
+                    open = None;
+                }
+                Ok(())
+            })?;
+            if latest.is_some() || start == low {
+                return Ok(latest);
+            }
+            window = window.saturating_mul(4);
+        }
+    }
+
+    /// Reads the records of `partition` from `start` (its beginning when `None`) to the
+    /// end there is now, in order, handing each chunk of `topic` to `apply` with its
+    /// offset. Returns the records read.
+    pub fn read(
+        &self,
+        topic: &str,
+        partition: i32,
+        start: Option<i64>,
+        mut apply: impl FnMut(i64, Chunk) -> Result<(), String>,
+    ) -> Result<u64, StateError> {
+        let p = Partition { topic: self.topic.clone(), partition };
+        let (low, high) = self.watermarks(&p)?;
+        self.scan(&p, start.unwrap_or(low).max(low), high, |offset, payload| {
+            let chunk = decode_chunk(payload).map_err(|e| format!("offset {offset}: {e}"))?;
+            if chunk.topic == topic {
+                apply(offset, chunk)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn watermarks(&self, p: &Partition) -> Result<(i64, i64), StateError> {
+        let consumer = AssignedConsumer::new(&self.source, "penstock-changelog-restore", &[(p.clone(), StartAt::End)])
+            .map_err(|e| self.err(e))?;
+        consumer.watermarks(p, Duration::from_secs(30)).map_err(|e| self.err(e))
+    }
+
+    /// Reads the records of `p` in `[from, to)`, lending each payload to `f`. Returns
+    /// the records read.
+    fn scan(
+        &self,
+        p: &Partition,
+        from: i64,
+        to: i64,
+        mut f: impl FnMut(i64, &[u8]) -> Result<(), String>,
+    ) -> Result<u64, StateError> {
+        if from >= to {
+            return Ok(0);
+        }
         let consumer =
-            AssignedConsumer::new(&self.source, "penstock-changelog-restore", &[(p.clone(), StartAt::Beginning)])
+            AssignedConsumer::new(&self.source, "penstock-changelog-restore", &[(p.clone(), StartAt::Offset(from))])
                 .map_err(|e| self.err(e))?;
-        let (low, high) = consumer.watermarks(&p, Duration::from_secs(30)).map_err(|e| self.err(e))?;
-        let (mut next, mut records) = (low, 0u64);
-        let mut write: Vec<Chunk> = Vec::new();
+        let (mut next, mut records) = (from, 0u64);
         let mut last = Instant::now();
-        while next < high {
+        while next < to {
             let got = consumer
                 .poll(Duration::from_millis(200), |m| {
                     next = m.offset + 1;
-                    decode_chunk(m.payload).map_err(|e| format!("offset {}: {e}", m.offset))
+                    if m.offset >= to {
+                        return Ok(());
+                    }
+                    records += 1;
+                    f(m.offset, m.payload)
                 })
                 .map_err(|e| self.err(e))?;
-            let Some(chunk) = got else {
-                if last.elapsed() > READ_STALL {
-                    return Err(self.err(format!("no record for {READ_STALL:?} at offset {next} of {high}")));
+            match got {
+                Some(result) => {
+                    result.map_err(|e| self.err(e))?;
+                    last = Instant::now();
                 }
-                continue;
-            };
-            last = Instant::now();
-            records += 1;
-            let chunk = chunk.map_err(|e| self.err(e))?;
-            if chunk.topic != topic {
-                continue;
-            }
-            if chunk.chunk == 0 {
-                write.clear();
-            } else if write.len() != chunk.chunk as usize {
-                write.clear();
-                continue; // the rest of a write whose start was lost
-            }
-            let complete = chunk.chunk + 1 == chunk.chunks;
-            write.push(chunk);
-            if complete {
-                apply(std::mem::take(&mut write));
+                None if last.elapsed() > READ_STALL => {
+                    return Err(self.err(format!("no record for {READ_STALL:?} at offset {next} of {to}")));
+                }
+                None => {}
             }
         }
         Ok(records)

@@ -4,6 +4,10 @@
 //!   `version u8 = 1, topic (u16 length + bytes), from i64 (the covers before the
 //!   write; i64::MIN when none), next_offset i64, watermark i64, expire_below i64,
 //!   chunk u32, chunks u32, n u32, n × (bucket i64, key [16], offset i64, time i64)`.
+//!
+//! A chunk is its write's last when `chunks == chunk + 1`. A write whose size is known
+//! up front gives every chunk the total; a snapshot, streamed from the runs, gives 0 to
+//! all but its last ([`ChunkWriter`]) — readers need no more than the rule above.
 
 use penstock_stages::dedup::{Covers, Entry, KeyHash, StateWrite};
 
@@ -12,6 +16,8 @@ pub const CHUNK_ENTRIES: usize = 20_000;
 
 const VERSION: u8 = 1;
 const ENTRY: usize = 40;
+/// Bytes an entry takes in a changelog record.
+pub const ENTRY_BYTES: usize = ENTRY;
 
 /// An entry's bytes: offset, time.
 pub fn entry_bytes(e: &Entry) -> [u8; 16] {
@@ -84,6 +90,20 @@ pub fn encode_chunks(topic: &str, from: Option<i64>, write: &StateWrite) -> Vec<
 
 /// Decodes a chunk; `Err` says what is wrong with it.
 pub fn decode_chunk(b: &[u8]) -> Result<Chunk, String> {
+    let (mut c, head) = decode_head(b)?;
+    c.entries.reserve_exact((b.len() - head) / ENTRY);
+    c.entries.extend(b[head..].chunks_exact(ENTRY).map(|e| {
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&e[8..24]);
+        (i64_at(e, 0), KeyHash(key), Entry { offset: i64_at(e, 24), time: i64_at(e, 32) })
+    }));
+    Ok(c)
+}
+
+/// Decodes a chunk's header only (its entries left empty), checking that the rest holds
+/// the entries it counts: what a scan for the latest snapshot reads. Returns where the
+/// entries start.
+pub fn decode_head(b: &[u8]) -> Result<(Chunk, usize), String> {
     let short = || format!("changelog record of {} bytes is truncated", b.len());
     if b.first() != Some(&VERSION) {
         return Err(format!("changelog record version {:?} is not {VERSION}", b.first()));
@@ -103,15 +123,58 @@ pub fn decode_chunk(b: &[u8]) -> Result<Chunk, String> {
     if b.len() != head + n * ENTRY {
         return Err(format!("changelog record of {} bytes does not hold its {n} entries", b.len()));
     }
-    let entries = b[head..]
-        .chunks_exact(ENTRY)
-        .map(|e| {
-            let mut key = [0u8; 16];
-            key.copy_from_slice(&e[8..24]);
-            (i64_at(e, 0), KeyHash(key), Entry { offset: i64_at(e, 24), time: i64_at(e, 32) })
-        })
-        .collect();
-    Ok(Chunk { topic, from: (from != i64::MIN).then_some(from), covers, expire_below, chunk, chunks, entries })
+    let c = Chunk {
+        topic,
+        from: (from != i64::MIN).then_some(from),
+        covers,
+        expire_below,
+        chunk,
+        chunks,
+        entries: Vec::new(),
+    };
+    Ok((c, head))
+}
+
+/// Encodes a write whose entries come one by one (a snapshot streamed from the runs),
+/// a chunk at a time: every full chunk as soon as it is full (`chunks` 0: more follow),
+/// and the last one at [`ChunkWriter::finish`].
+#[derive(Debug)]
+pub struct ChunkWriter {
+    head: StateWrite,
+    topic: String,
+    from: Option<i64>,
+    next: u32,
+}
+
+impl ChunkWriter {
+    /// A write of `topic`'s state from `from` to `covers`.
+    pub fn new(topic: &str, from: Option<i64>, covers: Covers, expire_below: i64) -> Self {
+        let head = StateWrite { entries: Vec::with_capacity(CHUNK_ENTRIES), covers, expire_below };
+        ChunkWriter { head, topic: topic.to_string(), from, next: 0 }
+    }
+
+    /// Adds an entry; returns a full chunk's bytes when this entry filled one.
+    pub fn push(&mut self, entry: (i64, KeyHash, Entry)) -> Option<Vec<u8>> {
+        self.head.entries.push(entry);
+        (self.head.entries.len() == CHUNK_ENTRIES).then(|| self.emit(false))
+    }
+
+    /// The last chunk (possibly without entries).
+    pub fn finish(mut self) -> Vec<u8> {
+        self.emit(true)
+    }
+
+    fn emit(&mut self, last: bool) -> Vec<u8> {
+        let mut b = encode_chunks(&self.topic, self.from, &self.head).swap_remove(0);
+        // encode_chunks numbered it 0 of 1: renumber.
+        let at = 3 + self.topic.len() + 32;
+        b[at..at + 4].copy_from_slice(&self.next.to_le_bytes());
+        let chunks = if last { self.next + 1 } else { 0 };
+        b[at + 4..at + 8].copy_from_slice(&chunks.to_le_bytes());
+        self.next += 1;
+        self.head.entries.clear();
+        b
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +199,27 @@ mod tests {
             }
             prop_assert_eq!(got, entries);
         }
+    }
+
+    #[test]
+    fn a_streamed_write_marks_only_its_last_chunk() {
+        let covers = Covers { next_offset: 9, watermark: 3 };
+        let mut w = ChunkWriter::new("t", None, covers, 1);
+        let entry = |i: usize| (1, KeyHash([i as u8; 16]), Entry { offset: i as i64, time: 0 });
+        let mut chunks: Vec<Vec<u8>> = (0..CHUNK_ENTRIES * 2 + 5).filter_map(|i| w.push(entry(i))).collect();
+        chunks.push(w.finish());
+        let decoded: Vec<Chunk> = chunks.iter().map(|c| decode_chunk(c).unwrap()).collect();
+        let last: Vec<bool> = decoded.iter().map(|c| c.chunk + 1 == c.chunks).collect();
+        assert_eq!(last, vec![false, false, true]);
+        assert_eq!(decoded.iter().map(|c| c.chunk).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(decoded.iter().map(|c| c.entries.len()).sum::<usize>(), CHUNK_ENTRIES * 2 + 5);
+        assert!(decoded.iter().all(|c| c.from.is_none() && c.covers == covers && c.expire_below == 1));
+        let (head, _) = decode_head(&chunks[2]).unwrap();
+        assert_eq!((head.chunk, head.chunks), (2, 3));
+        let mut empty = ChunkWriter::new("t", Some(4), covers, 1);
+        assert!(empty.push(entry(0)).is_none());
+        let only = decode_chunk(&empty.finish()).unwrap();
+        assert_eq!((only.chunk, only.chunks, only.entries.len(), only.from), (0, 1, 1, Some(4)));
     }
 
     #[test]

@@ -29,6 +29,16 @@ pub struct StateSettings {
     pub dir: PathBuf,
     /// Filter bytes per stage (`state.memory`).
     pub memory: u64,
+    /// The least a partition's changelog writes add up to before a snapshot follows
+    /// ([`crate::writer::SNAPSHOT_MIN_BYTES`]; smaller in tests, to take several).
+    pub snapshot_min_bytes: u64,
+}
+
+impl StateSettings {
+    /// State under `dir` with `memory` bytes for filters, snapshots as by default.
+    pub fn new(dir: PathBuf, memory: u64) -> Self {
+        StateSettings { dir, memory, snapshot_min_bytes: crate::writer::SNAPSHOT_MIN_BYTES }
+    }
 }
 
 struct Inner {
@@ -89,9 +99,10 @@ impl StateStore {
         let budget = Arc::new(FilterBudget { limit: settings.memory, used: AtomicU64::new(0) });
         let restores = Arc::new(Mutex::new(Vec::new()));
         let changelog_topic = changelog.as_ref().map(|c| c.topic().to_string());
-        let (writer, thread) = Writer::new(dir.clone(), changelog, budget, restores.clone())
-            .spawn()
-            .map_err(|e| StateError::Store(format!("cannot start the state writer: {e}")))?;
+        let (writer, thread) =
+            Writer::new(dir.clone(), changelog, budget, restores.clone(), settings.snapshot_min_bytes)
+                .spawn()
+                .map_err(|e| StateError::Store(format!("cannot start the state writer: {e}")))?;
         let inner = Inner { dir, changelog_topic, restores, writer, thread: Mutex::new(Some(thread)), _lock: lock };
         Ok(StateStore { inner: Arc::new(inner) })
     }
@@ -208,7 +219,7 @@ mod tests {
     use penstock_stages::dedup::{PartitionDedup, Verdict};
 
     fn settings(dir: &std::path::Path) -> StateSettings {
-        StateSettings { dir: dir.to_path_buf(), memory: 8 << 20 }
+        StateSettings::new(dir.to_path_buf(), 8 << 20)
     }
 
     fn k(n: u32) -> KeyHash {

@@ -23,6 +23,7 @@
 
 use crate::changelog::Changelog;
 use crate::restore::{restore, Restore};
+use crate::runs::manifest::Chain;
 use crate::runs::{FilterBudget, PartitionRuns};
 use crate::view::View;
 use crate::StateError;
@@ -43,6 +44,8 @@ pub const WRITE_INTERVAL: Duration = Duration::from_secs(2);
 pub const MAX_QUEUED: usize = 1 << 18;
 /// Jobs the channel to the writer holds (each write is one delivery).
 const JOBS: usize = 256;
+/// The least a partition's changelog writes add up to before a snapshot follows them.
+pub const SNAPSHOT_MIN_BYTES: u64 = 16 << 20;
 
 /// A source partition: topic and number.
 pub type PartId = (String, i32);
@@ -156,6 +159,7 @@ pub struct Writer {
     pub restores: Arc<Mutex<Vec<Restore>>>,
     parts: HashMap<PartId, Held>,
     queued: Arc<AtomicUsize>,
+    snapshot_min_bytes: u64,
 }
 
 impl Writer {
@@ -165,8 +169,10 @@ impl Writer {
         changelog: Option<Changelog>,
         budget: Arc<FilterBudget>,
         restores: Arc<Mutex<Vec<Restore>>>,
+        snapshot_min_bytes: u64,
     ) -> Self {
-        Writer { dir, changelog, budget, restores, parts: HashMap::new(), queued: Arc::new(AtomicUsize::new(0)) }
+        let queued = Arc::new(AtomicUsize::new(0));
+        Writer { dir, changelog, budget, restores, parts: HashMap::new(), queued, snapshot_min_bytes }
     }
 
     /// Starts the thread; returns the handle to give the source side.
@@ -277,6 +283,12 @@ impl Writer {
             }
             let Some(changelog) = &changelog else { return Ok(None) };
             let r = restore(&mut held.runs, changelog, &part.0, part.1, delivered)?;
+            if r.writes > 0 {
+                // This process continues the chain with a snapshot of its own at its
+                // next write (it knows nothing of the keys the last writer used).
+                let chain = Chain { slot: 0, writes: 0, bytes: u64::MAX / 2, snapshot: 0 };
+                held.runs.set_chain(chain, true).map_err(|e| store_err(e.to_string()))?;
+            }
             held.slot.publish(held.runs.view());
             let covers = r.covers;
             if let Ok(mut g) = self.restores.lock() {
@@ -308,24 +320,40 @@ impl Writer {
             return;
         }
         let mut failed: Option<String> = None;
+        let mut sent_bytes = vec![0u64; ready.len()];
         if let Some(c) = &self.changelog {
             let before = c.failures();
-            let sent = ready.iter().try_for_each(|(p, from, w)| c.send(&p.0, p.1, *from, w));
+            let sent = ready.iter().zip(sent_bytes.iter_mut()).try_for_each(|((p, from, w), bytes)| {
+                let chain = self.parts.get(p).map(|h| h.runs.chain()).unwrap_or_default();
+                *bytes = c.send(&p.0, p.1, *from, w, chain)?;
+                Ok(())
+            });
             if let Err(e) = sent.and_then(|()| c.flush(before)) {
                 failed = Some(e.to_string());
             }
         }
-        for (part, _, write) in ready {
+        let mut snapshots = Vec::new();
+        for ((part, _, write), bytes) in ready.into_iter().zip(sent_bytes) {
             let n = write.entries.len();
             let Some(h) = self.parts.get_mut(&part) else { continue };
             let result = match &failed {
                 Some(why) => Err(why.clone()),
-                None => h.runs.write(&write).map_err(|e| format!("state of {}/{}: {e}", part.0, part.1)),
+                None => {
+                    let chain = h.runs.chain();
+                    let chain = Chain { writes: chain.writes + 1, bytes: chain.bytes.saturating_add(bytes), ..chain };
+                    h.runs
+                        .set_chain(chain, false)
+                        .and_then(|()| h.runs.write(&write))
+                        .map_err(|e| format!("state of {}/{}: {e}", part.0, part.1))
+                }
             };
             match result {
                 Ok(()) => {
                     penstock_protocol::failpoint::hit("after_state_write");
                     h.slot.publish(h.runs.view());
+                    if self.changelog.is_some() && snapshot_due(&h.runs, self.snapshot_min_bytes) {
+                        snapshots.push(part);
+                    }
                 }
                 Err(why) => {
                     tracing::error!(topic = %part.0, partition = part.1, error = %why, "state write failed");
@@ -334,7 +362,55 @@ impl Writer {
             }
             let _ = self.queued.fetch_sub(n, Ordering::AcqRel);
         }
+        for part in snapshots {
+            self.snapshot(&part);
+        }
     }
+
+    /// Publishes a snapshot of `part`'s state to the changelog, then records in its
+    /// manifest that the chain starts again from it. A failure leaves the chain as it
+    /// was (the next write tries again) and stops nothing: the writes themselves are in
+    /// the changelog.
+    fn snapshot(&mut self, part: &PartId) {
+        let (Some(c), Some(h)) = (&self.changelog, self.parts.get_mut(part)) else { return };
+        let Some(covers) = h.runs.covers() else { return };
+        let started = Instant::now();
+        let chain = h.runs.chain();
+        let slot = 1 - chain.slot.min(1);
+        let expire_below = h.runs.lowest_bucket().unwrap_or(i64::MIN);
+        let before = c.failures();
+        let runs = &h.runs;
+        let sent = c
+            .send_snapshot(&part.0, part.1, slot, covers, expire_below, |f| runs.for_each_entry(f))
+            .and_then(|bytes| c.flush(before).map(|()| bytes));
+        match sent {
+            Ok(bytes) => {
+                penstock_protocol::failpoint::hit("after_snapshot");
+                match h.runs.set_chain(Chain { slot, writes: 0, bytes: 0, snapshot: bytes }, true) {
+                    Ok(()) => tracing::info!(
+                        topic = %part.0,
+                        partition = part.1,
+                        covers = covers.next_offset,
+                        bytes,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "state snapshot written to the changelog"
+                    ),
+                    Err(e) => h.slot.fail(&format!("state of {}/{}: {e}", part.0, part.1)),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(topic = %part.0, partition = part.1, error = %e, "state snapshot failed; tried again later")
+            }
+        }
+    }
+}
+
+/// True when a partition's changelog writes since its last snapshot outweigh that
+/// snapshot (so a restore, which reads the latest snapshot and the writes after it,
+/// reads at most twice the snapshot, which is at most the state), and `least`.
+fn snapshot_due(runs: &PartitionRuns, least: u64) -> bool {
+    let chain = runs.chain();
+    chain.bytes >= chain.snapshot.max(least)
 }
 
 /// What `apply`'s choice sees of a partition.

@@ -5,14 +5,17 @@
 //!
 //! Layout, little-endian: `magic (8) | has_covers u8 | next_offset i64 | watermark i64
 //! | next_run u64 | buckets u32 | per bucket: bucket i64, runs u32, run ids u64… |
-//! xxh3-64 of everything before`.
+//! (version 2) chain slot u8, writes u32, bytes u64, snapshot u64 | xxh3-64 of
+//! everything before`.
+//! Version 1 (without the chain) is read as a chain not started.
 
 use penstock_stages::dedup::Covers;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"PSMAN\x01\0\0";
+const MAGIC: &[u8; 8] = b"PSMAN\x02\0\0";
+const MAGIC_V1: &[u8; 8] = b"PSMAN\x01\0\0";
 /// The manifest's file name.
 pub const FILE: &str = "MANIFEST";
 
@@ -25,6 +28,24 @@ pub struct Manifest {
     pub next_run: u64,
     /// Runs of each bucket, oldest first.
     pub buckets: BTreeMap<i64, Vec<u64>>,
+    /// Where the partition's changelog stands (see `crate::changelog`).
+    pub chain: Chain,
+}
+
+/// The partition's changelog since its last snapshot: the snapshot's key slot (0 or
+/// 1; the next snapshot takes the other, so a snapshot cut short never overwrites the
+/// last complete one under compaction), its bytes, and the writes made since and
+/// their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Chain {
+    /// Key slot of the last complete snapshot.
+    pub slot: u8,
+    /// Writes published since it.
+    pub writes: u32,
+    /// Bytes of those writes.
+    pub bytes: u64,
+    /// Bytes of the snapshot (0 before any).
+    pub snapshot: u64,
 }
 
 impl Manifest {
@@ -42,15 +63,20 @@ impl Manifest {
             b.extend_from_slice(&(runs.len() as u32).to_le_bytes());
             runs.iter().for_each(|r| b.extend_from_slice(&r.to_le_bytes()));
         }
+        b.push(self.chain.slot);
+        b.extend_from_slice(&self.chain.writes.to_le_bytes());
+        b.extend_from_slice(&self.chain.bytes.to_le_bytes());
+        b.extend_from_slice(&self.chain.snapshot.to_le_bytes());
         let sum = xxhash_rust::xxh3::xxh3_64(&b);
         b.extend_from_slice(&sum.to_le_bytes());
         b
     }
 
     fn decode(b: &[u8]) -> Result<Manifest, String> {
-        if b.len() < 8 + 1 + 24 + 4 + 8 || &b[..8] != MAGIC {
+        if b.len() < 8 + 1 + 24 + 4 + 8 || (&b[..8] != MAGIC && &b[..8] != MAGIC_V1) {
             return Err("not a Penstock state manifest".into());
         }
+        let v2 = &b[..8] == MAGIC;
         let (body, sum) = b.split_at(b.len() - 8);
         if xxhash_rust::xxh3::xxh3_64(body).to_le_bytes() != sum {
             return Err("manifest checksum mismatch".into());
@@ -73,7 +99,14 @@ impl Manifest {
             let ids = (0..runs).map(|_| take(8).map(|s| i64_of(s) as u64)).collect::<Result<Vec<_>, _>>()?;
             let _ = buckets.insert(bucket, ids);
         }
-        Ok(Manifest { covers: has.then_some(covers), next_run, buckets })
+        let chain = if v2 {
+            let slot = take(1)?[0];
+            let writes = u32::from_le_bytes(take(4)?.try_into().unwrap_or_default());
+            Chain { slot, writes, bytes: i64_of(take(8)?) as u64, snapshot: i64_of(take(8)?) as u64 }
+        } else {
+            Chain::default()
+        };
+        Ok(Manifest { covers: has.then_some(covers), next_run, buckets, chain })
     }
 
     /// Reads the manifest in `dir` (an empty one when there is none).
@@ -110,6 +143,7 @@ mod tests {
             covers: Some(Covers { next_offset: 42, watermark: -7 }),
             next_run: 9,
             buckets: [(-1, vec![1, 2]), (5, vec![8])].into_iter().collect(),
+            chain: Chain { slot: 1, writes: 7, bytes: 1 << 40, snapshot: 12_345 },
         };
         m.save(dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), m);
@@ -118,5 +152,21 @@ mod tests {
         b[12] ^= 1;
         std::fs::write(&path, b).unwrap();
         assert!(Manifest::load(dir.path()).unwrap_err().to_string().contains("checksum"));
+    }
+
+    #[test]
+    fn a_version_1_manifest_reads_as_a_chain_not_started() {
+        let m = Manifest {
+            covers: None,
+            next_run: 3,
+            buckets: [(0, vec![2])].into_iter().collect(),
+            chain: Chain::default(),
+        };
+        let v2 = m.encode();
+        let mut v1 = v2[..v2.len() - 8 - 21].to_vec();
+        v1[..8].copy_from_slice(MAGIC_V1);
+        let sum = xxhash_rust::xxh3::xxh3_64(&v1);
+        v1.extend_from_slice(&sum.to_le_bytes());
+        assert_eq!(Manifest::decode(&v1).unwrap(), m);
     }
 }

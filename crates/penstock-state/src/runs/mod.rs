@@ -30,7 +30,7 @@ pub mod sort;
 
 use crate::view::{BucketView, View};
 use bloom::Bloom;
-use manifest::Manifest;
+use manifest::{Chain, Manifest};
 use penstock_stages::dedup::{Covers, Entry, KeyHash, StateWrite};
 use run::{Record, Run};
 use std::collections::BTreeMap;
@@ -164,17 +164,53 @@ impl PartitionRuns {
 
     /// Applies `w` atomically and durably: new runs synced, then the manifest.
     pub fn write(&mut self, w: &StateWrite) -> io::Result<()> {
+        self.apply(&w.entries, w.expire_below, Some(w.covers))
+    }
+
+    /// Adds `entries` durably without moving what the state covers: a part of a write
+    /// a restore applies a part at a time (a write made of many chunks need not be held
+    /// whole in memory); the last part moves the covers ([`PartitionRuns::write`]).
+    pub fn add_entries(&mut self, entries: &[(i64, KeyHash, Entry)], expire_below: i64) -> io::Result<()> {
+        self.apply(entries, expire_below, self.manifest.covers)
+    }
+
+    fn apply(
+        &mut self,
+        entries: &[(i64, KeyHash, Entry)],
+        expire_below: i64,
+        covers: Option<Covers>,
+    ) -> io::Result<()> {
         let mut gone = Vec::new();
-        for (bucket, sorted) in sort::runs_of(&w.entries, w.expire_below) {
+        for (bucket, sorted) in sort::runs_of(entries, expire_below) {
             self.add_run(bucket, &sorted, &mut gone)?;
         }
-        let keep = self.buckets.split_off(&w.expire_below);
+        let keep = self.buckets.split_off(&expire_below);
         for (_, b) in std::mem::replace(&mut self.buckets, keep) {
             gone.extend(b.runs.iter().map(|r| r.id));
             let _ = self.budget.used.fetch_sub(b.bloom.bytes(), Ordering::Relaxed);
         }
-        self.manifest.covers = Some(w.covers);
+        self.manifest.covers = covers;
         self.save(&gone)
+    }
+
+    /// Where the partition's changelog stands (kept in the manifest).
+    pub fn chain(&self) -> Chain {
+        self.manifest.chain
+    }
+
+    /// Sets where the changelog stands; written with the next write (or now, when
+    /// `save_now`).
+    pub fn set_chain(&mut self, chain: Chain, save_now: bool) -> io::Result<()> {
+        self.manifest.chain = chain;
+        if save_now {
+            self.save(&[])?;
+        }
+        Ok(())
+    }
+
+    /// The lowest live bucket (what a snapshot must not let a restore drop).
+    pub fn lowest_bucket(&self) -> Option<i64> {
+        self.buckets.keys().next().copied()
     }
 
     /// Forgets everything (a changelog write that starts from nothing).

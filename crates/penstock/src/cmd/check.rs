@@ -193,7 +193,7 @@ fn print_stages(stages: &penstock_config::StageSpecs, fields: &[penstock_codec::
 /// The state directory of stateful stages: it can be created, written and locked.
 fn check_state(p: &penstock_config::Pipeline) -> usize {
     let Some(cfg) = &p.state else { return 0 };
-    let settings = penstock_state::StateSettings { dir: cfg.dir.clone(), memory: cfg.memory };
+    let settings = penstock_state::StateSettings::new(cfg.dir.clone(), cfg.memory);
     let mut failures = 0;
     for (name, _) in p.stages.dedups() {
         match penstock_state::StateStore::open(&settings, &p.name, name, None) {

@@ -120,10 +120,11 @@ pub(crate) async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
         for r in elements(doc, p, "state_restores") {
             println!(
-                "  restored {} {}/{} from its changelog: {} records, {} writes, in {} s",
+                "  restored {} {}/{} from its changelog (from offset {}): {} records, {} writes, in {} s",
                 field(doc, r, "stage"),
                 field(doc, r, "topic"),
                 field(doc, r, "partition"),
+                field(doc, r, "from_offset"),
                 field(doc, r, "records"),
                 field(doc, r, "writes"),
                 field(doc, r, "seconds")

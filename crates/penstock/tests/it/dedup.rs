@@ -126,6 +126,26 @@ fn duplicates_within_the_window_are_dropped_and_a_wiped_state_is_restored_from_t
     let kept_again = (0..n).filter(|i| i % 7 == 0 && i % 5 != 0).count() as u64;
     assert!(stdout(&restored).contains(&format!("{} rows inserted", kept_again)), "{}", stdout(&restored));
     assert_eq!(count("SELECT count() FROM T"), n + late + kept_again);
+    // The restoring process continues the changelog with a snapshot of its own.
+    assert!(stderr(&restored).contains("state snapshot written to the changelog"), "{}", stderr(&restored));
+
+    // Lost again; the same re-sends arrive once more. This restore starts at that
+    // snapshot (not at the changelog's first record), and every re-send is dropped.
+    std::fs::remove_dir_all(&state).expect("wipe state");
+    produce_raw(&s, &topic, &payloads);
+    let again = penstock(&["run", path, "--until-caught-up", "--http", "off"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let log = stderr(&again);
+    let line = log.lines().find(|l| l.contains("state restored from the changelog")).unwrap_or_else(|| panic!("{log}"));
+    let from: i64 = line
+        .split("from_offset=")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no snapshot offset in: {line}"));
+    assert!(from > 0, "{line}");
+    assert!(stdout(&again).contains("0 rows inserted"), "{}", stdout(&again));
+    assert_eq!(count("SELECT count() FROM T"), n + late + kept_again);
 }
 
 #[test]
@@ -158,7 +178,8 @@ fn a_million_generated_events_with_duplicates_land_once_each_through_crashes_and
     let mut rng = SmallRng::seed_from_u64(21);
 
     // The state protocol's failpoints, then the delivery protocol's, then SIGKILL at
-    // random instants; the state directory is wiped half-way. (The state's writer
+    // random instants; the state directory is wiped half-way (restored from the
+    // changelog, after which the restoring process writes a snapshot). (The state's writer
     // coalesces writes for up to 2 s, so its failpoints are hit early in a run: `:1`
     // and `:2`; kills come soon after rows flow, or the stream ends before 20 crashes.)
     let mut plan: Vec<Option<String>> = Vec::new();
@@ -171,8 +192,9 @@ fn a_million_generated_events_with_duplicates_land_once_each_through_crashes_and
     plan.extend((0..3).map(|_| None));
     let mut kills = crash_through(&s, pipeline, &t, &log, &plan, &mut rng, 100..900);
     std::fs::remove_dir_all(&state).expect("wipe state");
-    let mut plan = vec![Some("during_restore:1".to_string())];
-    plan.extend((0..11).map(|_| None));
+    // A restore, then the restoring process's own snapshot: both cut short once.
+    let mut plan = vec![Some("during_restore:1".to_string()), Some("after_snapshot:1".to_string())];
+    plan.extend((0..10).map(|_| None));
     kills += crash_through(&s, pipeline, &t, &log, &plan, &mut rng, 100..900);
     assert!(kills >= 20, "only {kills} crashes happened; the stream ended too early");
 
@@ -180,6 +202,7 @@ fn a_million_generated_events_with_duplicates_land_once_each_through_crashes_and
     assert!(status.success(), "final run failed:\n{}", tail_of(&log, 60));
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(log_text.contains("state restored from the changelog"), "the wiped state was restored");
+    assert!(log_text.contains("state snapshot written to the changelog"), "the restoring process snapshotted");
     assert!(log_text.contains("re-reading delivered messages to bring stage state forward"), "some restart caught up");
 
     let (sent, dups, _, _) = crate::gen_bench::gen_counts(&stdout(&gen));
