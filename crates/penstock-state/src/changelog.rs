@@ -3,12 +3,16 @@
 //! it is written locally, so the local state never holds what the changelog lacks.
 //!
 //! **Snapshots bound a restore.** When a partition's writes since its last snapshot
-//! reach the size of its state, the writer publishes the whole live state as one write
-//! from nothing (a snapshot, streamed from the runs). A restore scans the changelog's
+//! outweigh that snapshot, the writer publishes the whole live state as one write from
+//! nothing (a snapshot, streamed from the runs). Every record carries where the
+//! writer's latest complete snapshot starts (`base`, known from the delivery of its
+//! first record); a restore reads the newest record ([`Changelog::latest_base`]) and
+//! reads from that snapshot on, once. When no base is known (a record written before
+//! any snapshot, or the record at the base is not a snapshot's start) it scans the
 //! tail, a growing window at a time, for the latest *complete* write from nothing
-//! ([`Changelog::latest_start`]), and reads from there: what it reads is at most the
-//! state's size twice, however long the pipeline has run, and correctness never
-//! depends on the broker compacting the topic (unverified on Tansu 0.6).
+//! ([`Changelog::latest_start`]). Either way what it reads is at most about twice the
+//! state, however long the pipeline has run, and correctness never depends on the
+//! broker compacting the topic (unverified on Tansu 0.6).
 //!
 //! **Keys serve compaction only.** A write is keyed `<topic>#<partition>#w<slot>#<n>`
 //! (the n-th write since the snapshot of key slot `slot`) and a snapshot's chunk `i`
@@ -37,6 +41,8 @@ pub struct Changelog {
     topic: String,
     source: KafkaSource,
     producer: BatchProducer,
+    /// Tags for snapshots' first records (0 is untagged).
+    next_tag: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Changelog {
@@ -61,7 +67,7 @@ impl Changelog {
         props.push(("message.max.bytes".into(), "2000000".into()));
         // A snapshot streams many records: librdkafka holds at most this much of them
         // (its default is 1 GiB), and `send` waits for room.
-        props.push(("queue.buffering.max.kbytes".into(), "32768".into()));
+        props.push(("queue.buffering.max.kbytes".into(), "8192".into()));
         let producer = BatchProducer::new(&source.brokers, &props)
             .map_err(|e| StateError::Changelog { topic: topic.clone(), message: e.to_string() })?;
         // Restores read outside the pipeline's group: another group id, and never its
@@ -70,7 +76,7 @@ impl Changelog {
         let mut source = source.clone();
         source.group = format!("{}-changelog-restore", source.group);
         source.properties.retain(|(k, _)| k != "group.instance.id");
-        Ok(Changelog { topic, source, producer })
+        Ok(Changelog { topic, source, producer, next_tag: std::sync::atomic::AtomicUsize::new(1) })
     }
 
     /// The topic.
@@ -114,7 +120,7 @@ impl Changelog {
     ) -> Result<u64, StateError> {
         let key = format!("{topic}#{partition}#w{}#{}", chain.slot, chain.writes);
         let mut bytes = 0;
-        for chunk in encode_chunks(topic, from, write) {
+        for chunk in encode_chunks(topic, from, chain.base, write) {
             self.producer.send(&self.topic, key.as_bytes(), &chunk, partition, 0).map_err(|e| self.err(e))?;
             bytes += chunk.len() as u64;
         }
@@ -122,23 +128,29 @@ impl Changelog {
     }
 
     /// Enqueues a snapshot of `topic`/`partition`: every live entry (`entries`), as a
-    /// write from nothing to `covers`, keyed in `slot`. Returns the bytes sent.
+    /// write from nothing to `covers`, keyed in `slot` (its records carry `base`, the
+    /// snapshot before it). Returns the bytes sent and a tag: after the flush,
+    /// [`Changelog::offset_of`] gives the offset where it starts.
+    #[allow(clippy::too_many_arguments)] // the parts of one record set
     pub fn send_snapshot(
         &self,
         topic: &str,
         partition: i32,
         slot: u8,
+        base: Option<i64>,
         covers: Covers,
         expire_below: i64,
         entries: impl FnOnce(&mut dyn FnMut(i64, KeyHash, Entry)) -> std::io::Result<()>,
-    ) -> Result<u64, StateError> {
-        let mut w = ChunkWriter::new(topic, None, covers, expire_below);
+    ) -> Result<(u64, usize), StateError> {
+        let tag = self.next_tag.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut w = ChunkWriter::new(topic, None, base, covers, expire_below);
         let (mut n, mut bytes, mut failed) = (0u32, 0u64, None);
         let mut send = |chunk: Vec<u8>, n: &mut u32| {
             let key = format!("{topic}#{partition}#s{slot}#{n}");
+            let tagged = if *n == 0 { tag } else { 0 };
             *n += 1;
             bytes += chunk.len() as u64;
-            self.producer.send(&self.topic, key.as_bytes(), &chunk, partition, 0)
+            self.producer.send(&self.topic, key.as_bytes(), &chunk, partition, tagged)
         };
         entries(&mut |bucket, key, entry| {
             if failed.is_none() {
@@ -152,7 +164,13 @@ impl Changelog {
             return Err(self.err(e));
         }
         send(w.finish(), &mut n).map_err(|e| self.err(e))?;
-        Ok(bytes)
+        Ok((bytes, tag))
+    }
+
+    /// The offset of the first record of the snapshot sent with `tag`, once a flush
+    /// delivered it.
+    pub fn offset_of(&self, tag: usize) -> Option<i64> {
+        self.producer.take_offset(tag)
     }
 
     /// Waits until the broker has every record sent, and checks that none failed since
@@ -166,21 +184,56 @@ impl Changelog {
         Ok(())
     }
 
+    /// The snapshot the newest record of `topic`/`partition` points to (its `base`):
+    /// where a restore may start, reading the changelog once. `None` when the newest
+    /// record knows none (or there is no record): [`Changelog::latest_start`] scans.
+    /// Reads a few records back from the end, four times further each time until one
+    /// of `topic` is among them.
+    /// Returns the base and the records read to find it.
+    pub fn latest_base(&self, topic: &str, partition: i32) -> Result<(Option<i64>, u64), StateError> {
+        let p = Partition { topic: self.topic.clone(), partition };
+        let (low, high) = self.watermarks(&p)?;
+        let (mut window, mut read) = (4i64, 0u64);
+        loop {
+            let start = high.saturating_sub(window).max(low);
+            let mut newest: Option<Option<i64>> = None;
+            read += self.scan(&p, start, high, |offset, payload| {
+                let (c, _) = decode_head(payload).map_err(|e| format!("offset {offset}: {e}"))?;
+                if c.topic == topic {
+                    newest = Some(c.base.filter(|b| *b >= low));
+                }
+                Ok(())
+            })?;
+            if let Some(base) = newest {
+                return Ok((base, read));
+            }
+            if start == low {
+                return Ok((None, read));
+            }
+            window = window.saturating_mul(4);
+        }
+    }
+
     /// The offset where the latest complete write from nothing (a snapshot, or the
     /// first write ever) of `topic`/`partition` starts, among those within what the sink
     /// delivered (`delivered`); `None` when there is none (read from the beginning).
     /// Scans the tail, four times further back each time it finds none, reading
-    /// records' headers only.
-    pub fn latest_start(&self, topic: &str, partition: i32, delivered: Option<i64>) -> Result<Option<i64>, StateError> {
+    /// records' headers only. Returns the offset and the records read to find it.
+    pub fn latest_start(
+        &self,
+        topic: &str,
+        partition: i32,
+        delivered: Option<i64>,
+    ) -> Result<(Option<i64>, u64), StateError> {
         let p = Partition { topic: self.topic.clone(), partition };
         let (low, high) = self.watermarks(&p)?;
-        let mut window = 256i64;
+        let (mut window, mut read) = (256i64, 0u64);
         loop {
             let start = high.saturating_sub(window).max(low);
             let mut latest = None;
             // The write being scanned: where it starts, whether from nothing, the next chunk.
             let mut open: Option<(i64, bool, u32)> = None;
-            let _ = self.scan(&p, start, high, |offset, payload| {
+            read += self.scan(&p, start, high, |offset, payload| {
                 let (c, _) = decode_head(payload).map_err(|e| format!("offset {offset}: {e}"))?;
                 if c.topic != topic {
                     return Ok(());
@@ -201,7 +254,7 @@ impl Changelog {
                 Ok(())
             })?;
             if latest.is_some() || start == low {
-                return Ok(latest);
+                return Ok((latest, read));
             }
             window = window.saturating_mul(4);
         }

@@ -34,7 +34,7 @@ pub struct Restore {
     /// Where in the changelog it started (the latest snapshot's offset; `None`: its
     /// beginning).
     pub from_offset: Option<i64>,
-    /// Changelog records read.
+    /// Changelog records read (those read to find where to start included).
     pub records: u64,
     /// Writes applied.
     pub writes: u64,
@@ -81,12 +81,48 @@ pub fn restore(
     delivered: Option<i64>,
 ) -> Result<Restore, StateError> {
     let started = Instant::now();
-    let from_offset = changelog.latest_start(topic, partition, delivered)?;
+    // The snapshot the newest record points to, read once; else (or when that is not a
+    // snapshot's start) a scan for the latest complete one.
+    let (base, mut read) = changelog.latest_base(topic, partition)?;
+    if let Some(base) = base {
+        let (records, writes) = apply_from(runs, changelog, topic, partition, Some(base), delivered)?;
+        read += records;
+        if writes > 0 {
+            return Ok(finish(runs, topic, partition, Some(base), read, writes, started));
+        }
+        tracing::warn!(topic, partition, base, "the changelog's newest record points to no snapshot; scanning for one");
+        runs.clear().map_err(|e| StateError::Store(e.to_string()))?;
+    }
+    let (from_offset, scanned) = changelog.latest_start(topic, partition, delivered)?;
+    let (records, writes) = apply_from(runs, changelog, topic, partition, from_offset, delivered)?;
+    Ok(finish(runs, topic, partition, from_offset, read + scanned + records, writes, started))
+}
+
+/// Applies the records from `start` on; returns the records read and writes applied.
+fn apply_from(
+    runs: &mut PartitionRuns,
+    changelog: &Changelog,
+    topic: &str,
+    partition: i32,
+    start: Option<i64>,
+    delivered: Option<i64>,
+) -> Result<(u64, u64), StateError> {
     let mut apply = Applying { runs, writes: 0, stopped: false, open: None, part: Vec::new() };
-    let records = changelog.read(topic, partition, from_offset, |offset, chunk| {
-        apply.chunk(offset, chunk, from_offset, delivered).map_err(|e| e.to_string())
+    let records = changelog.read(topic, partition, start, |offset, chunk| {
+        apply.chunk(offset, chunk, start, delivered).map_err(|e| e.to_string())
     })?;
-    let writes = apply.writes;
+    Ok((records, apply.writes))
+}
+
+fn finish(
+    runs: &PartitionRuns,
+    topic: &str,
+    partition: i32,
+    from_offset: Option<i64>,
+    records: u64,
+    writes: u64,
+    started: Instant,
+) -> Restore {
     let covers = runs.covers().map(|c| c.next_offset);
     let took = started.elapsed();
     let r = Restore { topic: topic.into(), partition, from_offset, records, writes, covers, took };
@@ -100,7 +136,7 @@ pub fn restore(
         took_ms = r.took.as_millis() as u64,
         "state restored from the changelog"
     );
-    Ok(r)
+    r
 }
 
 /// A restore's progress through the chunks.
@@ -189,7 +225,7 @@ mod tests {
     fn write(from: Option<i64>, to: i64, keys: std::ops::Range<u64>) -> Vec<Chunk> {
         let entries = keys.map(|n| (0, k(n), Entry { offset: n as i64, time: 0 })).collect();
         let w = StateWrite { entries, covers: Covers { next_offset: to, watermark: 0 }, expire_below: 0 };
-        encode_chunks("t", from, &w).iter().map(|c| decode_chunk(c).unwrap()).collect()
+        encode_chunks("t", from, None, &w).iter().map(|c| decode_chunk(c).unwrap()).collect()
     }
 
     #[test]

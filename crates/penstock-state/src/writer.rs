@@ -12,9 +12,11 @@
 //! to that long (the protocol allows any lag: a crash re-reads that much more), and
 //! that the partition's overlay holds those entries until then.
 //!
-//! **Bounds.** Writes handed over and not applied are bounded by [`MAX_QUEUED`]
-//! entries for the whole store: past it, the source thread waits in
-//! `PartitionKeys::write` (backpressure, as a full sink queue pauses consumption).
+//! **Bounds.** Writes handed over and not applied are bounded for the whole store by
+//! a quarter of `state.memory` ([`queue_limit`]; an entry waiting costs ≈ 160 bytes:
+//! its copy in the queue and its place in the overlay): past it, the source thread
+//! waits in `PartitionKeys::write` (backpressure, as a full sink queue pauses
+//! consumption). The filters get the other three quarters.
 //!
 //! **Failures.** A write that cannot be applied (the changelog refuses it, the disk
 //! is full) is recorded in the partition's slot; the source thread's next refresh
@@ -40,8 +42,16 @@ use std::time::{Duration, Instant};
 pub const WRITE_ENTRIES: usize = 1 << 16;
 /// The longest a handed write waits to be applied.
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(2);
-/// Entries handed over and not applied, for the whole store, before `write` waits.
-pub const MAX_QUEUED: usize = 1 << 18;
+/// What an entry handed over and not applied costs: its copy in the writer's queue
+/// (40 bytes, up to twice that as the queue's vector grows) and its place in the
+/// partition's overlay (48 bytes and 16–32 of index).
+const QUEUED_ENTRY_BYTES: u64 = 160;
+
+/// Entries handed over and not applied, for the whole store, before `write` waits:
+/// a quarter of `memory`, at least 16 Ki.
+pub fn queue_limit(memory: u64) -> usize {
+    ((memory / 4 / QUEUED_ENTRY_BYTES) as usize).max(1 << 14)
+}
 /// Jobs the channel to the writer holds (each write is one delivery).
 const JOBS: usize = 256;
 /// The least a partition's changelog writes add up to before a snapshot follows them.
@@ -104,6 +114,8 @@ pub struct WriterHandle {
     pub queued: Arc<AtomicUsize>,
     /// True once the writer has ended.
     pub ended: Arc<AtomicBool>,
+    /// Entries queued before `write` waits.
+    pub limit: usize,
 }
 
 impl WriterHandle {
@@ -122,7 +134,7 @@ impl WriterHandle {
     /// Hands a write over, waiting while the store's queue is full.
     pub fn write(&self, part: PartId, write: StateWrite, slot: &Slot) -> Result<(), String> {
         let n = write.entries.len();
-        while self.queued.load(Ordering::Acquire) > MAX_QUEUED {
+        while self.queued.load(Ordering::Acquire) > self.limit {
             if let Some(why) = slot.failed.lock().ok().and_then(|g| g.clone()) {
                 return Err(why);
             }
@@ -159,6 +171,8 @@ pub struct Writer {
     pub restores: Arc<Mutex<Vec<Restore>>>,
     parts: HashMap<PartId, Held>,
     queued: Arc<AtomicUsize>,
+    /// Entries queued before the source thread waits.
+    limit: usize,
     snapshot_min_bytes: u64,
 }
 
@@ -172,14 +186,24 @@ impl Writer {
         snapshot_min_bytes: u64,
     ) -> Self {
         let queued = Arc::new(AtomicUsize::new(0));
-        Writer { dir, changelog, budget, restores, parts: HashMap::new(), queued, snapshot_min_bytes }
+        Writer {
+            dir,
+            changelog,
+            budget,
+            restores,
+            parts: HashMap::new(),
+            queued,
+            limit: usize::MAX,
+            snapshot_min_bytes,
+        }
     }
 
     /// Starts the thread; returns the handle to give the source side.
-    pub fn spawn(mut self) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
+    pub fn spawn(mut self, limit: usize) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
+        self.limit = limit;
         let (tx, rx) = std::sync::mpsc::sync_channel(JOBS);
         let ended = Arc::new(AtomicBool::new(false));
-        let handle = WriterHandle { tx, queued: self.queued.clone(), ended: ended.clone() };
+        let handle = WriterHandle { tx, queued: self.queued.clone(), ended: ended.clone(), limit };
         let thread = std::thread::Builder::new().name("penstock-state".into()).spawn(move || {
             self.run(&rx);
             ended.store(true, Ordering::Release);
@@ -213,8 +237,12 @@ impl Writer {
                 self.handle(job);
             }
             let now = Instant::now();
+            // Half the queue's bound held: everything goes out, or the source thread
+            // (waiting at the bound) and the writer (waiting for a partition's writes to
+            // add up) would wait for each other until the interval passed.
+            let full = self.queued.load(Ordering::Acquire) >= self.limit / 2;
             self.apply(|h| {
-                h.entries >= WRITE_ENTRIES || h.since.is_some_and(|s| now.duration_since(s) >= WRITE_INTERVAL)
+                full || h.entries >= WRITE_ENTRIES || h.since.is_some_and(|s| now.duration_since(s) >= WRITE_INTERVAL)
             });
         }
     }
@@ -286,7 +314,7 @@ impl Writer {
             if r.writes > 0 {
                 // This process continues the chain with a snapshot of its own at its
                 // next write (it knows nothing of the keys the last writer used).
-                let chain = Chain { slot: 0, writes: 0, bytes: u64::MAX / 2, snapshot: 0 };
+                let chain = Chain { slot: 0, writes: 0, bytes: u64::MAX / 2, snapshot: 0, base: r.from_offset };
                 held.runs.set_chain(chain, true).map_err(|e| store_err(e.to_string()))?;
             }
             held.slot.publish(held.runs.view());
@@ -381,16 +409,18 @@ impl Writer {
         let before = c.failures();
         let runs = &h.runs;
         let sent = c
-            .send_snapshot(&part.0, part.1, slot, covers, expire_below, |f| runs.for_each_entry(f))
-            .and_then(|bytes| c.flush(before).map(|()| bytes));
+            .send_snapshot(&part.0, part.1, slot, chain.base, covers, expire_below, |f| runs.for_each_entry(f))
+            .and_then(|sent| c.flush(before).map(|()| sent));
         match sent {
-            Ok(bytes) => {
+            Ok((bytes, tag)) => {
                 penstock_protocol::failpoint::hit("after_snapshot");
-                match h.runs.set_chain(Chain { slot, writes: 0, bytes: 0, snapshot: bytes }, true) {
+                let base = c.offset_of(tag);
+                match h.runs.set_chain(Chain { slot, writes: 0, bytes: 0, snapshot: bytes, base }, true) {
                     Ok(()) => tracing::info!(
                         topic = %part.0,
                         partition = part.1,
                         covers = covers.next_offset,
+                        at = base,
                         bytes,
                         took_ms = started.elapsed().as_millis() as u64,
                         "state snapshot written to the changelog"

@@ -5,8 +5,8 @@
 //!
 //! Layout, little-endian: `magic (8) | has_covers u8 | next_offset i64 | watermark i64
 //! | next_run u64 | buckets u32 | per bucket: bucket i64, runs u32, run ids u64… |
-//! (version 2) chain slot u8, writes u32, bytes u64, snapshot u64 | xxh3-64 of
-//! everything before`.
+//! (version 2) chain slot u8, writes u32, bytes u64, snapshot u64, base i64 |
+//! xxh3-64 of everything before`.
 //! Version 1 (without the chain) is read as a chain not started.
 
 use penstock_stages::dedup::Covers;
@@ -46,6 +46,9 @@ pub struct Chain {
     pub bytes: u64,
     /// Bytes of the snapshot (0 before any).
     pub snapshot: u64,
+    /// The changelog offset where that snapshot starts, when known: every write
+    /// carries it, so a restore reads the newest record and starts there.
+    pub base: Option<i64>,
 }
 
 impl Manifest {
@@ -67,6 +70,7 @@ impl Manifest {
         b.extend_from_slice(&self.chain.writes.to_le_bytes());
         b.extend_from_slice(&self.chain.bytes.to_le_bytes());
         b.extend_from_slice(&self.chain.snapshot.to_le_bytes());
+        b.extend_from_slice(&self.chain.base.unwrap_or(i64::MIN).to_le_bytes());
         let sum = xxhash_rust::xxh3::xxh3_64(&b);
         b.extend_from_slice(&sum.to_le_bytes());
         b
@@ -102,7 +106,9 @@ impl Manifest {
         let chain = if v2 {
             let slot = take(1)?[0];
             let writes = u32::from_le_bytes(take(4)?.try_into().unwrap_or_default());
-            Chain { slot, writes, bytes: i64_of(take(8)?) as u64, snapshot: i64_of(take(8)?) as u64 }
+            let (bytes, snapshot) = (i64_of(take(8)?) as u64, i64_of(take(8)?) as u64);
+            let base = Some(i64_of(take(8)?)).filter(|b| *b != i64::MIN);
+            Chain { slot, writes, bytes, snapshot, base }
         } else {
             Chain::default()
         };
@@ -143,7 +149,7 @@ mod tests {
             covers: Some(Covers { next_offset: 42, watermark: -7 }),
             next_run: 9,
             buckets: [(-1, vec![1, 2]), (5, vec![8])].into_iter().collect(),
-            chain: Chain { slot: 1, writes: 7, bytes: 1 << 40, snapshot: 12_345 },
+            chain: Chain { slot: 1, writes: 7, bytes: 1 << 40, snapshot: 12_345, base: Some(77) },
         };
         m.save(dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), m);
@@ -163,7 +169,7 @@ mod tests {
             chain: Chain::default(),
         };
         let v2 = m.encode();
-        let mut v1 = v2[..v2.len() - 8 - 21].to_vec();
+        let mut v1 = v2[..v2.len() - 8 - 29].to_vec();
         v1[..8].copy_from_slice(MAGIC_V1);
         let sum = xxhash_rust::xxh3::xxh3_64(&v1);
         v1.extend_from_slice(&sum.to_le_bytes());

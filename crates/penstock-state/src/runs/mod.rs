@@ -293,7 +293,8 @@ impl PartitionRuns {
         // Up to four times what it holds (a growing bucket rebuilds its filter, reading
         // every key again, once per quadrupling, not per doubling), as the budget allows.
         let keys: u64 = b.runs.iter().map(|r| r.count()).sum();
-        let room = self.budget.limit.saturating_sub(self.budget.used.load(Ordering::Relaxed)) + b.bloom.bytes();
+        // The old filter stays until the new one is built: both count.
+        let room = self.budget.limit.saturating_sub(self.budget.used.load(Ordering::Relaxed));
         let mut capacity = keys * 4;
         while capacity > keys && Bloom::bytes_for(capacity) > room {
             capacity /= 2;
