@@ -134,8 +134,16 @@ pub struct DedupFile {
     /// a DateTime/DateTime64 column.
     #[serde(default)]
     pub time: Option<String>,
-    /// Route rows through an internal topic keyed by the dedup key, so duplicates on
-    /// different source partitions meet.
+    /// Route every message through an internal topic (`penstock-<name>-repartition`,
+    /// created with as many partitions as the source topic with the most) to the
+    /// partition of its dedup key, so duplicates sent to different source partitions
+    /// (another message key) meet. A forwarder in the same process sends each message
+    /// unchanged — payload, key, timestamp, plus a `penstock-origin` header with its
+    /// source coordinates — exactly once; the pipeline then reads the internal topic,
+    /// so `_topic`/`_partition`/`_offset` are the internal message's. Which copy of a
+    /// key is kept is the first to reach its internal partition. Not with `format:
+    /// json_array` (a message must be one row). Default: false (state per source
+    /// partition: right when the dedup key decides the message key).
     #[serde(default)]
     pub repartition: bool,
 }

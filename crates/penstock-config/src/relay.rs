@@ -33,6 +33,11 @@ pub struct Relay {
     pub http_token: Option<Secret>,
     /// Computed columns and transforms, checked.
     pub stages: crate::stages::StageSpecs,
+    /// Forward each message unchanged (payload, key, timestamp) to the partition of
+    /// its key columns instead of re-encoding its rows; nothing is dead-lettered (a
+    /// message whose key cannot be read keeps its source partition's number). Set for
+    /// the forwarder of `dedup: { repartition: true }`, never by a file.
+    pub forward: bool,
 }
 
 /// The sections of the file besides the source and sink that a relay reads.
@@ -126,5 +131,6 @@ pub(crate) fn validate(
         http_address: f.http.address.filter(|a| !a.trim().is_empty()),
         http_token: f.http.token.filter(|t| !t.is_empty()).map(Secret::new),
         stages,
+        forward: false,
     })
 }

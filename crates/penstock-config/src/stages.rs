@@ -50,6 +50,11 @@ impl StageSpecs {
         })
     }
 
+    /// The dedup whose key routes rows through an internal topic (`repartition: true`).
+    pub fn repartition(&self) -> Option<(&str, &DedupSpec)> {
+        self.dedups().find(|(_, d)| d.repartition)
+    }
+
     /// True when a stage keeps state (needs `state:`).
     pub fn has_state(&self) -> bool {
         self.dedups().next().is_some()
@@ -113,10 +118,7 @@ fn dedup(d: &DedupFile, columns: &[(String, ColumnType)]) -> Result<DedupSpec, S
     if window_ms < 1 {
         return Err("`window` must be at least 1ms".into());
     }
-    if d.repartition {
-        return Err("`repartition: true` is not available yet: deduplicate by the message key (rows of one key share a partition), or repartition the topic upstream".into());
-    }
-    Ok(DedupSpec { keys, time, window_ms })
+    Ok(DedupSpec { keys, time, window_ms, repartition: d.repartition })
 }
 
 /// An expression's error as the file's: what is wrong, and where in the expression.
@@ -157,7 +159,13 @@ pub(crate) fn transforms(
                 }
                 dedups += 1;
                 let name = if dedups == 1 { "dedup".to_string() } else { format!("dedup-{dedups}") };
-                out.push(Transform::Dedup { spec: dedup(d, columns).map_err(at)?, name });
+                let spec = dedup(d, columns).map_err(at)?;
+                if spec.repartition
+                    && out.iter().any(|t| matches!(t, Transform::Dedup { spec, .. } if spec.repartition))
+                {
+                    return Err(at("only one dedup can repartition (rows are routed by one key)".into()));
+                }
+                out.push(Transform::Dedup { spec, name });
             }
             TransformFile::Filter(text) => {
                 let at = |m: String| loc.spanned(&t.referenced, &format!("{path}.filter"), m);

@@ -498,8 +498,16 @@ fn dedup_is_checked_where_it_is_written_and_needs_a_state_directory() {
     assert!(e.message.contains("time `when` is not a column"), "{e}");
     let e = err(&with("  - dedup: { key: event_id, window: forever }\n", state));
     assert!(e.message.contains("not a duration"), "{e}");
-    let e = err(&with("  - dedup: { key: event_id, window: 1h, repartition: true }\n", state));
-    assert!(e.message.contains("`repartition: true` is not available yet"), "{e}");
+    let p =
+        parse(&with("  - dedup: { key: event_id, window: 1h, repartition: true }\n", state), "p.yaml", env).unwrap();
+    assert_eq!(p.stages.repartition().map(|(n, d)| (n, d.repartition)), Some(("dedup", true)));
+    let two = "  - dedup: { key: event_id, window: 1h, repartition: true }\n  - dedup: { key: region, window: 1h, repartition: true }\n";
+    let e = err(&with(two, state));
+    assert!(e.message.contains("only one dedup can repartition"), "{e}");
+    let arrays =
+        format!("format: json_array\n{}", with("  - dedup: { key: event_id, window: 1h, repartition: true }\n", state));
+    let e = err(&arrays);
+    assert!(e.path == "format" && e.message.contains("must be one row"), "{e}");
     let e = err(&with("  - dedup: { key: event_id, window: 1h }\n", ""));
     assert_eq!(e.path, "state", "{e}");
     assert!(e.message.contains("add `state: { dir:"), "{e}");

@@ -749,6 +749,13 @@ fn validate_ingest(
         DeliveryFile::AtLeastOnce => Delivery::AtLeastOnce,
     };
     let arrays_as_rows = format == Format::JsonArray;
+    if arrays_as_rows && stages.repartition().is_some() {
+        return Err(loc.plain_at(
+            "format",
+            "`repartition: true` routes each message by its dedup key, so a message must be one row: \
+             `format: json_array` cannot be repartitioned (use `format: json`)",
+        ));
+    }
     let add_unknown_fields = unknown_fields == UnknownFieldsFile::Add;
     let event_time_column = match freshness.event_time {
         None => None,

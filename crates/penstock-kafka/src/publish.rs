@@ -113,8 +113,9 @@ impl Publisher {
         Ok(Publisher { producer, topics: topics.to_vec() })
     }
 
-    /// Enqueues one message for `partition` of topic number `topic`, tagged with `seq`
-    /// for its delivery report.
+    /// Enqueues one message for `partition` of topic number `topic` (with its
+    /// timestamp, when given; the producer's clock otherwise), tagged with `seq` for its
+    /// delivery report.
     #[allow(clippy::too_many_arguments)] // one message: where, what, and its report tag
     pub fn send(
         &self,
@@ -122,6 +123,7 @@ impl Publisher {
         partition: i32,
         key: Option<&[u8]>,
         payload: &[u8],
+        timestamp_ms: Option<i64>,
         stamp: Stamp<'_>,
         seq: u64,
     ) -> Result<std::result::Result<(), QueueFull>> {
@@ -144,6 +146,9 @@ impl Publisher {
                 .headers(headers);
         if let Some(k) = key {
             record = record.key(k);
+        }
+        if let Some(t) = timestamp_ms {
+            record = record.timestamp(t);
         }
         match self.producer.send(record) {
             Ok(()) => Ok(Ok(())),

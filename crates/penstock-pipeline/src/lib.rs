@@ -29,6 +29,7 @@ pub mod ownership;
 pub mod publish;
 pub mod rebalance;
 pub mod relay;
+pub mod repartition;
 pub mod retry;
 pub mod runner;
 pub mod shared;

@@ -186,8 +186,17 @@ pub async fn open_state(p: &Pipeline) -> Result<Vec<(String, penstock_state::Sta
     Ok(stores)
 }
 
-/// Runs a pipeline until a signal, `--until-caught-up`, or a permanent failure.
+/// Runs a pipeline until a signal, `--until-caught-up`, or a permanent failure (through
+/// its internal topic when a dedup repartitions: [`crate::repartition`]).
 pub async fn run(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSummary, PipelineError> {
+    if p.stages.repartition().is_some() {
+        return crate::repartition::run(p, opts, stop).await;
+    }
+    run_direct(p, opts, stop).await
+}
+
+/// Runs a pipeline reading its source topics directly.
+pub(crate) async fn run_direct(p: Pipeline, opts: RunOptions, stop: Arc<Stop>) -> Result<RunSummary, PipelineError> {
     let started = Instant::now();
     // One client (one connection pool) for everything the run asks ClickHouse.
     let client = ClickHouseClient::for_sink(&p.sink);

@@ -65,6 +65,8 @@ pub struct Outgoing<'a> {
     pub key: Option<&'a [u8]>,
     /// Payload.
     pub payload: &'a [u8],
+    /// Its timestamp (ms); `None`: the producer's clock.
+    pub timestamp_ms: Option<i64>,
     /// Headers.
     pub stamp: Stamp<'a>,
     /// Sequence number of its delivery report.
@@ -104,7 +106,7 @@ impl Outbox {
             if let Some(e) = &self.ended {
                 return Err(e.clone());
             }
-            match self.publisher.send(m.topic, m.partition, m.key, m.payload, m.stamp, m.seq) {
+            match self.publisher.send(m.topic, m.partition, m.key, m.payload, m.timestamp_ms, m.stamp, m.seq) {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(_full)) => {
                     self.serve(QUEUE_FULL_POLL, acks);

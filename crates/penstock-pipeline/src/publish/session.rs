@@ -169,6 +169,7 @@ impl Session {
                 partition: partition as i32,
                 key: has_key.then_some(self.key.as_slice()),
                 payload: &self.payload,
+                timestamp_ms: None,
                 stamp: Stamp {
                     pipeline: &self.pipeline,
                     position: &self.position_text,

@@ -94,7 +94,12 @@ pub async fn run_relay(r: Relay, opts: RunOptions, stop: Arc<Stop>) -> Result<Pu
     let keys = keys(&r)?;
     let streams = source_streams(&r).await?;
     let output = prepare_topic(&r.sink, &r.sink.topic, r.sink.create.as_ref()).await?;
-    let dead_letter = prepare_topic(&r.sink, &r.dead_letter_topic, Some(&dead_letter_creation(&r))).await?;
+    // A forwarder dead-letters nothing (the pipeline reading its output does).
+    let dead_letter = if r.forward {
+        0
+    } else {
+        prepare_topic(&r.sink, &r.dead_letter_topic, Some(&dead_letter_creation(&r))).await?
+    };
     let destinations = Destinations { output, dead_letter };
     tracing::info!(
         pipeline = %r.name, sources = %streams.names().join(" "), topic = %r.sink.topic, partitions = output,
@@ -210,6 +215,7 @@ impl RelayLoop {
             &self.r.name,
             self.decoder.clone(),
             self.keys.clone(),
+            self.r.forward,
             next,
             self.stats.clone(),
         );

@@ -24,6 +24,9 @@ pub const ERROR_HEADER: &str = "penstock-error";
 pub const ERROR_KIND_HEADER: &str = "penstock-error-kind";
 /// Header: `topic/partition/offset` of the source message.
 pub const SOURCE_HEADER: &str = "penstock-source";
+/// Header of a forwarded message (`dedup: { repartition: true }`): `topic/partition/offset`
+/// of the message it forwards.
+pub const ORIGIN_HEADER: &str = "penstock-origin";
 
 /// The source streams: one per source topic-partition, named `topic/partition`.
 #[derive(Debug, Clone)]
@@ -163,6 +166,8 @@ pub struct RelaySession {
     block: Block,
     encoder: JsonRowEncoder,
     keys: KeyColumns,
+    /// Forward messages unchanged (see `penstock_config::Relay::forward`).
+    forward: bool,
     stats: Arc<PublishStats>,
     /// Per stream: the next offset to read.
     next: Vec<i64>,
@@ -190,6 +195,7 @@ impl RelaySession {
         pipeline: &str,
         decoder: JsonDecoder,
         keys: KeyColumns,
+        forward: bool,
         next: Vec<i64>,
         stats: Arc<PublishStats>,
     ) -> Self {
@@ -206,6 +212,7 @@ impl RelaySession {
             block,
             encoder,
             keys,
+            forward,
             stats,
             next,
             now: crate::source::wall_clock(),
@@ -258,6 +265,9 @@ impl RelaySession {
         PublishStats::add(&self.stats.rows_read, 1);
         let meta = crate::source::meta_of(&m, self.now);
         self.block.clear();
+        if self.forward {
+            return self.forward(stream, &m, &meta, stages);
+        }
         match self.decoder.decode_rows(m.payload, &meta, &mut self.block) {
             Ok(rows) => {
                 let from = [StreamRows { topic: m.topic, partition: m.partition, rows, next_offset: m.offset + 1 }];
@@ -283,6 +293,52 @@ impl RelaySession {
                 Ok(self.send_dead_letter(stream, &m, 0, e.kind.as_str(), &reason)?)
             }
         }
+    }
+
+    /// Forwards message `m` unchanged to the output partition of its key columns (read
+    /// from its first row, computed columns included), or — when it cannot be decoded, or
+    /// its key computed — to its source partition's number: the pipeline that reads the
+    /// output decodes it again and dead-letters it there, as it would have.
+    fn forward(
+        &mut self,
+        stream: usize,
+        m: &RawMessage<'_>,
+        meta: &penstock_codec::MessageMeta<'_>,
+        stages: &mut Stages,
+    ) -> Result<(), Halt> {
+        let keyed = match self.decoder.decode_rows(m.payload, meta, &mut self.block) {
+            Ok(rows) if rows > 0 => {
+                let from = [StreamRows { topic: m.topic, partition: m.partition, rows, next_offset: m.offset + 1 }];
+                let at = penstock_stages::OneMessage { offset: m.offset, timestamp_ms: m.timestamp_ms };
+                let outcome = stages.run(&mut self.block, self.now, &from, &at)?;
+                !outcome.rejected.iter().any(|(r, _)| *r == 0)
+                    && self.keys.write(&self.block, 0, &self.encoder, &mut self.key)
+            }
+            _ => false,
+        };
+        let output = self.destinations.output;
+        let partition = if keyed { partition_for_key(&self.key, output) } else { m.partition.unsigned_abs() % output };
+        self.place(stream, m.offset, 0);
+        let sample = m.offset % FLOOR_EVERY == 0;
+        let Some((seq, checkpoint)) = self.admit(stream, partition as usize, sample) else { return Ok(()) };
+        let origin = format!("{}/{}/{}", m.topic, m.partition, m.offset);
+        let extra: [(&str, &[u8]); 1] = [(ORIGIN_HEADER, origin.as_bytes())];
+        let out = Outgoing {
+            topic: 0,
+            partition: partition as i32,
+            key: m.key,
+            payload: m.payload,
+            timestamp_ms: m.timestamp_ms,
+            stamp: Stamp {
+                pipeline: &self.pipeline,
+                position: &self.position_text,
+                floor: None,
+                checkpoint: checkpoint.then_some(self.checkpoint_text.as_slice()),
+                extra: &extra,
+            },
+            seq,
+        };
+        Ok(self.outbox.send(out, self.sent_at, &mut self.sender)?)
     }
 
     /// Sets `stream`'s reused position to `(offset, row)` and writes its header text.
@@ -330,6 +386,7 @@ impl RelaySession {
             partition: partition as i32,
             key: has_key.then_some(self.key.as_slice()),
             payload: &self.payload,
+            timestamp_ms: None,
             stamp: Stamp {
                 pipeline: &self.pipeline,
                 position: &self.position_text,
@@ -367,6 +424,7 @@ impl RelaySession {
             partition: partition as i32,
             key: m.key,
             payload: m.payload,
+            timestamp_ms: None,
             stamp: Stamp {
                 pipeline: &self.pipeline,
                 position: &self.position_text,

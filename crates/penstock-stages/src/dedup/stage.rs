@@ -16,6 +16,9 @@ pub struct DedupSpec {
     pub time: DedupTime,
     /// The window, in ms.
     pub window_ms: i64,
+    /// Rows reach the stage through an internal topic keyed by the dedup key
+    /// (`repartition: true`; the pipeline routes them, the stage is the same).
+    pub repartition: bool,
 }
 
 /// The dedup stage.

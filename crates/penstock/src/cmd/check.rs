@@ -159,7 +159,7 @@ async fn check_publication(args: &CheckArgs, p: &penstock_config::Publication) -
 
 /// What runs between decode and sink: each computed column and transform, with its
 /// checked type.
-fn print_stages(stages: &penstock_config::StageSpecs, fields: &[penstock_codec::FieldSpec]) {
+fn print_stages(pipeline: &str, stages: &penstock_config::StageSpecs, fields: &[penstock_codec::FieldSpec]) {
     for (_, column, e) in &stages.computed {
         println!("ok   computed column `{column}` = {} ({})", e.text(), e.ty());
     }
@@ -179,9 +179,15 @@ fn print_stages(stages: &penstock_config::StageSpecs, fields: &[penstock_codec::
                     keys.join(", "),
                     spec.window_ms
                 );
-                if !dedup_key_is_message_key(spec, fields) {
+                if spec.repartition {
                     println!(
-                        "warn transforms[{i}]: the dedup key is not the message key: state is kept per source partition, so a duplicate is caught only when it lands on the partition of its original — true for producer retries and re-sends of one key, not for the same {} sent with another key",
+                        "ok   transforms[{i}]: repartitioned: every message goes through topic {} (created when missing, with as many partitions as the source topic with the most), to the partition of its {}",
+                        penstock_pipeline::repartition::topic_name(pipeline),
+                        keys.join(", ")
+                    );
+                } else if !dedup_key_is_message_key(spec, fields) {
+                    println!(
+                        "warn transforms[{i}]: the dedup key is not the message key: state is kept per source partition, so a duplicate is caught only when it lands on the partition of its original — true for producer retries and re-sends of one key, not for the same {} sent with another key (`repartition: true` routes every message by the dedup key)",
                         keys.join(", ")
                     );
                 }
@@ -198,7 +204,7 @@ fn check_state(p: &penstock_config::Pipeline) -> usize {
     for (name, _) in p.stages.dedups() {
         match penstock_state::StateStore::open(&settings, &p.name, name, None) {
             Ok(store) => println!(
-                "ok   state of {name}: {} ({} MiB of filters at most; changelog {})",
+                "ok   state of {name}: {} ({} MiB for filters and writes in flight; changelog {})",
                 store.dir().display(),
                 cfg.memory >> 20,
                 if cfg.changelog { penstock_state::changelog::topic_name(&p.name, name) } else { "off".into() }
@@ -245,7 +251,7 @@ async fn check_relay(args: &CheckArgs, r: &penstock_config::Relay) -> ExitCode {
         r.sink.topic,
         r.dead_letter_topic
     );
-    print_stages(&r.stages, &r.fields);
+    print_stages(&r.name, &r.stages, &r.fields);
     match penstock_pipeline::relay::check(r).await {
         Ok(c) => {
             println!("ok   Kafka {}: source partitions {}", r.source.brokers, c.streams.join(", "));
@@ -282,7 +288,7 @@ pub(crate) async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         p.sink.database,
         p.sink.table
     );
-    print_stages(&p.stages, &p.fields);
+    print_stages(&p.name, &p.stages, &p.fields);
     let mut failures = check_state(&p);
 
     let source = p.source.clone();

@@ -211,3 +211,89 @@ fn a_million_generated_events_with_duplicates_land_once_each_through_crashes_and
     assert_eq!(ch.scalar::<u64>(&format!("SELECT uniqExact(event_id) FROM {t}")), sent - dups, "{}", tail_of(&log, 40));
     assert_eq!(rows, sent - dups, "rows = distinct event ids: every duplicate dropped, nothing lost");
 }
+
+/// Duplicates sent with other message keys land on other partitions: a dedup keeping
+/// state per source partition misses them; `repartition: true` routes every message by
+/// the dedup key through an internal topic and catches every one — through a crash of
+/// the forwarder, a crash of the pipeline after an insert, and a SIGKILL while both run.
+#[test]
+fn duplicates_on_other_partitions_are_caught_when_repartitioned_through_crashes() {
+    let s = Services::start().expect("services");
+    let topic = unique_name("ddrp");
+    s.kafka.create_topic(&topic, 4).expect("topic");
+    // Event i on partition i % 4; a third of them again a minute later, with another
+    // key, on the next partition. All within one window: the forwarder interleaves the
+    // source partitions as it reads them, so which copy comes first on the internal
+    // partition is not the older one, and the newest time seen may run ahead.
+    let n = 4_000u64;
+    let producer = penstock_kafka::CountingProducer::new(&s.kafka.bootstrap(), &[]).expect("producer");
+    for i in 0..n {
+        producer
+            .send(&topic, format!("k{i}").as_bytes(), event(i, i / 4).as_bytes(), Some((i % 4) as i32))
+            .expect("send");
+        if i % 3 == 0 {
+            let again = event(i, i / 4 + 60);
+            producer
+                .send(&topic, format!("r{i}").as_bytes(), again.as_bytes(), Some(((i + 1) % 4) as i32))
+                .expect("send");
+        }
+    }
+    producer.flush(std::time::Duration::from_secs(60)).expect("flush");
+    let time = "  - dedup: { key: event_id, window: 1h, time: event_time }";
+    let count = |db: &str, sql: &str| {
+        s.clickhouse.scalar::<u64>(&sql.replace("FROM T", &format!("FROM `{db}`.transactions_dedup")))
+    };
+
+    // Per source partition: the re-sends on other partitions pass.
+    let plain_db = unique_name("db");
+    s.clickhouse.query(&format!("CREATE DATABASE `{plain_db}`"));
+    let plain = dedup_pipeline(&s, &topic, &plain_db, &s.dir().join("plain-state"), time, 500);
+    let out = penstock(&["run", plain.to_str().unwrap(), "--until-caught-up", "--http", "off"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count(&plain_db, "SELECT count() FROM T"), n + n.div_ceil(3), "every re-send passed");
+
+    // Repartitioned: its own name (internal topic, changelog, group) and database.
+    let db = unique_name("db");
+    s.clickhouse.query(&format!("CREATE DATABASE `{db}`"));
+    let repartitioned = "  - dedup: { key: event_id, window: 1h, time: event_time, repartition: true }";
+    let path = dedup_pipeline(&s, &topic, &db, &s.dir().join("rp-state"), repartitioned, 500);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("name: transactions-dedup\n", "name: transactions-dedup-rp\n")
+        .replace(&format!("group-{topic}"), &format!("rp-{topic}"));
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap();
+    let check = penstock(&["check", path]);
+    assert!(
+        stdout(&check)
+            .contains("repartitioned: every message goes through topic penstock-transactions-dedup-rp-repartition"),
+        "{}",
+        stdout(&check)
+    );
+    let log = s.dir().join("rp.log");
+
+    // The forwarder dies after 50 messages; the pipeline after its first insert.
+    for fp in ["publish_after_send:50", "after_insert:1"] {
+        let mut child = spawn_penstock_env(
+            &["run", path, "--until-caught-up", "--http", "off"],
+            &log,
+            &[("PENSTOCK_FAILPOINT", fp.to_string())],
+        );
+        let status = wait_with_limit(&mut child, std::time::Duration::from_secs(120), &log);
+        assert!(!status.success(), "{fp} must abort the run:\n{}", tail_of(&log, 30));
+    }
+    // Both running side by side, killed once rows flow.
+    let mut child = spawn_penstock_env(&["run", path, "--http", "off"], &log, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let before = count(&db, "SELECT count() FROM T");
+    while count(&db, "SELECT count() FROM T") == before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = penstock(&["run", path, "--until-caught-up", "--http", "off"]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), tail_of(&log, 40));
+    assert!(stdout(&out).contains("duplicates dropped"), "{}", stdout(&out));
+    assert_eq!(count(&db, "SELECT uniqExact(event_id) FROM T"), n);
+    assert_eq!(count(&db, "SELECT count() FROM T"), n, "every re-send on another partition dropped, nothing lost");
+}
