@@ -188,30 +188,11 @@ impl Changelog {
     /// where a restore may start, reading the changelog once. `None` when the newest
     /// record knows none (or there is no record): [`Changelog::latest_start`] scans.
     /// Reads a few records back from the end, four times further each time until one
-    /// of `topic` is among them.
-    /// Returns the base and the records read to find it.
+    /// of `topic` is among them. Returns the base and the records read to find it.
     pub fn latest_base(&self, topic: &str, partition: i32) -> Result<(Option<i64>, u64), StateError> {
-        let p = Partition { topic: self.topic.clone(), partition };
-        let (low, high) = self.watermarks(&p)?;
-        let (mut window, mut read) = (4i64, 0u64);
-        loop {
-            let start = high.saturating_sub(window).max(low);
-            let mut newest: Option<Option<i64>> = None;
-            read += self.scan(&p, start, high, |offset, payload| {
-                let (c, _) = decode_head(payload).map_err(|e| format!("offset {offset}: {e}"))?;
-                if c.topic == topic {
-                    newest = Some(c.base.filter(|b| *b >= low));
-                }
-                Ok(())
-            })?;
-            if let Some(base) = newest {
-                return Ok((base, read));
-            }
-            if start == low {
-                return Ok((None, read));
-            }
-            window = window.saturating_mul(4);
-        }
+        let newest = |s: &mut Option<Option<i64>>, _: i64, c: &Chunk| *s = Some(c.base);
+        let (found, read) = self.search_tail(topic, partition, 4, || None, newest, |s| s)?;
+        Ok((found.flatten(), read))
     }
 
     /// The offset where the latest complete write from nothing (a snapshot, or the
@@ -225,36 +206,58 @@ impl Changelog {
         partition: i32,
         delivered: Option<i64>,
     ) -> Result<(Option<i64>, u64), StateError> {
+        // The latest found, and the write being scanned: where it starts, whether from
+        // nothing, the next chunk.
+        type Scan = (Option<i64>, Option<(i64, bool, u32)>);
+        let step = |(latest, open): &mut Scan, offset: i64, c: &Chunk| {
+            *open = match *open {
+                _ if c.chunk == 0 => Some((offset, c.from.is_none(), 1)),
+                Some((at, nothing, next)) if c.chunk == next => Some((at, nothing, next + 1)),
+                _ => None,
+            };
+            if c.chunk + 1 == c.chunks {
+                if let Some((at, true, _)) = *open {
+                    if delivered.is_none_or(|d| c.covers.next_offset <= d) {
+                        *latest = Some(at);
+                    }
+                }
+                *open = None;
+            }
+        };
+        self.search_tail(topic, partition, 256, || (None, None), step, |(latest, _)| latest)
+    }
+
+    /// Reads the headers of `topic`'s records at the tail of `partition`: the last
+    /// `first` records, then four times as many, and so on, each window with a fresh
+    /// state `fresh()` fed by `step`, until `answer` gives one or the window covers the
+    /// partition. Returns the answer and the records read.
+    fn search_tail<S, T>(
+        &self,
+        topic: &str,
+        partition: i32,
+        first: i64,
+        fresh: impl Fn() -> S,
+        mut step: impl FnMut(&mut S, i64, &Chunk),
+        answer: impl Fn(S) -> Option<T>,
+    ) -> Result<(Option<T>, u64), StateError> {
         let p = Partition { topic: self.topic.clone(), partition };
         let (low, high) = self.watermarks(&p)?;
-        let (mut window, mut read) = (256i64, 0u64);
+        let (mut window, mut read) = (first, 0u64);
         loop {
             let start = high.saturating_sub(window).max(low);
-            let mut latest = None;
-            // The write being scanned: where it starts, whether from nothing, the next chunk.
-            let mut open: Option<(i64, bool, u32)> = None;
+            let mut state = fresh();
             read += self.scan(&p, start, high, |offset, payload| {
                 let (c, _) = decode_head(payload).map_err(|e| format!("offset {offset}: {e}"))?;
-                if c.topic != topic {
-                    return Ok(());
-                }
-                open = match open {
-                    _ if c.chunk == 0 => Some((offset, c.from.is_none(), 1)),
-                    Some((at, nothing, next)) if c.chunk == next => Some((at, nothing, next + 1)),
-                    _ => None,
-                };
-                if c.chunk + 1 == c.chunks {
-                    if let Some((at, true, _)) = open {
-                        if delivered.is_none_or(|d| c.covers.next_offset <= d) {
-                            latest = Some(at);
-                        }
-                    }
-                    open = None;
+                if c.topic == topic {
+                    step(&mut state, offset, &c);
                 }
                 Ok(())
             })?;
-            if latest.is_some() || start == low {
-                return Ok((latest, read));
+            if let Some(t) = answer(state) {
+                return Ok((Some(t), read));
+            }
+            if start == low {
+                return Ok((None, read));
             }
             window = window.saturating_mul(4);
         }

@@ -85,6 +85,8 @@ pub fn restore(
     // snapshot's start) a scan for the latest complete one.
     let (base, mut read) = changelog.latest_base(topic, partition)?;
     if let Some(base) = base {
+        // (A base the broker no longer holds, or not a snapshot's start, applies
+        // nothing: the scan below takes over.)
         let (records, writes) = apply_from(runs, changelog, topic, partition, Some(base), delivered)?;
         read += records;
         if writes > 0 {

@@ -134,6 +134,15 @@ impl Destinations {
     }
 }
 
+/// Where a message goes: topic number, partition, and its timestamp (`None`: the
+/// producer's clock).
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    topic: usize,
+    partition: u32,
+    timestamp_ms: Option<i64>,
+}
+
 /// Why a session stopped handling messages.
 #[derive(Debug)]
 pub enum Halt {
@@ -323,22 +332,36 @@ impl RelaySession {
         let Some((seq, checkpoint)) = self.admit(stream, partition as usize, sample) else { return Ok(()) };
         let origin = format!("{}/{}/{}", m.topic, m.partition, m.offset);
         let extra: [(&str, &[u8]); 1] = [(ORIGIN_HEADER, origin.as_bytes())];
+        let to = Target { topic: 0, partition, timestamp_ms: m.timestamp_ms };
+        Ok(self.send_message(m, to, &extra, seq, checkpoint)?)
+    }
+
+    /// Sends message `m` itself (its key and payload) to `to`, with `extra` headers
+    /// after the protocol's (its position placed and admitted as `seq`).
+    fn send_message(
+        &mut self,
+        m: &RawMessage<'_>,
+        to: Target,
+        extra: &[(&str, &[u8])],
+        seq: u64,
+        checkpoint: bool,
+    ) -> Result<(), SessionEnded> {
         let out = Outgoing {
-            topic: 0,
-            partition: partition as i32,
+            topic: to.topic,
+            partition: to.partition as i32,
             key: m.key,
             payload: m.payload,
-            timestamp_ms: m.timestamp_ms,
+            timestamp_ms: to.timestamp_ms,
             stamp: Stamp {
                 pipeline: &self.pipeline,
                 position: &self.position_text,
                 floor: None,
                 checkpoint: checkpoint.then_some(self.checkpoint_text.as_slice()),
-                extra: &extra,
+                extra,
             },
             seq,
         };
-        Ok(self.outbox.send(out, self.sent_at, &mut self.sender)?)
+        self.outbox.send(out, self.sent_at, &mut self.sender)
     }
 
     /// Sets `stream`'s reused position to `(offset, row)` and writes its header text.
@@ -419,22 +442,7 @@ impl RelaySession {
             (ERROR_KIND_HEADER, kind.as_bytes()),
             (SOURCE_HEADER, source.as_bytes()),
         ];
-        let out = Outgoing {
-            topic: 1,
-            partition: partition as i32,
-            key: m.key,
-            payload: m.payload,
-            timestamp_ms: None,
-            stamp: Stamp {
-                pipeline: &self.pipeline,
-                position: &self.position_text,
-                floor: None,
-                checkpoint: checkpoint.then_some(self.checkpoint_text.as_slice()),
-                extra: &extra,
-            },
-            seq,
-        };
-        self.outbox.send(out, self.sent_at, &mut self.sender)
+        self.send_message(m, Target { topic: 1, partition, timestamp_ms: None }, &extra, seq, checkpoint)
     }
 
     /// Serves delivery reports for up to `timeout`.
