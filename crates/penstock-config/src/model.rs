@@ -93,13 +93,17 @@ pub struct StateFile {
     /// Directory (created if missing); each stage keeps a store under
     /// `<dir>/<pipeline>/<stage>`. One process per directory.
     pub dir: Spanned<String>,
-    /// Block cache per stage: the state's memory bound whatever its key count
-    /// (default 64MiB).
+    /// Memory per stage, whatever its key count (default 64MiB): up to three quarters
+    /// for the Bloom filters (2 bytes a key; past it they stop growing — more reads of
+    /// the runs, never a missed key), a quarter for the writes waiting for the state's
+    /// writer thread (past it, consumption waits). The rows of undelivered batches come
+    /// on top (≈ 100 bytes a row in flight).
     #[serde(default = "default_state_memory")]
     pub memory: ByteSize,
     /// Produce every state change to the stage's changelog topic
-    /// (`penstock-<pipeline>-<stage>-changelog`, created if missing) and restore from
-    /// it when a partition has no local state (default true).
+    /// (`penstock-<pipeline>-<stage>-changelog`, created if missing, with snapshots of
+    /// the state now and then) and restore from it — the latest snapshot and the writes
+    /// after it — when a partition has no local state (default true).
     #[serde(default = "default_true")]
     pub changelog: bool,
 }

@@ -49,7 +49,7 @@ pub struct Pipeline {
 pub struct StateConfig {
     /// The state directory.
     pub dir: std::path::PathBuf,
-    /// Block cache per stage, bytes.
+    /// Memory per stage (filters and writes in flight), bytes.
     pub memory: u64,
     /// Changelog topics on.
     pub changelog: bool,

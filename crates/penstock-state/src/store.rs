@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex};
 pub struct StateSettings {
     /// The pipeline's state directory (`state.dir`).
     pub dir: PathBuf,
-    /// Memory per stage (`state.memory`): three quarters for the filters, a quarter for
-    /// the writes waiting for the writer thread.
+    /// Memory per stage (`state.memory`): up to three quarters for the filters, the
+    /// rest for the writes waiting for the writer thread.
     pub memory: u64,
     /// The least a partition's changelog writes add up to before a snapshot follows
     /// ([`crate::writer::SNAPSHOT_MIN_BYTES`]; smaller in tests, to take several).
@@ -97,14 +97,14 @@ impl StateStore {
         lock.try_lock().map_err(|_| {
             dir_err(format!("{} is in use by another process (one process per state directory)", dir.display()))
         })?;
-        // Three quarters of `state.memory` for the filters, a quarter for the writes
-        // waiting for the writer (see `crate::writer`).
+        // Up to three quarters of `state.memory` for the filters; the writes waiting
+        // for the writer get the rest (see `crate::writer`).
         let budget = Arc::new(FilterBudget { limit: settings.memory / 4 * 3, used: AtomicU64::new(0) });
         let restores = Arc::new(Mutex::new(Vec::new()));
         let changelog_topic = changelog.as_ref().map(|c| c.topic().to_string());
         let (writer, thread) =
             Writer::new(dir.clone(), changelog, budget, restores.clone(), settings.snapshot_min_bytes)
-                .spawn(crate::writer::queue_limit(settings.memory))
+                .spawn(settings.memory)
                 .map_err(|e| StateError::Store(format!("cannot start the state writer: {e}")))?;
         let inner = Inner { dir, changelog_topic, restores, writer, thread: Mutex::new(Some(thread)), _lock: lock };
         Ok(StateStore { inner: Arc::new(inner) })

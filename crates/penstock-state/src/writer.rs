@@ -12,11 +12,13 @@
 //! to that long (the protocol allows any lag: a crash re-reads that much more), and
 //! that the partition's overlay holds those entries until then.
 //!
-//! **Bounds.** Writes handed over and not applied are bounded for the whole store by
-//! a quarter of `state.memory` ([`queue_limit`]; an entry waiting costs ≈ 160 bytes:
-//! its copy in the queue and its place in the overlay): past it, the source thread
-//! waits in `PartitionKeys::write` (backpressure, as a full sink queue pauses
-//! consumption). The filters get the other three quarters.
+//! **Bounds.** Writes handed over and not applied are bounded for the whole store by a
+//! quarter of `state.memory` ([`QueueLimit`]; an entry waiting costs ≈ 200 bytes: its
+//! copy in the queue and its place in the overlay): past it, the source thread waits in
+//! `PartitionKeys::write` (backpressure, as a full sink queue pauses consumption). The
+//! filters take up to the other three quarters. (A share that grew while the filters
+//! were small was tried: memory the queue took early was not given back when the
+//! filters grew — 10 M keys peaked at 138 MiB with `state.memory` 64 MiB, against 87.)
 //!
 //! **Failures.** A write that cannot be applied (the changelog refuses it, the disk
 //! is full) is recorded in the partition's slot; the source thread's next refresh
@@ -44,14 +46,25 @@ pub const WRITE_ENTRIES: usize = 1 << 16;
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(2);
 /// What an entry handed over and not applied costs: its copy in the writer's queue
 /// (40 bytes, up to twice that as the queue's vector grows) and its place in the
-/// partition's overlay (48 bytes and 16–32 of index).
-const QUEUED_ENTRY_BYTES: u64 = 160;
+/// partition's overlay (48 bytes and 16–32 of index, up to twice that until applied
+/// entries are forgotten).
+const QUEUED_ENTRY_BYTES: u64 = 200;
 
-/// Entries handed over and not applied, for the whole store, before `write` waits:
-/// a quarter of `memory`, at least 16 Ki.
-pub fn queue_limit(memory: u64) -> usize {
-    ((memory / 4 / QUEUED_ENTRY_BYTES) as usize).max(1 << 14)
+/// How many entries handed over and not applied the store holds before `write` waits:
+/// a quarter of `state.memory` (at least 16 Ki).
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimit {
+    /// `state.memory`.
+    pub memory: u64,
 }
+
+impl QueueLimit {
+    /// The limit.
+    pub fn entries(self) -> usize {
+        ((self.memory / 4 / QUEUED_ENTRY_BYTES) as usize).max(1 << 14)
+    }
+}
+
 /// Jobs the channel to the writer holds (each write is one delivery).
 const JOBS: usize = 256;
 /// The least a partition's changelog writes add up to before a snapshot follows them.
@@ -115,7 +128,7 @@ pub struct WriterHandle {
     /// True once the writer has ended.
     pub ended: Arc<AtomicBool>,
     /// Entries queued before `write` waits.
-    pub limit: usize,
+    pub limit: QueueLimit,
 }
 
 impl WriterHandle {
@@ -134,7 +147,7 @@ impl WriterHandle {
     /// Hands a write over, waiting while the store's queue is full.
     pub fn write(&self, part: PartId, write: StateWrite, slot: &Slot) -> Result<(), String> {
         let n = write.entries.len();
-        while self.queued.load(Ordering::Acquire) > self.limit {
+        while self.queued.load(Ordering::Acquire) > self.limit.entries() {
             if let Some(why) = slot.failed.lock().ok().and_then(|g| g.clone()) {
                 return Err(why);
             }
@@ -172,7 +185,7 @@ pub struct Writer {
     parts: HashMap<PartId, Held>,
     queued: Arc<AtomicUsize>,
     /// Entries queued before the source thread waits.
-    limit: usize,
+    limit: Option<QueueLimit>,
     snapshot_min_bytes: u64,
 }
 
@@ -186,21 +199,13 @@ impl Writer {
         snapshot_min_bytes: u64,
     ) -> Self {
         let queued = Arc::new(AtomicUsize::new(0));
-        Writer {
-            dir,
-            changelog,
-            budget,
-            restores,
-            parts: HashMap::new(),
-            queued,
-            limit: usize::MAX,
-            snapshot_min_bytes,
-        }
+        Writer { dir, changelog, budget, restores, parts: HashMap::new(), queued, limit: None, snapshot_min_bytes }
     }
 
     /// Starts the thread; returns the handle to give the source side.
-    pub fn spawn(mut self, limit: usize) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
-        self.limit = limit;
+    pub fn spawn(mut self, memory: u64) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
+        let limit = QueueLimit { memory };
+        self.limit = Some(limit);
         let (tx, rx) = std::sync::mpsc::sync_channel(JOBS);
         let ended = Arc::new(AtomicBool::new(false));
         let handle = WriterHandle { tx, queued: self.queued.clone(), ended: ended.clone(), limit };
@@ -237,10 +242,11 @@ impl Writer {
                 self.handle(job);
             }
             let now = Instant::now();
-            // Half the queue's bound held: everything goes out, or the source thread
+            // Three quarters of the queue's bound held: everything goes out, or the source thread
             // (waiting at the bound) and the writer (waiting for a partition's writes to
             // add up) would wait for each other until the interval passed.
-            let full = self.queued.load(Ordering::Acquire) >= self.limit / 2;
+            let limit = self.limit.map_or(usize::MAX, QueueLimit::entries);
+            let full = self.queued.load(Ordering::Acquire) >= limit / 4 * 3;
             self.apply(|h| {
                 full || h.entries >= WRITE_ENTRIES || h.since.is_some_and(|s| now.duration_since(s) >= WRITE_INTERVAL)
             });
