@@ -421,7 +421,22 @@ impl Writer {
             Ok((bytes, tag)) => {
                 penstock_protocol::failpoint::hit("after_snapshot");
                 let base = c.offset_of(tag);
-                match h.runs.set_chain(Chain { slot, writes: 0, bytes: 0, snapshot: bytes, base }, true) {
+                // A marker after it — an empty write that changes nothing, carrying
+                // where the snapshot starts — so the newest record points to it even
+                // when no write follows for a while (a crash before the marker leaves
+                // the newest record pointing to the snapshot before: correct, a longer
+                // read).
+                let mut chain = Chain { slot, writes: 0, bytes: 0, snapshot: bytes, base };
+                let marker = StateWrite { entries: Vec::new(), covers, expire_below };
+                let before = c.failures();
+                let marked = c
+                    .send(&part.0, part.1, Some(covers.next_offset), &marker, chain)
+                    .and_then(|sent| c.flush(before).map(|()| sent));
+                if let Ok(sent) = marked {
+                    chain.writes = 1;
+                    chain.bytes = sent;
+                }
+                match h.runs.set_chain(chain, true) {
                     Ok(()) => tracing::info!(
                         topic = %part.0,
                         partition = part.1,
