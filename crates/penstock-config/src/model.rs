@@ -150,6 +150,14 @@ pub struct DedupFile {
     /// partition: right when the dedup key decides the message key).
     #[serde(default)]
     pub repartition: bool,
+    /// With `repartition: true`, how the forwarder keeps a second process from writing
+    /// the internal topic at the same time: `group` (default) — the writer lease of a
+    /// Kafka sink (`penstock-<name>-writer`: one forwarder writes, the others wait and
+    /// take over); `none` — no lease, for a pipeline run by one process at a time on a
+    /// broker that does not evict killed group members (Tansu keeps them, so a process
+    /// restarted after `kill -9` would wait for the lease indefinitely).
+    #[serde(default)]
+    pub repartition_lease: Option<LeaseFile>,
 }
 
 /// A dedup key: one column or several.

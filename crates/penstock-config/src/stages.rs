@@ -4,7 +4,7 @@
 //! and column before anything starts.
 
 use crate::error::{ConfigError, Locator};
-use crate::model::{DedupFile, DedupKeyFile, TransformFile};
+use crate::model::{DedupFile, DedupKeyFile, LeaseFile, TransformFile};
 use penstock_codec::{ColumnType, FieldSpec};
 use penstock_stages::dedup::{DedupTime, KeyStore};
 use penstock_stages::expr::{Expr, ExprError};
@@ -118,7 +118,11 @@ fn dedup(d: &DedupFile, columns: &[(String, ColumnType)]) -> Result<DedupSpec, S
     if window_ms < 1 {
         return Err("`window` must be at least 1ms".into());
     }
-    Ok(DedupSpec { keys, time, window_ms, repartition: d.repartition })
+    if d.repartition_lease.is_some() && !d.repartition {
+        return Err("`repartition_lease` applies only with `repartition: true`".into());
+    }
+    let repartition_lease = d.repartition_lease.unwrap_or_default() == LeaseFile::Group;
+    Ok(DedupSpec { keys, time, window_ms, repartition: d.repartition, repartition_lease })
 }
 
 /// An expression's error as the file's: what is wrong, and where in the expression.

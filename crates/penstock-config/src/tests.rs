@@ -500,7 +500,15 @@ fn dedup_is_checked_where_it_is_written_and_needs_a_state_directory() {
     assert!(e.message.contains("not a duration"), "{e}");
     let p =
         parse(&with("  - dedup: { key: event_id, window: 1h, repartition: true }\n", state), "p.yaml", env).unwrap();
-    assert_eq!(p.stages.repartition().map(|(n, d)| (n, d.repartition)), Some(("dedup", true)));
+    assert_eq!(
+        p.stages.repartition().map(|(n, d)| (n, d.repartition, d.repartition_lease)),
+        Some(("dedup", true, true))
+    );
+    let unleased = "  - dedup: { key: event_id, window: 1h, repartition: true, repartition_lease: none }\n";
+    let p = parse(&with(unleased, state), "p.yaml", env).unwrap();
+    assert_eq!(p.stages.repartition().map(|(_, d)| d.repartition_lease), Some(false));
+    let e = err(&with("  - dedup: { key: event_id, window: 1h, repartition_lease: none }\n", state));
+    assert!(e.message.contains("`repartition_lease` applies only with `repartition: true`"), "{e}");
     let two = "  - dedup: { key: event_id, window: 1h, repartition: true }\n  - dedup: { key: region, window: 1h, repartition: true }\n";
     let e = err(&with(two, state));
     assert!(e.message.contains("only one dedup can repartition"), "{e}");

@@ -41,7 +41,8 @@ pub fn topic_name(pipeline: &str) -> String {
 
 /// The forwarder of `p` (whose dedup repartitions) into `topic` of `partitions`.
 pub fn forwarder(p: &Pipeline, topic: &str, partitions: i32) -> Relay {
-    let key = p.stages.repartition().map(|(_, d)| d.keys.iter().map(|(_, n)| n.clone()).collect()).unwrap_or_default();
+    let dedup = p.stages.repartition().map(|(_, d)| d);
+    let key = dedup.map(|d| d.keys.iter().map(|(_, n)| n.clone()).collect()).unwrap_or_default();
     let mut source = p.source.clone();
     // Informational commits only (progress is the internal topic); never the
     // pipeline's own static member id.
@@ -62,7 +63,7 @@ pub fn forwarder(p: &Pipeline, topic: &str, partitions: i32) -> Relay {
             key,
             properties,
             create: Some(TopicCreation { partitions, replication_factor: 1, config: Vec::new() }),
-            lease: true,
+            lease: dedup.is_none_or(|d| d.repartition_lease),
         },
         dead_letter_topic: topic.to_string(),
         http_address: None,
@@ -154,6 +155,9 @@ sink:
         assert_eq!(r.sink.key, vec!["region".to_string(), "slot".to_string()]);
         assert_eq!(r.sink.create.as_ref().map(|c| c.partitions), Some(4));
         assert!(r.forward && r.sink.lease);
+        let unleased = text.replace("repartition: true }", "repartition: true, repartition_lease: none }");
+        let p = penstock_config::parse(&unleased, "p.yaml", |_| None).unwrap();
+        assert!(!forwarder(&p, &topic_name(&p.name), 4).sink.lease, "repartition_lease: none");
         assert_eq!(r.source.topics, vec!["a".to_string(), "b".to_string()]);
         assert_eq!(r.source.group, "g-repartition");
         assert!(r.source.properties.iter().all(|(k, _)| k != "group.instance.id"));

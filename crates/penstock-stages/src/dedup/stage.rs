@@ -19,6 +19,9 @@ pub struct DedupSpec {
     /// Rows reach the stage through an internal topic keyed by the dedup key
     /// (`repartition: true`; the pipeline routes them, the stage is the same).
     pub repartition: bool,
+    /// The forwarder of `repartition: true` holds the writer lease (default) or writes
+    /// without one (`repartition_lease: none`).
+    pub repartition_lease: bool,
 }
 
 /// The dedup stage.

@@ -136,6 +136,23 @@ pub fn penstock(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_penstock")).args(args).env("RUST_LOG", "info").output().expect("run penstock")
 }
 
+/// `penstock ARGS` with stderr appended to `log`, killed and failed with the log's tail
+/// if it has not finished within `limit`; returns its exit status and stdout.
+pub fn penstock_within(args: &[&str], limit: Duration, log: &Path) -> (std::process::ExitStatus, String) {
+    let err = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_penstock"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .expect("spawn penstock");
+    let status = wait_with_limit(&mut child, limit, log);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out).expect("stdout");
+    (status, out)
+}
+
 /// `penstock ARGS` in the background, stderr to `log`.
 pub fn spawn_penstock(args: &[&str], log: &Path) -> Child {
     spawn_penstock_env(args, log, &[])
