@@ -44,6 +44,9 @@ enum Command {
     Status(cmd::status::StatusArgs),
 }
 
+/// How long the process waits, once its command has finished, for blocking tasks.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format, &cli.log_level);
@@ -64,6 +67,10 @@ fn main() -> ExitCode {
             Command::Status(a) => cmd::status::status(a).await,
         }
     });
+    // A command is over when its future is: blocking work still running (a generator
+    // thread after Ctrl-C, a librdkafka client retrying a stopped broker) must not hold
+    // the process open.
+    runtime.shutdown_timeout(SHUTDOWN_LIMIT);
     match result {
         Ok(code) => code,
         Err(e) => {

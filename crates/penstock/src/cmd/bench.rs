@@ -77,6 +77,9 @@ fn parse_storage(s: &str) -> Result<Storage, String> {
     }
 }
 
+/// How long an interrupted bench waits for its run to stop its services.
+const ABORT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.rates.contains(&0) {
         eprintln!("error: --rates: a fixed rate must be above 0 (the drain measures unlimited speed)");
@@ -114,13 +117,17 @@ pub(crate) async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(" "),
     };
-    let run = penstock_bench::run::run(plan, Box::new(|line: &str| eprintln!("bench: {line}")));
-    // Ctrl-C drops the run: its services and any `penstock run` child stop with it; what
+    // The run is a task of its own, so Ctrl-C is seen at once even while the run is in a
+    // blocking call; it then drops the run at its next await (its services and any
+    // `penstock run` child stop with it) and exits within ABORT_LIMIT regardless. What
     // was measured so far is already in the results directory.
+    let mut run = tokio::spawn(penstock_bench::run::run(plan, Box::new(|line: &str| eprintln!("bench: {line}"))));
     let report = tokio::select! {
-        r = run => r?,
+        r = &mut run => r??,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("bench: interrupted; partial results in {}", results.display());
+            run.abort();
+            let _ = tokio::time::timeout(ABORT_LIMIT, run).await;
             return Ok(ExitCode::from(130));
         }
     };
