@@ -79,6 +79,9 @@ pub fn kafka_engine_librdkafka() -> Option<PathBuf> {
     None
 }
 
+/// Start-ups tried before giving up on a server that exits during start-up.
+const START_ATTEMPTS: u32 = 3;
+
 impl ClickHouseServer {
     /// Starts a server whose files live under `dir`, and waits until `/ping` answers.
     pub fn start_in(dir: &Path) -> std::io::Result<Self> {
@@ -100,19 +103,37 @@ impl ClickHouseServer {
         env: Vec<(String, String)>,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir.join("log"))?;
-        let (http_port, tcp_port) = (free_port(), free_port());
-        std::fs::write(dir.join("config.xml"), config_xml(dir, http_port, tcp_port, zookeeper_port))?;
         std::fs::write(dir.join("users.xml"), USERS_XML)?;
         let program = locate(
             "PENSTOCK_CLICKHOUSE_SERVER",
             &[PathBuf::from("/usr/sbin/clickhouse-server"), PathBuf::from("/usr/bin/clickhouse-server")],
             "clickhouse-server",
         );
-        let args = vec![format!("--config-file={}", dir.join("config.xml").display())];
-        let process = ServerProcess::spawn_with_env("clickhouse", program, args, dir, env)?;
-        let mut s = ClickHouseServer { http_port, tcp_port, process };
-        s.wait_ready()?;
-        Ok(s)
+        // A free port may be taken by a server of a parallel test between our choosing
+        // it and the server binding it: a server that exits during start-up is started
+        // again on other ports (its error log says why it exited).
+        let mut attempt = 1;
+        loop {
+            let (http_port, tcp_port) = (free_port(), free_port());
+            std::fs::write(dir.join("config.xml"), config_xml(dir, http_port, tcp_port, zookeeper_port))?;
+            let args = vec![format!("--config-file={}", dir.join("config.xml").display())];
+            let process = ServerProcess::spawn_with_env("clickhouse", program.clone(), args, dir, env.clone())?;
+            let mut s = ClickHouseServer { http_port, tcp_port, process };
+            match s.wait_ready() {
+                Ok(()) => return Ok(s),
+                Err(e) if attempt < START_ATTEMPTS && !s.process.is_running() => {
+                    let log = std::fs::read_to_string(dir.join("log/error.log")).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(3).collect();
+                    eprintln!("clickhouse exited during start-up (attempt {attempt}), starting again: {e}; {tail:?}");
+                    attempt += 1;
+                }
+                Err(e) => {
+                    let log = std::fs::read_to_string(dir.join("log/error.log")).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    return Err(std::io::Error::other(format!("{e}\nerror.log (newest first): {tail:?}")));
+                }
+            }
+        }
     }
 
     fn wait_ready(&mut self) -> std::io::Result<()> {
