@@ -104,7 +104,7 @@ impl StateStore {
         let changelog_topic = changelog.as_ref().map(|c| c.topic().to_string());
         let (writer, thread) =
             Writer::new(dir.clone(), changelog, budget, restores.clone(), settings.snapshot_min_bytes)
-                .spawn(settings.memory)
+                .spawn(crate::writer::queue_limit(settings.memory))
                 .map_err(|e| StateError::Store(format!("cannot start the state writer: {e}")))?;
         let inner = Inner { dir, changelog_topic, restores, writer, thread: Mutex::new(Some(thread)), _lock: lock };
         Ok(StateStore { inner: Arc::new(inner) })

@@ -13,7 +13,7 @@
 //! that the partition's overlay holds those entries until then.
 //!
 //! **Bounds.** Writes handed over and not applied are bounded for the whole store by a
-//! quarter of `state.memory` ([`QueueLimit`]; an entry waiting costs ≈ 200 bytes: its
+//! quarter of `state.memory` ([`queue_limit`]; an entry waiting costs ≈ 200 bytes: its
 //! copy in the queue and its place in the overlay): past it, the source thread waits in
 //! `PartitionKeys::write` (backpressure, as a full sink queue pauses consumption). The
 //! filters take up to the other three quarters. (A share that grew while the filters
@@ -51,18 +51,9 @@ pub const WRITE_INTERVAL: Duration = Duration::from_secs(2);
 const QUEUED_ENTRY_BYTES: u64 = 200;
 
 /// How many entries handed over and not applied the store holds before `write` waits:
-/// a quarter of `state.memory` (at least 16 Ki).
-#[derive(Debug, Clone, Copy)]
-pub struct QueueLimit {
-    /// `state.memory`.
-    pub memory: u64,
-}
-
-impl QueueLimit {
-    /// The limit.
-    pub fn entries(self) -> usize {
-        ((self.memory / 4 / QUEUED_ENTRY_BYTES) as usize).max(1 << 14)
-    }
+/// a quarter of `memory` (`state.memory`), at least 16 Ki.
+pub fn queue_limit(memory: u64) -> usize {
+    ((memory / 4 / QUEUED_ENTRY_BYTES) as usize).max(1 << 14)
 }
 
 /// Jobs the channel to the writer holds (each write is one delivery).
@@ -128,7 +119,7 @@ pub struct WriterHandle {
     /// True once the writer has ended.
     pub ended: Arc<AtomicBool>,
     /// Entries queued before `write` waits.
-    pub limit: QueueLimit,
+    pub limit: usize,
 }
 
 impl WriterHandle {
@@ -147,7 +138,7 @@ impl WriterHandle {
     /// Hands a write over, waiting while the store's queue is full.
     pub fn write(&self, part: PartId, write: StateWrite, slot: &Slot) -> Result<(), String> {
         let n = write.entries.len();
-        while self.queued.load(Ordering::Acquire) > self.limit.entries() {
+        while self.queued.load(Ordering::Acquire) > self.limit {
             if let Some(why) = slot.failed.lock().ok().and_then(|g| g.clone()) {
                 return Err(why);
             }
@@ -185,7 +176,7 @@ pub struct Writer {
     parts: HashMap<PartId, Held>,
     queued: Arc<AtomicUsize>,
     /// Entries queued before the source thread waits.
-    limit: Option<QueueLimit>,
+    limit: usize,
     snapshot_min_bytes: u64,
 }
 
@@ -199,13 +190,21 @@ impl Writer {
         snapshot_min_bytes: u64,
     ) -> Self {
         let queued = Arc::new(AtomicUsize::new(0));
-        Writer { dir, changelog, budget, restores, parts: HashMap::new(), queued, limit: None, snapshot_min_bytes }
+        Writer {
+            dir,
+            changelog,
+            budget,
+            restores,
+            parts: HashMap::new(),
+            queued,
+            limit: usize::MAX,
+            snapshot_min_bytes,
+        }
     }
 
     /// Starts the thread; returns the handle to give the source side.
-    pub fn spawn(mut self, memory: u64) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
-        let limit = QueueLimit { memory };
-        self.limit = Some(limit);
+    pub fn spawn(mut self, limit: usize) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
+        self.limit = limit;
         let (tx, rx) = std::sync::mpsc::sync_channel(JOBS);
         let ended = Arc::new(AtomicBool::new(false));
         let handle = WriterHandle { tx, queued: self.queued.clone(), ended: ended.clone(), limit };
@@ -245,8 +244,7 @@ impl Writer {
             // Three quarters of the queue's bound held: everything goes out, or the source thread
             // (waiting at the bound) and the writer (waiting for a partition's writes to
             // add up) would wait for each other until the interval passed.
-            let limit = self.limit.map_or(usize::MAX, QueueLimit::entries);
-            let full = self.queued.load(Ordering::Acquire) >= limit / 4 * 3;
+            let full = self.queued.load(Ordering::Acquire) >= self.limit / 4 * 3;
             self.apply(|h| {
                 full || h.entries >= WRITE_ENTRIES || h.since.is_some_and(|s| now.duration_since(s) >= WRITE_INTERVAL)
             });

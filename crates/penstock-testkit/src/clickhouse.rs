@@ -82,6 +82,13 @@ pub fn kafka_engine_librdkafka() -> Option<PathBuf> {
 /// Start-ups tried before giving up on a server that exits during start-up.
 const START_ATTEMPTS: u32 = 3;
 
+/// The newest lines of a server's error log under `dir`, for start-up failures.
+fn error_log_tail(dir: &Path) -> String {
+    let log = std::fs::read_to_string(dir.join("log/error.log")).unwrap_or_default();
+    let newest: Vec<&str> = log.lines().rev().take(5).collect();
+    format!("error.log (newest first): {newest:?}")
+}
+
 impl ClickHouseServer {
     /// Starts a server whose files live under `dir`, and waits until `/ping` answers.
     pub fn start_in(dir: &Path) -> std::io::Result<Self> {
@@ -122,16 +129,11 @@ impl ClickHouseServer {
             match s.wait_ready() {
                 Ok(()) => return Ok(s),
                 Err(e) if attempt < START_ATTEMPTS && !s.process.is_running() => {
-                    let log = std::fs::read_to_string(dir.join("log/error.log")).unwrap_or_default();
-                    let tail: Vec<&str> = log.lines().rev().take(3).collect();
-                    eprintln!("clickhouse exited during start-up (attempt {attempt}), starting again: {e}; {tail:?}");
+                    let tail = error_log_tail(dir);
+                    eprintln!("clickhouse exited during start-up (attempt {attempt}), starting again: {e}; {tail}");
                     attempt += 1;
                 }
-                Err(e) => {
-                    let log = std::fs::read_to_string(dir.join("log/error.log")).unwrap_or_default();
-                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
-                    return Err(std::io::Error::other(format!("{e}\nerror.log (newest first): {tail:?}")));
-                }
+                Err(e) => return Err(std::io::Error::other(format!("{e}\n{}", error_log_tail(dir)))),
             }
         }
     }
